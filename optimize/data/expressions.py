@@ -134,8 +134,8 @@ def _mod(a: Any, b: Any) -> Any:
     return exact(result) if isinstance(result, Fraction) else result
 
 
-def _decimal(text: str) -> DecimalValue:
-    return DecimalValue(text)
+def _decimal(text: str) -> Any:
+    return DecimalValue(text) if "." in text else exact(Fraction(text))
 
 
 # ---------------------------------------------------------------- whitelisted functions
@@ -220,7 +220,9 @@ def _range(*args: Any) -> range:
 
 def frange(start: Any, stop: Any, step: Any = 1) -> list:
     """Exact decimal range: ``frange(2.25, 3, 0.25) -> [2.25, 2.5, 2.75]`` as exact values."""
-    start, stop, step = (Fraction(str(x)) if isinstance(x, float) else Fraction(x) for x in (start, stop, step))
+    start, stop, step = (
+        Fraction(str(x)) if isinstance(x, float) else Fraction(x) for x in (start, stop, step)
+    )
     if step == 0:
         raise ValueError("frange() step must not be zero")
     count = math.ceil((stop - start) / step)
@@ -332,7 +334,7 @@ def sampling_functions(rng: random.Random) -> dict[str, Callable[..., Any]]:
     Example:
         >>> functions = sampling_functions(random.Random(0))
         >>> functions["sample"](["a", "b", "c"], 2)
-        ['b', 'a']
+        ['b', 'c']
     """
 
     def sample(pool: Any, k: Any = None) -> Any:
@@ -458,7 +460,8 @@ class _Rewriter(ast.NodeTransformer):
         if helper is None:
             return node
         return ast.copy_location(
-            ast.Call(func=ast.Name(id=helper, ctx=ast.Load()), args=[node.left, node.right], keywords=[]), node
+            ast.Call(func=ast.Name(id=helper, ctx=ast.Load()), args=[node.left, node.right], keywords=[]),
+            node,
         )
 
     def __init__(self, source: str) -> None:
@@ -468,8 +471,8 @@ class _Rewriter(ast.NodeTransformer):
         if isinstance(node.value, float):
             # Keep the literal as written ("0.30" stays "0.30" when shown in a question).
             written = ast.get_source_segment(self._source, node) or repr(node.value)
-            if not re.fullmatch(r"\d*\.?\d*", written):
-                written = repr(node.value)
+            if not re.fullmatch(r"\d+\.\d+", written):
+                written = format_value(exact(node.value))
             return ast.copy_location(
                 ast.Call(
                     func=ast.Name(id="_h_decimal", ctx=ast.Load()),
@@ -515,7 +518,9 @@ def _validate(tree: ast.AST, source: str, allowed_calls: set[str]) -> set[str]:
             if id(node) in attribute_children:
                 continue
             if node.id.startswith("_"):
-                raise ExpressionError(f"expression {source!r}: names starting with '_' ({node.id}) are not allowed")
+                raise ExpressionError(
+                    f"expression {source!r}: names starting with '_' ({node.id}) are not allowed"
+                )
             names.add(node.id)
         elif isinstance(node, ast.Call):
             dotted = _dotted_name(node.func)
@@ -528,7 +533,9 @@ def _validate(tree: ast.AST, source: str, allowed_calls: set[str]) -> set[str]:
             for keyword in node.keywords:
                 if keyword.arg is None:
                     raise ExpressionError(f"expression {source!r}: **kwargs are not allowed")
-        elif isinstance(node, ast.Constant) and not isinstance(node.value, (int, float, str, bool, type(None))):
+        elif isinstance(node, ast.Constant) and not isinstance(
+            node.value, (int, float, str, bool, type(None))
+        ):
             raise ExpressionError(f"expression {source!r}: constant {node.value!r} is not allowed")
     return names
 
@@ -555,7 +562,9 @@ class Expression:
         tree = ast.fix_missing_locations(_Rewriter(text).visit(tree))
         self._code = compile(tree, "<template expression>", "eval")
 
-    def evaluate(self, variables: Mapping[str, Any], functions: Mapping[str, Callable[..., Any]] | None = None) -> Any:
+    def evaluate(
+        self, variables: Mapping[str, Any], functions: Mapping[str, Callable[..., Any]] | None = None
+    ) -> Any:
         namespace = dict(_BASE_NAMESPACE)
         namespace.update(variables)
         if functions:
@@ -566,7 +575,9 @@ class Expression:
         try:
             return eval(self._code, namespace)  # noqa: S307 - validated, rewritten AST; no builtins
         except NameError as error:
-            raise ExpressionError(f"expression {self.source!r}: {error} (define it in #init or a pool)") from None
+            raise ExpressionError(
+                f"expression {self.source!r}: {error} (define it in #init or a pool)"
+            ) from None
         except RecursionError:
             raise ExpressionError(f"expression {self.source!r}: too deeply nested") from None
         except Exception as error:  # noqa: BLE001 - any runtime failure becomes a named ExpressionError

@@ -19,6 +19,7 @@ from typing import Any
 
 __all__ = ["POOLS", "NUMBER_WORDS", "get_pool", "pool_names", "pool_namespace"]
 
+# fmt: off
 _NAMES_MALE = [
     "James", "John", "Robert", "Michael", "William", "David", "Richard", "Joseph", "Thomas", "Charles",
     "Daniel", "Matthew", "Anthony", "Mark", "Steven", "Paul", "Andrew", "Joshua", "Kevin", "Brian",
@@ -45,7 +46,7 @@ _FRACTION_WORDS = [
 POOLS: dict[str, list[Any]] = {
     "names_male": _NAMES_MALE,
     "names_female": _NAMES_FEMALE,
-    "names": [name for pair in zip(_NAMES_MALE, _NAMES_FEMALE) for name in pair],
+    "names": [name for pair in zip(_NAMES_MALE, _NAMES_FEMALE, strict=True) for name in pair],
     "fractions": [("half", "1/2"), ("a third", "1/3"), ("a quarter", "1/4"), ("a fifth", "1/5")],
     "fraction_alph": _FRACTION_WORDS,
     "fraction_nums": [
@@ -86,7 +87,9 @@ POOLS: dict[str, list[Any]] = {
     "length_lg": ["mile", "kilometer"],
     "length_sm": ["inch", "centimeter"],
     # Used by our own multi-query templates.
-    "family": ["mother", "father", "sister", "brother", "aunt", "uncle", "cousin", "grandmother", "grandfather"],
+    "family": [
+        "mother", "father", "sister", "brother", "aunt", "uncle", "cousin", "grandmother", "grandfather",
+    ],
     "vehicles": ["car", "van", "truck", "bus", "minivan", "pickup truck"],
     "baked_goods": ["muffins", "cookies", "cupcakes", "brownies", "croissants", "scones", "bagels", "donuts"],
     "animals": ["dogs", "cats", "rabbits", "chickens", "goats", "sheep", "ducks", "horses"],
@@ -103,10 +106,12 @@ POOLS: dict[str, list[Any]] = {
 # Words a `{var,default}` placeholder may use for a number (resolving defaults for the default instance).
 NUMBER_WORDS: dict[str, Fraction] = {
     "half": Fraction(1, 2), "a half": Fraction(1, 2), "one half": Fraction(1, 2), "one-half": Fraction(1, 2),
-    "third": Fraction(1, 3), "a third": Fraction(1, 3), "one third": Fraction(1, 3), "one-third": Fraction(1, 3),
+    "third": Fraction(1, 3), "a third": Fraction(1, 3), "one third": Fraction(1, 3),
+    "one-third": Fraction(1, 3),
     "quarter": Fraction(1, 4), "a quarter": Fraction(1, 4), "one quarter": Fraction(1, 4),
     "one-quarter": Fraction(1, 4), "fourth": Fraction(1, 4), "a fourth": Fraction(1, 4),
-    "fifth": Fraction(1, 5), "a fifth": Fraction(1, 5), "one-fifth": Fraction(1, 5), "one fifth": Fraction(1, 5),
+    "fifth": Fraction(1, 5), "a fifth": Fraction(1, 5), "one-fifth": Fraction(1, 5),
+    "one fifth": Fraction(1, 5),
     "two-thirds": Fraction(2, 3), "two thirds": Fraction(2, 3), "three quarters": Fraction(3, 4),
     "three-quarters": Fraction(3, 4), "three-fourths": Fraction(3, 4), "two-fifths": Fraction(2, 5),
     "three-fifths": Fraction(3, 5), "four-fifths": Fraction(4, 5), "one-tenth": Fraction(1, 10),
@@ -120,6 +125,8 @@ NUMBER_WORDS: dict[str, Fraction] = {
     "ten": Fraction(10), "eleven": Fraction(11), "twelve": Fraction(12), "fifteen": Fraction(15),
     "twenty": Fraction(20), "thirty": Fraction(30), "a dozen": Fraction(12), "dozen": Fraction(12),
 }
+
+# fmt: on
 
 
 def _item(item: Any) -> Any:

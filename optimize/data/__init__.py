@@ -1,0 +1,21 @@
+"""Data layer: template engine, dataset generation, loaders and template-disjoint splits.
+
+Example:
+    >>> from optimize.data import load_template, split_by_template  # doctest: +SKIP
+    >>> from optimize.data.loaders import load_examples  # doctest: +SKIP
+"""
+
+from optimize.data.expressions import ExpressionError, evaluate
+from optimize.data.splits import SplitError, split_by_template
+from optimize.data.templates import Template, TemplateError, load_template, load_templates
+
+__all__ = [
+    "ExpressionError",
+    "SplitError",
+    "Template",
+    "TemplateError",
+    "evaluate",
+    "load_template",
+    "load_templates",
+    "split_by_template",
+]

@@ -1,0 +1,89 @@
+"""Template-disjoint train/dev/test splits: no template contributes examples to two splits.
+
+Example:
+    >>> from types import SimpleNamespace as Row
+    >>> rows = [Row(template_id=f"t{i % 10}", n=i) for i in range(30)]
+    >>> parts = split_by_template(rows, train=6, dev=2, test=2, seed=0)
+    >>> {name: len({r.template_id for r in part}) for name, part in parts.items()}
+    {'train': 6, 'dev': 2, 'test': 2}
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = ["SplitError", "split_by_template"]
+
+
+class SplitError(ValueError):
+    """Requested split sizes cannot be met; the message says how many templates there are."""
+
+
+def _template_of(example: Any) -> str:
+    value = example.get("template_id") if isinstance(example, dict) else getattr(example, "template_id", None)
+    if value is None:
+        raise SplitError(
+            f"example {example!r:.120} has no template_id; fix: load it with optimize.data.loaders"
+        )
+    return str(value)
+
+
+def split_by_template(
+    examples: Sequence[Any],
+    *,
+    seed: int,
+    key: Callable[[Any], str] = _template_of,
+    **sizes: int | float,
+) -> dict[str, list]:
+    """Split ``examples`` by template into named parts (e.g. ``train=0.6, dev=0.2, test=0.2``).
+
+    Sizes count *templates*: ints are template counts, floats are fractions of all templates (rounded,
+    at least one template per non-zero fraction). The sum may be less than everything (the rest is unused)
+    but not more. Template order is shuffled with ``random.Random(seed)`` after sorting, so the result is
+    deterministic and independent of the input order. Example order within a part follows the input.
+    """
+    if not sizes:
+        raise SplitError("give at least one split size, e.g. train=0.8, test=0.2")
+    templates = sorted({key(example) for example in examples})
+    total = len(templates)
+    counts: dict[str, int] = {}
+    for name, size in sizes.items():
+        if isinstance(size, bool) or not isinstance(size, (int, float)) or size < 0:
+            raise SplitError(f"split {name!r}: size {size!r} must be a non-negative count or fraction")
+        if isinstance(size, float):
+            if size > 1:
+                raise SplitError(
+                    f"split {name!r}: fraction {size} is above 1; use an int for a template count"
+                )
+            counts[name] = max(1, round(size * total)) if size > 0 else 0
+        else:
+            counts[name] = size
+    fractions = [s for s in sizes.values() if isinstance(s, float)]
+    if sum(fractions) > 1 + 1e-9:
+        raise SplitError(f"split fractions sum to {sum(fractions):.3f} > 1")
+    if sum(counts.values()) > total:
+        if fractions and all(isinstance(s, float) for s in sizes.values()) and sum(fractions) <= 1 + 1e-9:
+            # Rounding pushed the total over: take the surplus from the largest part.
+            largest = max(counts, key=counts.get)
+            counts[largest] -= sum(counts.values()) - total
+        if sum(counts.values()) > total or min(counts.values()) < 0:
+            raise SplitError(
+                f"requested {sum(counts.values())} templates ({counts}) but the data has only {total}; "
+                "fix: ask for fewer templates per split or generate data from more templates"
+            )
+    order = list(templates)
+    random.Random(seed).shuffle(order)
+    assignment: dict[str, str] = {}
+    start = 0
+    for name, count in counts.items():
+        for template in order[start : start + count]:
+            assignment[template] = name
+        start += count
+    parts: dict[str, list] = {name: [] for name in counts}
+    for example in examples:
+        name = assignment.get(key(example))
+        if name is not None:
+            parts[name].append(example)
+    return parts

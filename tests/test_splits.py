@@ -1,0 +1,42 @@
+"""Template-disjoint splits."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from optimize.data.splits import SplitError, split_by_template
+
+
+def rows(templates: int = 10, per: int = 3):
+    return [SimpleNamespace(template_id=f"t{t}", n=t * per + i) for t in range(templates) for i in range(per)]
+
+
+def test_no_template_in_two_splits_and_sizes_respected():
+    parts = split_by_template(rows(), train=0.6, dev=0.2, test=0.2, seed=1)
+    ids = {name: {r.template_id for r in part} for name, part in parts.items()}
+    assert {name: len(v) for name, v in ids.items()} == {"train": 6, "dev": 2, "test": 2}
+    assert not (ids["train"] & ids["dev"] or ids["train"] & ids["test"] or ids["dev"] & ids["test"])
+    assert sum(len(p) for p in parts.values()) == 30
+
+
+def test_counts_and_determinism_independent_of_input_order():
+    data = rows()
+    first = split_by_template(data, train=5, test=3, seed=9)
+    second = split_by_template(list(reversed(data)), train=5, test=3, seed=9)
+    assert {r.template_id for r in first["test"]} == {r.template_id for r in second["test"]}
+    assert len({r.template_id for r in first["train"]}) == 5
+    seeds = {
+        tuple(sorted({r.template_id for r in split_by_template(data, train=5, seed=s)["train"]}))
+        for s in range(5)
+    }
+    assert len(seeds) > 1  # the seed matters
+    assert split_by_template(data, train=5, test=3, seed=9) == first
+
+
+def test_impossible_sizes_raise_clearly():
+    with pytest.raises(SplitError, match="only 10"):
+        split_by_template(rows(), train=8, test=3, seed=0)
+    with pytest.raises(SplitError, match="above 1"):
+        split_by_template(rows(), train=1.5, seed=0)
+    with pytest.raises(SplitError, match="no template_id"):
+        split_by_template([SimpleNamespace(x=1)], train=1, seed=0)
