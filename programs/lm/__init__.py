@@ -8,7 +8,7 @@ from programs.lm.factory import (
     make_lm,
     parse_model_spec,
 )
-from programs.lm.ledger import LMCall, LedgerScope, TokenLedger, Usage, default_ledger, summarize
+from programs.lm.ledger import LedgerScope, LMCall, TokenLedger, Usage, default_ledger, summarize
 from programs.lm.metered import MeteredLM
 
 __all__ = [

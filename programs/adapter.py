@@ -1,0 +1,185 @@
+"""Prompt formats for small local models: DSPy's ChatAdapter without its JSON fallback, or a plain format.
+
+Small models are sensitive to formatting. The ChatAdapter's ``[[ ## field ## ]]`` markers cost tokens and a
+0.5B model often drops them; when parsing then fails, DSPy silently retries the whole call with a JSON
+adapter (double tokens, unmetered intent). Here the fallback is always off, and :class:`PlainAdapter`
+offers a plain "instructions, facts, question, then ``Answer: <number>``" prompt with a forgiving parser.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any
+
+import dspy
+from dspy.adapters.utils import format_field_value
+from dspy.signatures.signature import Signature
+
+ADAPTERS = ("chat", "plain")
+_DIGIT = re.compile(r"\d")
+
+
+def _label(name: str, field: Any) -> str:
+    extra = getattr(field, "json_schema_extra", None) or {}
+    prefix = str(extra.get("prefix") or "").strip()
+    if not prefix or prefix.startswith("${"):
+        prefix = name.replace("_", " ").capitalize() + ":"
+    return prefix if prefix.endswith(":") else prefix + ":"
+
+
+def _is_free_text(signature: type[Signature]) -> bool:
+    """A single text output that is not an answer: the whole completion is its value (e.g. the notes)."""
+    outputs = signature.output_fields
+    return len(outputs) == 1 and next(iter(outputs)) != "answer"
+
+
+class PlainAdapter(dspy.Adapter):
+    """Plain prompts: the instructions, each input under a short label, and a final ``Answer: ...`` line.
+
+    Parsing never needs markers: the text after the last ``Answer:`` is the answer (else the last line that
+    holds a digit), the text before it is the reasoning; a single notes field takes the whole completion.
+
+    Example:
+        >>> import dspy
+        >>> sig = dspy.Signature("question -> reasoning, answer")
+        >>> PlainAdapter().parse(sig, "3 boxes of 4 is 12.\\nAnswer: 12")["answer"]
+        '12'
+    """
+
+    def format_field_description(self, signature: type[Signature]) -> str:
+        return ""
+
+    def format_field_structure(self, signature: type[Signature]) -> str:
+        outputs = signature.output_fields
+        if _is_free_text(signature):
+            return "Write only the notes, nothing else."
+        final_name, final_field = list(outputs.items())[-1]
+        return f"End your reply with a last line of the form '{_label(final_name, final_field)} <number>'."
+
+    def format_task_description(self, signature: type[Signature]) -> str:
+        return signature.instructions.strip()
+
+    def format_system_message(self, signature: type[Signature]) -> str:
+        return f"{self.format_task_description(signature)}\n\n{self.format_field_structure(signature)}"
+
+    def format_user_message_content(self, signature: type[Signature], inputs: dict[str, Any],
+                                    prefix: str = "", suffix: str = "", main_request: bool = False) -> str:
+        parts = [prefix]
+        for name, field in signature.input_fields.items():
+            if name in inputs:
+                value = format_field_value(field_info=field, value=inputs[name])
+                parts.append(f"{_label(name, field)}\n{value}")
+        if main_request and not _is_free_text(signature):
+            final_name, final_field = list(signature.output_fields.items())[-1]
+            parts.append(f"(Finish with '{_label(final_name, final_field)} <number>'.)")
+        parts.append(suffix)
+        return "\n\n".join(p for p in parts if p).strip()
+
+    def format_assistant_message_content(self, signature: type[Signature], outputs: dict[str, Any],
+                                         missing_field_message: str | None = None) -> str:
+        items = list(signature.output_fields.items())
+        if _is_free_text(signature):
+            return str(outputs.get(items[0][0], missing_field_message or ""))
+        lines = [str(outputs.get(name, missing_field_message or "")) for name, _ in items[:-1]]
+        final_name, final_field = items[-1]
+        final_value = outputs.get(final_name, missing_field_message or "")
+        lines.append(f"{_label(final_name, final_field)} {final_value}")
+        return "\n".join(line for line in lines if line.strip())
+
+    def parse(self, signature: type[Signature], completion: str) -> dict[str, Any]:
+        text = completion.strip()
+        items = list(signature.output_fields.items())
+        if _is_free_text(signature):
+            name, field = items[0]
+            return {name: _strip_leading_label(text, _label(name, field))}
+        final_name, final_field = items[-1]
+        before, final = _split_on_last_label(text, _label(final_name, final_field))
+        values = {name: "" for name, _ in items[:-1]}
+        if items[:-1]:
+            values[items[0][0]] = before
+        values[final_name] = final
+        return values
+
+
+def _strip_leading_label(text: str, label: str) -> str:
+    word = re.escape(label.rstrip(":").strip())
+    return re.sub(rf"^\W*{word}\W*:\**\s*", "", text, count=1, flags=re.IGNORECASE).strip()
+
+
+def _split_on_last_label(text: str, label: str) -> tuple[str, str]:
+    """(text before the last ``label``, the value after it); without a label, the last line with a digit."""
+    word = re.escape(label.rstrip(":").strip())
+    matches = list(re.finditer(rf"{word}\s*\**\s*[:：]\**", text, flags=re.IGNORECASE))
+    if matches:
+        last = matches[-1]
+        rest = [line.strip(" *`") for line in text[last.end():].splitlines()]
+        value = next((line for line in rest if line), "")
+        return text[:last.start()].strip(), value
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    with_digit = [line for line in lines if _DIGIT.search(line)]
+    value = (with_digit or lines or [""])[-1]
+    return text, value
+
+
+def make_adapter(name: str = "chat") -> dspy.Adapter:
+    """The adapter for ``name``: ``"chat"`` (ChatAdapter, JSON fallback off) or ``"plain"``.
+
+    Example:
+        >>> make_adapter("chat").use_json_adapter_fallback
+        False
+    """
+    if name == "chat":
+        return dspy.ChatAdapter(use_json_adapter_fallback=False)
+    if name == "plain":
+        return PlainAdapter()
+    raise ValueError(f"unknown adapter {name!r}; use one of {ADAPTERS}")
+
+
+class LMBinding:
+    """How one phase reaches its LM: a model spec, phase tag, token limit and adapter, bound at run time.
+
+    The LM is built lazily with :func:`programs.lm.make_lm` (so a local server only starts when first
+    needed) and is never part of a program's saved state. Program copies made by optimizers share it.
+
+    Example:
+        >>> binding = LMBinding("openai/any@http://127.0.0.1:9/v1", phase="test", max_tokens=64)
+        >>> binding.phase, binding.adapter_name
+        ('test', 'chat')
+    """
+
+    def __init__(self, spec: str, *, phase: str, max_tokens: int, adapter: str = "chat", ledger=None,
+                 api_base: str | None = None, check: bool = True, lm_options: dict | None = None) -> None:
+        if adapter not in ADAPTERS:
+            raise ValueError(f"unknown adapter {adapter!r}; use one of {ADAPTERS}")
+        self.spec, self.phase, self.max_tokens = spec, phase, max_tokens
+        self.adapter_name, self.api_base, self.check = adapter, api_base, check
+        self.ledger = ledger
+        self.lm_options = dict(lm_options or {})  # passed to make_lm, e.g. num_retries, local_options
+        self.adapter = make_adapter(adapter)
+        self._lm = None
+        self._guard = threading.Lock()
+
+    @property
+    def lm(self) -> dspy.LM:
+        with self._guard:
+            if self._lm is None:
+                from programs.lm import default_ledger, make_lm
+
+                if self.ledger is None:
+                    self.ledger = default_ledger()
+                self._lm = make_lm(self.spec, phase=self.phase, ledger=self.ledger, api_base=self.api_base,
+                                   max_tokens=self.max_tokens, check=self.check, **self.lm_options)
+            return self._lm
+
+    @property
+    def model_label(self) -> str:
+        """The model as it identifies a learned context: the spec plus any separately given API base."""
+        return self.spec + (f"@{self.api_base}" if self.api_base and "@" not in self.spec else "")
+
+    def use(self):
+        """``with binding.use(): predictor(...)`` runs predictors on this phase's LM and adapter."""
+        return dspy.context(lm=self.lm, adapter=self.adapter)
+
+    def __deepcopy__(self, memo: dict) -> LMBinding:
+        return self

@@ -1,0 +1,55 @@
+"""T: the test-time answerer, answering one question at a verbosity level within a token limit."""
+
+from __future__ import annotations
+
+import dspy
+
+from programs.adapter import LMBinding
+from programs.signatures import VERBOSITY_INSTRUCTIONS, answer_signature
+
+
+class TestTimeAnswerer(dspy.Module):
+    """Answer a question about a context (and its learned context, when given) at one verbosity level.
+
+    Level 0 answers directly; levels 1..4 add a ``reasoning`` output before the answer, as
+    ``dspy.ChainOfThought`` does, with the level's instruction saying how much to reason. The token limit
+    is the LM's ``max_tokens`` (set on the binding). The predictor is always ``self.predict`` so that
+    saved state has the same shape at every level.
+
+    Example:
+        >>> from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
+        >>> from programs.adapter import LMBinding
+        >>> with FakeEngine(lambda m, r: chat_adapter_reply(answer="12")) as engine:
+        ...     lm = LMBinding(f"openai/fake@{engine.api_base}", phase="test", max_tokens=64)
+        ...     answerer = TestTimeAnswerer(verbosity=0, with_learned_context=False, lm=lm)
+        ...     answerer(context="3 boxes of 4 apples.", question="How many apples?").answer
+        '12'
+    """
+
+    __test__ = False  # not a pytest test class despite the name
+
+    def __init__(self, *, verbosity: int = 0, with_learned_context: bool = True,
+                 lm: LMBinding | None = None) -> None:
+        super().__init__()
+        if verbosity not in VERBOSITY_INSTRUCTIONS:
+            raise ValueError(f"verbosity must be in 0..4, got {verbosity!r}")
+        self.verbosity, self.with_learned_context, self.lm_binding = verbosity, with_learned_context, lm
+        signature = answer_signature(with_learned_context=with_learned_context, verbosity=verbosity)
+        if verbosity >= 1:
+            signature = signature.prepend(name="reasoning", field=dspy.OutputField(prefix="Reasoning:",
+                                          desc="${reasoning}"), type_=str)
+        self.predict = dspy.Predict(signature)
+
+    def forward(self, context: str, question: str, learned_context: str | None = None,
+                config: dict | None = None) -> dspy.Prediction:
+        if self.lm_binding is None:
+            raise RuntimeError("this TestTimeAnswerer has no LM; build it with "
+                               "lm=LMBinding(spec, phase='test', ...) or via programs.build_program(budget)")
+        inputs = {"context": context, "question": question}
+        if self.with_learned_context:
+            if learned_context is None:
+                raise ValueError("this answerer reads a learned context: pass learned_context=... (make one "
+                                 "with program.sleep(context)) or build it with with_learned_context=False")
+            inputs["learned_context"] = learned_context
+        with self.lm_binding.use():
+            return self.predict(**inputs, config=config or {})

@@ -1,0 +1,54 @@
+"""compile_program with BootstrapFewShot on a tiny fake-engine train set: demos, dev scores, save and load."""
+
+from __future__ import annotations
+
+import dspy
+import pytest
+
+from optimize.compile import compile_program, correctness_metric
+from programs.api import load
+from programs.budget import Budget
+from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
+from programs.lm.ledger import TokenLedger
+
+
+def reply(messages, request):
+    text = messages[-1]["content"]
+    if "question" not in text:
+        return chat_adapter_reply(learned_context="apples = boxes * 4")
+    boxes = int(text.split("has ")[-1].split()[0])
+    return chat_adapter_reply(reasoning=f"{boxes} * 4", answer=str(boxes * 4))
+
+
+def examples(start: int, count: int) -> list[dspy.Example]:
+    return [dspy.Example(context=f"Ann has {n} boxes of 4 apples.", question="How many apples?",
+                         answer=str(4 * n), context_id=f"c{n}", question_id=f"q{n}", template_id="t",
+                         level="base", predictability=1.0).with_inputs("context", "question")
+            for n in range(start, start + count)]
+
+
+def test_bootstrap_compile_adds_demos_to_both_phases_and_round_trips(tmp_path):
+    with FakeEngine(reply) as engine:
+        spec = f"openai/fake@{engine.api_base}"
+        program, scores = compile_program(
+            Budget(sleep_model=spec, test_model=spec, test_verbosity=2), examples(1, 3),
+            devset=examples(10, 2),
+            max_demos=2, ledger=TokenLedger(), out_dir=tmp_path, track=False, progress=False,
+            lm_options={"num_retries": 0}, data={"source": "fake"})
+        assert len(program.answerer.predict.demos) == 2
+        assert len(program.rewriter.learn.demos) == 2
+        assert scores["dev_accuracy"] == 1.0 and scores["dev_n"] == 2
+        loaded = load(tmp_path, lm_options={"num_retries": 0})
+        assert loaded.dump_state() == program.dump_state()
+        assert loaded.manifest["scores"]["dev_accuracy"] == 1.0
+        assert loaded(context="Ann has 7 boxes of 4 apples.", question="How many apples?").answer == "28"
+        demo_prompt = engine.requests[-1]["messages"]
+        assert len(demo_prompt) == 1 + 2 * 2 + 1  # system, two demo turns, the question
+
+
+def test_token_penalty_lowers_the_score_but_not_bootstrapping():
+    metric = correctness_metric(token_penalty=1.0, test_max_tokens=50)
+    pred = dspy.Prediction(answer="8", test_usage={"completion_tokens": 25})
+    assert metric(dspy.Example(answer="8"), pred) == pytest.approx(0.5)
+    assert metric(dspy.Example(answer="8"), pred, trace=[]) is True
+    assert metric(dspy.Example(answer="9"), pred) == pytest.approx(-0.5)
