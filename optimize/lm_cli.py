@@ -53,7 +53,8 @@ def _ask(args: argparse.Namespace) -> int:
 def _raw_chat(api_base: str, alias: str, prompt: str, max_tokens: int) -> dict:
     body = json.dumps({"model": alias, "messages": [{"role": "user", "content": prompt}],
                        "max_tokens": max_tokens, "temperature": 0}).encode()
-    request = urllib.request.Request(api_base + "/chat/completions", body, {"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    request = urllib.request.Request(api_base + "/chat/completions", body, headers)
     with urllib.request.urlopen(request, timeout=600) as response:
         return json.load(response)
 

@@ -108,7 +108,8 @@ def test_outer_dspy_usage_tracker_still_sees_usage(fake_engine):
     with dspy.context(lm=lm, track_usage=True, adapter=dspy.ChatAdapter(use_json_adapter_fallback=False)):
         prediction = dspy.Predict("question -> answer")(question="q")
     usage = prediction.get_lm_usage()
-    assert sum(u["completion_tokens"] for u in usage.values()) == count_tokens(chat_adapter_reply(answer="42"))
+    expected = count_tokens(chat_adapter_reply(answer="42"))
+    assert sum(u["completion_tokens"] for u in usage.values()) == expected
 
 
 def test_failed_call_is_recorded_not_dropped(fake_engine):

@@ -103,7 +103,8 @@ class FakeEngine:
             self.requests.append(request)
             if self._failures_left > 0:
                 self._failures_left -= 1
-                return self._failure_status, {"error": {"message": "injected failure", "type": "server_error"}}
+                failure = {"error": {"message": "injected failure", "type": "server_error"}}
+                return self._failure_status, failure
         messages = request.get("messages") or []
         text = self.responder(messages, request)
         limit = request.get("max_completion_tokens") or request.get("max_tokens")

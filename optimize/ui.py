@@ -1,0 +1,130 @@
+"""The MLflow UI on this project's store, as a child process on loopback.
+
+Example::
+
+    handle = start_ui(5050)           # mlflow server --backend-store-uri sqlite:///<cwd>/mlruns/mlflow.db ...
+    handle.wait_ready()                # the first start can take about a minute
+    print(handle.url)                  # http://127.0.0.1:5050
+    handle.stop()
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from optimize.tracking import default_mlruns_dir, default_tracking_uri
+
+
+class UIError(RuntimeError):
+    """The MLflow UI could not start or did not answer; the message says where its log is."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class UIHandle:
+    """A running ``mlflow server``: ``url``, ``wait_ready()``, ``stop()`` (kills its process group)."""
+
+    process: subprocess.Popen
+    url: str
+    log_path: Path
+
+    def wait_ready(self, timeout: float = 240.0, poll: float = 1.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise UIError(
+                    f"mlflow server exited with code {self.process.returncode}; see {self.log_path}"
+                )
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=5) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(poll)
+        raise UIError(
+            f"mlflow server at {self.url} did not answer /health within {timeout:.0f} s; see {self.log_path}"
+        )
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.process.poll() is not None:
+            return
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                self.process.wait(timeout=timeout)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def __enter__(self) -> UIHandle:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def start_ui(
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    *,
+    tracking_uri: str | None = None,
+    artifact_root: str | Path | None = None,
+) -> UIHandle:
+    """Start ``mlflow server`` for ``tracking_uri`` (default: this project's store) on ``host:port``."""
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise UIError(f"the UI only listens on loopback (got host {host!r}); use 127.0.0.1 and an SSH tunnel")
+    port = port or free_port(host)
+    tracking_uri = tracking_uri or default_tracking_uri()
+    if artifact_root is None:
+        artifact_root = (
+            Path(tracking_uri[len("sqlite:///") :]).parent / "artifacts"
+            if tracking_uri.startswith("sqlite:///")
+            else default_mlruns_dir() / "artifacts"
+        )
+    Path(artifact_root).mkdir(parents=True, exist_ok=True)
+    log = tempfile.NamedTemporaryFile(prefix="sleeptime-ui-", suffix=".log", delete=False)
+    env = {**os.environ, "MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK": "true", "LITELLM_LOCAL_MODEL_COST_MAP": "true"}
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        tracking_uri,
+        "--default-artifact-root",
+        Path(artifact_root).resolve().as_uri(),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    process = subprocess.Popen(
+        command,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
+    return UIHandle(process=process, url=f"http://{host}:{port}", log_path=Path(log.name))

@@ -1,0 +1,123 @@
+"""The report: four views as PNG + CSV + markdown, with numbers checked by hand."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from test_search import fake_evaluator, make_examples  # noqa: E402
+
+from optimize.report import amortization_table, predictability_table, write_report  # noqa: E402
+from optimize.search import SearchError  # noqa: E402
+from optimize.sweep import run_sweep  # noqa: E402
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _config(config_id, use_sleep, accuracy, test_tokens, sleep_per_context, verbosity=0, k=1):
+    return {
+        "config_id": config_id,
+        "use_sleep": use_sleep,
+        "test_verbosity": verbosity,
+        "test_max_tokens": 256,
+        "test_model": "m",
+        "compiled": None,
+        "sleep_samples": k,
+        "sleep_rounds": 0,
+        "accuracy": accuracy,
+        "accuracy_ci_low": accuracy - 0.1,
+        "accuracy_ci_high": accuracy + 0.1,
+        "mean_test_tokens": test_tokens,
+        "sleep_tokens_per_context": sleep_per_context,
+        "cost_per_query": 10 * test_tokens + sleep_per_context,
+        "questions_per_context": 1.0,
+        "price_ratio": 10.0,
+    }
+
+
+def test_amortization_numbers_by_hand():
+    configs = pd.DataFrame(
+        [
+            _config("s", True, 0.8, 10, 400),
+            _config("t", False, 0.8, 50, 0, verbosity=3),
+            _config("t-cheap", False, 0.5, 5, 0),
+        ]
+    )
+    table = amortization_table(configs, pd.DataFrame(), questions=(1, 2, 5))
+    sleep = table[table["use_sleep"]].set_index("questions_per_context")["cost_per_query"]
+    assert sleep.to_dict() == {1: 10 * 10 + 400, 2: 10 * 10 + 200, 5: 10 * 10 + 80}
+    # The reference is the cheapest test-time-only config at least as accurate: 't', not 't-cheap'.
+    test = table[~table["use_sleep"]]
+    assert set(test["cost_per_query"]) == {500.0} and set(test["accuracy"]) == {0.8}
+
+
+def test_predictability_gap_by_hand():
+    configs = pd.DataFrame([_config("s", True, 0.5, 10, 100), _config("t", False, 0.5, 10, 0)])
+    examples = pd.DataFrame(
+        {
+            "config_id": ["s"] * 4 + ["t"] * 4,
+            "context_id": ["c"] * 8,
+            "question_id": ["q1", "q2", "q3", "q4"] * 2,
+            "predictability": ["low", "low", "high", "high"] * 2,
+            "correct": [False, True, True, True] + [False, False, True, False],
+        }
+    )
+    table = predictability_table(configs, examples).set_index("bucket")
+    assert table.loc["low", "accuracy_gap"] == pytest.approx(0.5 - 0.0)
+    assert table.loc["high", "accuracy_gap"] == pytest.approx(1.0 - 0.5)
+    assert table.loc["high", "n_examples"] == 2
+
+
+def test_report_writes_every_view_from_a_sweep(tmp_path):
+    configs = run_sweep(
+        make_examples(6, 4),
+        grid="all",
+        tracker=False,
+        evaluator=fake_evaluator,
+        results_dir=tmp_path / "results",
+        progress=False,
+    )
+    examples = pd.read_csv(tmp_path / "results" / "examples.csv")
+    paths = write_report(configs, examples, tmp_path / "report")
+    expected_columns = {
+        "pareto_shift": {"group", "accuracy", "mean_test_tokens", "on_group_front"},
+        "k_scaling": {"test_budget", "k", "accuracy", "test_only_accuracy"},
+        "amortization": {"config", "questions_per_context", "cost_per_query", "sleep_tokens_per_context"},
+        "predictability": {"bucket", "sleep_accuracy", "test_only_accuracy", "accuracy_gap", "n_examples"},
+    }
+    for view, columns in expected_columns.items():
+        assert paths[view]["png"].read_bytes()[:8] == PNG_MAGIC
+        table = pd.read_csv(paths[view]["csv"])
+        assert columns <= set(table.columns) and len(table) > 0, view
+        assert paths[view]["md"].read_text().startswith("| ")
+    assert sorted(pd.read_csv(paths["k_scaling"]["csv"])["k"]) == [1, 2, 5, 10]
+    pareto = pd.read_csv(paths["pareto_shift"]["csv"])
+    assert set(pareto["group"]) == {"sleep-time", "test-time only"}
+    assert "![pareto_shift](pareto_shift.png)" in paths["index"].read_text()
+
+
+def test_report_refuses_an_empty_table(tmp_path):
+    with pytest.raises(SearchError, match="configs.csv"):
+        write_report(pd.DataFrame(), pd.DataFrame(), tmp_path)
+
+
+def test_report_command_from_results_dir(tmp_path, capsys):
+    from optimize.cli import main
+
+    run_sweep(
+        make_examples(),
+        grid="verbosity",
+        tracker=False,
+        evaluator=fake_evaluator,
+        results_dir=tmp_path / "results",
+        progress=False,
+    )
+    assert main(["report", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "pareto_shift.png").exists()
+    assert main(["report", "--results", str(tmp_path / "missing"), "--out", str(tmp_path / "o2")]) == 2
+    assert "configs.csv" in capsys.readouterr().err
