@@ -186,10 +186,7 @@ def evaluate_budget(
     from optimize.evaluate import evaluate
     from programs.lm.ledger import TokenLedger
 
-    try:
-        from programs import build_program
-    except ImportError:
-        from programs.api import build_program
+    from programs import build_program
 
     ledger = ledger if ledger is not None else TokenLedger()
     program = build_program(budget, ledger=ledger, store=store, api_base=api_base)

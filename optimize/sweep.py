@@ -60,6 +60,7 @@ def run_sweep(
     *,
     grid: str = "verbosity",
     base=None,
+    budgets: Sequence | None = None,
     name: str | None = None,
     questions_per_context: float = 1.0,
     price_ratio: float = 10.0,
@@ -72,7 +73,8 @@ def run_sweep(
     results_dir: Path | None = None,
     progress: bool = True,
 ):
-    """Evaluate every Budget of ``grid``; returns the configs table (also written to ``results_dir``)."""
+    """Evaluate every Budget of ``grid`` (or the given ``budgets``); returns the configs table (also written
+    to ``results_dir``)."""
     import pandas as pd
     from tqdm import tqdm
 
@@ -82,7 +84,7 @@ def run_sweep(
     examples = list(dev_examples)
     if not examples:
         raise SearchError("the dev split is empty; check --data/--split (or --limit)")
-    budgets = sweep_budgets(grid, base)
+    budgets = list(budgets) if budgets is not None else sweep_budgets(grid, base)
     name = name or f"sweep-{grid}"
     results_dir = Path(results_dir or default_mlruns_dir() / "results" / name)
     own_tracker = Tracker() if tracker is None else (tracker or None)

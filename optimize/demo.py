@@ -1,0 +1,129 @@
+"""`sleeptime demo`: the whole pipeline, small, on the embedded local model.
+
+1. sleep-time vs test-time-only on a handful of held-out contexts (every question of each context, so the
+   learned context is amortized as in the paper's multi-query setting);
+2. a short Optuna budget search on the dev split;
+3. everything logged to MLflow (one parent run per step), a printed result table, the report figures and
+   the command that opens the UI.
+
+Re-running resumes: finished rows and trials are kept and learned contexts come from the store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+COLUMNS = ["label", "accuracy", "accuracy_ci_low", "accuracy_ci_high", "mean_test_tokens",
+           "mean_sleep_tokens_amortized", "cost_per_query", "mean_test_seconds", "errors"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    demo = subparsers.add_parser("demo", help="run the whole pipeline small on the embedded local model")
+    demo.add_argument("--model", default="local:qwen2.5-coder-0.5b",
+                      help="model spec for both phases (default: the embedded 0.5B model)")
+    demo.add_argument("--api-base", default=None, help="OpenAI-compatible server for openai/<model> specs")
+    demo.add_argument("--contexts", type=int, default=3, help="held-out contexts (all questions)")
+    demo.add_argument("--search-contexts", type=int, default=2, help="dev contexts each search trial answers")
+    demo.add_argument("--trials", type=int, default=4, help="budget-search trials")
+    demo.add_argument("--name", default="demo", help="prefix of the MLflow runs, study and result folders")
+    demo.add_argument("--store", default=None, help="learned-context SQLite store (default: user cache)")
+    demo.add_argument("--out", default="reports/demo", help="where the figures and tables go")
+    demo.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
+    demo.set_defaults(func=demo_command)
+
+
+def first_contexts(examples: list, count: int) -> list:
+    """Every question of the first ``count`` contexts, in their original order."""
+    chosen: list[str] = []
+    for example in examples:
+        if example.context_id not in chosen:
+            chosen.append(example.context_id)
+    keep = set(chosen[:count])
+    return [example for example in examples if example.context_id in keep]
+
+
+def demo_budgets(model: str) -> list:
+    from programs.budget import Budget
+
+    base = Budget(sleep_model=model, test_model=model)
+    return [base.replace(use_sleep=False, test_verbosity=0),
+            base.replace(use_sleep=False, test_verbosity=3),
+            base.replace(use_sleep=True, test_verbosity=0)]
+
+
+def _label(row) -> str:
+    phase = f"sleep k={int(row['sleep_samples'])} + test" if row["use_sleep"] else "test-time only"
+    return f"{phase}, verbosity {int(row['test_verbosity'])}"
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    from functools import partial
+
+    import pandas as pd
+
+    from optimize.data.loaders import load_examples
+    from optimize.report import write_report
+    from optimize.search import SearchSpace, evaluate_budget, run_search
+    from optimize.sweep import run_sweep
+    from optimize.tracking import Tracker, default_mlruns_dir
+    from programs.store import default_store_path, open_store
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress bars say enough
+    started = time.perf_counter()
+    test = first_contexts(load_examples("ours", split="test"), args.contexts)
+    dev = first_contexts(load_examples("ours", split="dev"), args.search_contexts)
+    n_per_context = len(test) / max(1, len({e.context_id for e in test}))
+    store = open_store(args.store if args.store is not None else default_store_path())
+    tracker = False if args.no_mlflow else Tracker()
+    common = dict(store=store, tracker=tracker, price_ratio=10.0,
+                  evaluator=partial(evaluate_budget, api_base=args.api_base, progress=True))
+    results = default_mlruns_dir() / "results"
+
+    print(f"[1/3] sleep-time vs test-time-only on {len(test)} held-out questions "
+          f"({args.contexts} contexts, model {args.model})", flush=True)
+    comparison = run_sweep(test, budgets=demo_budgets(args.model), name=f"{args.name}-comparison",
+                           questions_per_context=n_per_context, split="test",
+                           results_dir=results / f"{args.name}-comparison", **common)
+
+    print(f"[2/3] budget search: {args.trials} Optuna trials on {len(dev)} dev questions", flush=True)
+    space = SearchSpace(use_sleep=(True, False), test_verbosity=(0, 1, 3), test_max_tokens=(96, 256),
+                        sleep_samples=(1, 2), sleep_rounds=(0,), sleep_max_tokens=(384,),
+                        sleep_model=(args.model,), test_model=(args.model,))
+    study = run_search(dev, n_trials=args.trials, study_name=f"{args.name}-search", space=space,
+                       questions_per_context=n_per_context, split="dev",
+                       results_dir=results / f"{args.name}-search", **common)
+
+    print("[3/3] report", flush=True)
+    configs, examples = [], []
+    for step in ("comparison", "search"):
+        for name, frames in (("configs.csv", configs), ("examples.csv", examples)):
+            path = results / f"{args.name}-{step}" / name
+            if path.exists():
+                frames.append(pd.read_csv(path))
+    paths = write_report(pd.concat(configs, ignore_index=True),
+                         pd.concat(examples, ignore_index=True) if examples else pd.DataFrame(),
+                         Path(args.out))
+
+    table = comparison.copy()
+    table["label"] = table.apply(_label, axis=1)
+    print("\nHeld-out comparison (tokens are generated test-time tokens per question; cost in sleep-token "
+          "units with test tokens priced 10x):")
+    print(table[[c for c in COLUMNS if c in table.columns]].to_string(index=False, float_format="%.2f"))
+    front = sorted(study.best_trials, key=lambda t: -t.values[0])
+    print(f"\nBudget search: {len(study.trials)} trials, {len(front)} on the Pareto front "
+          "(accuracy, test tokens, cost/query):")
+    for trial in front:
+        print(f"  {trial.values[0]:.2f}  {trial.values[1]:7.1f}  {trial.values[2]:8.1f}  "
+              f"{trial.user_attrs.get('budget', trial.params)}")
+    print("\nFigures and tables:")
+    for name, files in sorted(paths.items()):
+        print(f"  {name}: {files['png'] if isinstance(files, dict) else files}")
+    if not args.no_mlflow:
+        print("\nBrowse every run:  python -m optimize ui   (then open http://127.0.0.1:5000)")
+    print(f"done in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return 0
