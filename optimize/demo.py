@@ -62,6 +62,7 @@ def _label(row) -> str:
 def demo_command(args: argparse.Namespace) -> int:
     from functools import partial
 
+    import optuna
     import pandas as pd
 
     from optimize.data.loaders import load_examples
@@ -70,8 +71,6 @@ def demo_command(args: argparse.Namespace) -> int:
     from optimize.sweep import run_sweep
     from optimize.tracking import Tracker, default_mlruns_dir
     from programs.store import default_store_path, open_store
-
-    import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress bars say enough
     started = time.perf_counter()

@@ -184,9 +184,8 @@ def evaluate_budget(
 ):
     """The real trial evaluation: ``build_program(budget)`` then ``evaluate`` on ``examples``."""
     from optimize.evaluate import evaluate
-    from programs.lm.ledger import TokenLedger
-
     from programs import build_program
+    from programs.lm.ledger import TokenLedger
 
     ledger = ledger if ledger is not None else TokenLedger()
     program = build_program(budget, ledger=ledger, store=store, api_base=api_base)

@@ -41,6 +41,7 @@ from typing import Any
 CACHE_DIR_ENV = "SLEEPTIME_CACHE_DIR"
 _CHUNK_BYTES = 8 * 1024 * 1024
 _LOG_TAIL_LINES = 20
+_LOGS_KEPT = 20
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the folder holding `programs/`
 
 
@@ -134,7 +135,7 @@ LOCAL_MODELS: dict[str, LocalModel] = {
 
 
 def get_local_model(key: str) -> LocalModel:
-    """Look up ``key`` in :data:`LOCAL_MODELS`, raising :class:`UnknownLocalModelError` with the known keys."""
+    """Look up ``key`` in :data:`LOCAL_MODELS`; an unknown key raises an error listing the known keys."""
     try:
         return LOCAL_MODELS[key]
     except KeyError:
@@ -152,9 +153,13 @@ def resolve_cache_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     from_env = os.environ.get(CACHE_DIR_ENV)
     if from_env:
         return Path(from_env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("sleeptime-compute")) / "models"
+    try:
+        import platformdirs
+    except ImportError:  # a declared dependency; fall back to the XDG location rather than fail
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sleeptime-compute"
+    else:
+        base = Path(platformdirs.user_cache_dir("sleeptime-compute"))
+    return base / "models"
 
 
 def locate_model_parts(model: LocalModel) -> list[Path]:
@@ -175,7 +180,8 @@ def locate_model_parts(model: LocalModel) -> list[Path]:
             package_dir = Path(spec.origin or "").parent
         part = package_dir / model.part_relative_path(index)
         if not part.is_file():
-            missing.append(f"{model.package_name(index)}=={model.package_version} (installed, but {part} is absent)")
+            pin = f"{model.package_name(index)}=={model.package_version}"
+            missing.append(f"{pin} (installed, but {part} is absent)")
             continue
         parts.append(part)
     if missing:
@@ -235,6 +241,7 @@ def _assemble(model: LocalModel, parts: list[Path], model_path: Path) -> None:
                         progress.update(len(block))
             handle.flush()
             os.fsync(handle.fileno())
+            os.fchmod(handle.fileno(), 0o644)  # NamedTemporaryFile creates 0600; the model is not secret
         actual = digest.hexdigest()
         if actual != model.sha256:
             temp_path.unlink(missing_ok=True)
@@ -310,6 +317,16 @@ def _tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
             return "".join(deque(handle, maxlen=lines)).rstrip()
     except OSError as error:
         return f"(log file {path} unreadable: {error})"
+
+
+def _new_log_path(cache_dir: Path, alias: str, port: int) -> Path:
+    """A fresh log file under ``cache_dir/logs``, keeping only the most recent logs."""
+    folder = cache_dir / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    old_logs = sorted(folder.glob("*-server-*.log"), key=lambda p: p.stat().st_mtime)
+    for stale in old_logs[: max(0, len(old_logs) - _LOGS_KEPT + 1)]:
+        stale.unlink(missing_ok=True)
+    return folder / f"{alias.replace('/', '_')}-server-{time.strftime('%Y%m%d-%H%M%S')}-{port}.log"
 
 
 def _http_json(url: str, body: dict[str, Any] | None = None, timeout: float = 10.0) -> dict[str, Any]:
@@ -389,6 +406,8 @@ class LocalServer:
         ready_timeout: float = 180.0,
         warmup: bool = True,
     ) -> None:
+        if model_path is None:
+            get_local_model(model_key)  # fail fast on an unknown key
         self.model_key = model_key
         self.requested_port = port
         self.threads = threads or os.cpu_count() or 1
@@ -403,8 +422,6 @@ class LocalServer:
         self.log_path: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._lock = threading.RLock()  # re-entrant: the SIGTERM handler may interrupt start()
-        if self.model_path is None:
-            get_local_model(model_key)  # fail fast on an unknown key
 
     @property
     def api_base(self) -> str:
@@ -432,8 +449,7 @@ class LocalServer:
                 port = self.requested_port
             else:
                 port = find_free_port()
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
-            log_path = self.cache_dir / f"{self.alias}-server-{port}.log"
+            log_path = _new_log_path(self.cache_dir, self.alias, port)
             command = [
                 sys.executable, "-m", "programs.lm._serve",
                 "--model", str(self.model_path), "--port", str(port), "--threads", str(self.threads),
@@ -483,7 +499,7 @@ class LocalServer:
                 served = [entry.get("id") for entry in listing.get("data", [])]
                 if self.alias in served:
                     return
-                raise self._failure(f"port {self.port} answers, but serves {served} instead of {self.alias!r}")
+                raise self._failure(f"port {self.port} answers but serves {served}, not {self.alias!r}")
             except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
                 pass  # not listening yet, or 503 while the model loads
             if time.monotonic() > deadline:
