@@ -6,16 +6,29 @@
     >>> # program(context=..., question=...).answer
 
 The LM layer (one factory, one ledger, the embedded local model) lives in :mod:`programs.lm`.
+Names are imported on first use: the local model server's child process imports this package and
+must not pay for DSPy at start-up.
 """
 
+import importlib as _importlib
 import os as _os
 
 # Offline-friendly defaults: without these, first use of litellm/mlflow stalls on network retries.
 _os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "true")
 _os.environ.setdefault("MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK", "true")
 
-from programs.answers import extract_number, is_correct  # noqa: E402
-from programs.api import build_program, load  # noqa: E402
-from programs.budget import Budget, BudgetError  # noqa: E402
+_EXPORTS = {
+    "Budget": "programs.budget",
+    "BudgetError": "programs.budget",
+    "build_program": "programs.api",
+    "load": "programs.api",
+    "extract_number": "programs.answers",
+    "is_correct": "programs.answers",
+}
+__all__ = sorted(_EXPORTS)
 
-__all__ = ["Budget", "BudgetError", "build_program", "load", "extract_number", "is_correct"]
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'programs' has no attribute {name!r}")
+    return getattr(_importlib.import_module(_EXPORTS[name]), name)

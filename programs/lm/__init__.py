@@ -1,17 +1,21 @@
-"""The LM layer: one factory, one ledger, the embedded local model, and a fake engine for tests."""
+"""The LM layer: one factory, one ledger, the embedded local model, and a fake engine for tests.
 
-from programs.lm.factory import (
-    DEFAULT_MODEL,
-    LMSetupError,
-    ModelSpec,
-    check_endpoint,
-    make_lm,
-    parse_model_spec,
-)
-from programs.lm.ledger import LedgerScope, LMCall, TokenLedger, Usage, default_ledger, summarize
-from programs.lm.metered import MeteredLM
+Names are imported on first use (see :mod:`programs`): the server child process must start fast.
+"""
 
-__all__ = [
-    "DEFAULT_MODEL", "LMSetupError", "ModelSpec", "check_endpoint", "make_lm", "parse_model_spec",
-    "LMCall", "LedgerScope", "TokenLedger", "Usage", "default_ledger", "summarize", "MeteredLM",
-]
+import importlib as _importlib
+
+_EXPORTS = {
+    **dict.fromkeys(["DEFAULT_MODEL", "LMSetupError", "ModelSpec", "check_endpoint", "make_lm",
+                     "parse_model_spec"], "programs.lm.factory"),
+    **dict.fromkeys(["LMCall", "LedgerScope", "TokenLedger", "Usage", "default_ledger", "summarize"],
+                    "programs.lm.ledger"),
+    "MeteredLM": "programs.lm.metered",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'programs.lm' has no attribute {name!r}")
+    return getattr(_importlib.import_module(_EXPORTS[name]), name)

@@ -323,9 +323,9 @@ def _new_log_path(cache_dir: Path, alias: str, port: int) -> Path:
     """A fresh log file under ``cache_dir/logs``, keeping only the most recent logs."""
     folder = cache_dir / "logs"
     folder.mkdir(parents=True, exist_ok=True)
-    old_logs = sorted(folder.glob("*-server-*.log"), key=lambda p: p.stat().st_mtime)
+    old_logs = sorted(folder.glob("*-server-*.log"))  # names start with alias, then a sortable timestamp
     for stale in old_logs[: max(0, len(old_logs) - _LOGS_KEPT + 1)]:
-        stale.unlink(missing_ok=True)
+        stale.unlink(missing_ok=True)  # another process may have pruned it first
     return folder / f"{alias.replace('/', '_')}-server-{time.strftime('%Y%m%d-%H%M%S')}-{port}.log"
 
 
@@ -385,6 +385,10 @@ class LocalServer:
     cache folder (``log_path``), and it is stopped by :meth:`stop`, at interpreter exit, on SIGTERM, and
     by the kernel if this process dies. Readiness is ``GET /v1/models`` answering 200, followed by one
     warm-up chat request (the first request after loading runs slower).
+
+    ``n_ctx`` is the total context, split evenly across the ``n_parallel`` request slots (llama.cpp's
+    ``n_ctx_slot = n_ctx / n_parallel``): raise ``n_ctx`` along with ``n_parallel``. The server's default
+    sampling is not greedy: send ``temperature=0`` for reproducible answers.
 
     Example (needs the ``local`` extra installed)::
 
