@@ -4,7 +4,7 @@ Examples::
 
     sleeptime evaluate --data ours --split test --n 30 --verbosity 0 --no-sleep --out results.jsonl
     sleeptime evaluate --budget-json '{"sleep_samples": 3, "test_verbosity": 2}' --adapter both
-    sleeptime compile --data ours --test-verbosity 2 --out-dir runs/compiled-v2
+    sleeptime compile --data ours --test-verbosity 2 --out-dir compiled/v2
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def run_compile(args: argparse.Namespace) -> int:
     budget = budget_from_args(args)
     train = load_examples(args.data, split="train", seed=args.seed, limit=args.n)
     dev = load_examples(args.data, split="dev", seed=args.seed, limit=args.dev_n)
-    out_dir = args.out_dir or f"runs/compiled-{args.optimizer}"
+    out_dir = args.out_dir or f"compiled/{args.optimizer}"
     _, scores = compile_program(
         budget, train, devset=dev, optimizer=args.optimizer, max_demos=args.max_demos,
         token_penalty=args.token_penalty, reflection_model=args.reflection_model, api_base=args.api_base,
@@ -163,6 +163,6 @@ def register(subparsers) -> None:
                           help="lambda: score = correct - lambda * test tokens / test_max_tokens")
     compile_.add_argument("--reflection-model", default=None, help="model spec for GEPA/MIPRO proposals")
     compile_.add_argument("--dev-n", type=int, default=None, help="first N dev examples to score")
-    compile_.add_argument("--out-dir", default=None, help="where to save (default runs/compiled-<optimizer>)")
+    compile_.add_argument("--out-dir", default=None, help="where to save (default compiled/<optimizer>)")
     compile_.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
     compile_.set_defaults(func=run_compile)

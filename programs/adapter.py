@@ -70,7 +70,10 @@ class PlainAdapter(dspy.Adapter):
             if name in inputs:
                 value = format_field_value(field_info=field, value=inputs[name])
                 parts.append(f"{_label(name, field)}\n{value}")
-        if main_request and not _is_free_text(signature):
+        if main_request and _is_free_text(signature):
+            # Small models follow the last instruction they read: restate the task after the facts.
+            parts.append(self.format_task_description(signature))
+        elif main_request:
             final_name, final_field = list(signature.output_fields.items())[-1]
             parts.append(f"(Finish with '{_label(final_name, final_field)} <number>'.)")
         parts.append(suffix)

@@ -13,13 +13,13 @@ LEARNED_DESC = "notes worked out in advance from the facts: quantities, intermed
 
 
 class LearnContext(dspy.Signature):
-    """Study the facts before any question is asked. Work out the quantities, intermediate results and
-    inferences that likely questions about these facts will need. State each one compactly on its own
-    line, with the numbers and the short calculation that gives it, so it can be checked."""
+    """Before any question is asked, work out with arithmetic the intermediate and final quantities that
+    questions about these facts are likely to ask for. Use only numbers stated in the facts. Write one line
+    per quantity in the form '- <quantity> = <calculation> = <result>'. Do not restate the facts."""
 
     context: str = dspy.InputField(prefix="Facts:", desc=CONTEXT_DESC)
     learned_context: str = dspy.OutputField(
-        prefix="Notes:", desc="one checkable statement per line, e.g. 'total apples = 3 * 4 = 12'")
+        prefix="Notes:", desc="one line per quantity, e.g. '- total apples = 3 * 4 = 12'")
 
 
 class RethinkContext(dspy.Signature):
