@@ -30,7 +30,7 @@ class Recorder:
             return "rethink"
         if "candidate_notes" in text or "Candidate notes:" in text:
             return "merge"
-        if "question" in text.lower():
+        if "[[ ## question ## ]]" in text or "Question:" in text:
             return "answer"
         return "learn"
 
