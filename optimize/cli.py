@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "optimize.run_cli",
     "optimize.search_cli",
     "optimize.demo",
+    "optimize.benchmark",
 )
 
 
@@ -26,13 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue  # a command module not present in this checkout
-        module.register(subparsers)
+        importlib.import_module(name).register(subparsers)
     return parser
 
 

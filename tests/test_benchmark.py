@@ -1,0 +1,319 @@
+"""The benchmark harness: its arithmetic against hand-computed numbers, the quick preset's configurations,
+resume, the summary's sections, and latency/cache numbers from ledger calls.
+
+End-to-end tests run the real programs against the deterministic fake engine (honest token counts)."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from dataclasses import asdict, replace
+
+import dspy
+import pandas as pd
+import pytest
+
+from optimize.benchmark import (
+    PRESETS,
+    BenchmarkError,
+    BenchmarkRun,
+    amortization,
+    estimate_seconds,
+    latency_from_calls,
+    latency_table,
+    measure_latency,
+    paired_seconds,
+    preset_budgets,
+    ratio_at_equal_accuracy,
+    run_benchmark,
+)
+from optimize.search import budget_id
+from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
+from programs.lm.ledger import LMCall
+from programs.store import InMemoryStore
+
+LABELS = ("high", "medium", "low")
+
+
+# -- hand-computed arithmetic -------------------------------------------------------------------------------
+def grid_configs() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "config_id": ["s0", "s2", "t0", "t2", "t4"],
+            "use_sleep": [True, True, False, False, False],
+            "test_verbosity": [0, 2, 0, 2, 4],
+            "sleep_samples": [1, 1, 1, 1, 1],
+            "sleep_rounds": [0, 0, 0, 0, 0],
+            "accuracy": [0.6, 0.8, 0.4, 0.6, 0.7],
+            "accuracy_ci_low": [0.3, 0.5, 0.2, 0.3, 0.4],
+            "accuracy_ci_high": [0.8, 0.9, 0.6, 0.8, 0.9],
+            "mean_test_tokens": [20.0, 60.0, 18.0, 100.0, 200.0],
+            "sleep_tokens_per_context": [400.0, 400.0, 0.0, 0.0, 0.0],
+        }
+    )
+
+
+def test_token_ratio_matches_the_cheapest_test_only_config_at_least_as_accurate():
+    table = ratio_at_equal_accuracy(grid_configs()).set_index("sleep_config_id")
+    # sleep v0 (0.6, 20 tokens): test-only v2 is the cheapest reaching 0.6 -> 100 / 20 = 5x
+    assert table.loc["s0", "test_config_id"] == "t2"
+    assert table.loc["s0", "token_ratio"] == pytest.approx(5.0)
+    assert table.loc["s0", "test_accuracy"] == pytest.approx(0.6)
+    # sleep v2 (0.8) is better than every test-only config: no ratio is invented
+    assert not table.loc["s2", "matched"]
+    assert math.isnan(table.loc["s2", "token_ratio"])
+    assert "no test-time-only config reached accuracy 0.80" in table.loc["s2", "note"]
+
+
+def test_amortized_cost_per_query_against_the_matched_baseline():
+    table = amortization(grid_configs(), price_ratio=10.0, questions=(1, 10))
+    s0 = table[table["sleep_config_id"] == "s0"].set_index("questions_per_context")
+    # N=1: 10*20 + 400/1 = 600 vs 10*100 = 1000; N=10: 10*20 + 400/10 = 240 vs 1000
+    assert s0.loc[1, "cost_sleep"] == pytest.approx(600.0)
+    assert s0.loc[10, "cost_sleep"] == pytest.approx(240.0)
+    assert s0.loc[10, "cost_test_only"] == pytest.approx(1000.0)
+    assert s0.loc[10, "cost_ratio"] == pytest.approx(1000 / 240)
+    assert bool(s0.loc[10, "matched"])
+    s2 = table[table["sleep_config_id"] == "s2"].set_index("questions_per_context")
+    # unmatched: compared with the most accurate test-only config (v4, 200 tokens) and flagged
+    assert s2.loc[10, "test_config_id"] == "t4"
+    assert not bool(s2.loc[10, "matched"])
+    assert s2.loc[10, "cost_ratio"] == pytest.approx(2000 / (600 + 40))
+
+
+def test_latency_and_cache_numbers_come_from_the_ledger_calls():
+    def call(seconds, prompt, cached, phase="test"):
+        return asdict(LMCall("m", phase, prompt, 10, seconds, cached_prompt_tokens=cached))
+
+    warm = [
+        {"question_id": "a", "calls": [call(2.0, 300, 0), call(9.0, 500, 0, phase="sleep")]},
+        {"question_id": "b", "calls": [call(1.0, 300, 250)]},
+        {"question_id": "c", "calls": [call(0.5, 200, 150), call(0.5, 100, 100)]},
+    ]
+    cold = [{"question_id": q, "calls": [call(s, 300, 0)]} for q, s in (("a", 2.0), ("b", 2.5), ("c", 3.0))]
+    stats = latency_from_calls(warm)
+    assert stats["n"] == 3
+    assert stats["mean_seconds"] == pytest.approx((2.0 + 1.0 + 1.0) / 3)  # sleep-phase call excluded
+    assert stats["mean_prompt_tokens"] == pytest.approx(900 / 3)
+    assert stats["mean_cached_prompt_tokens"] == pytest.approx(500 / 3)
+    assert stats["cached_fraction"] == pytest.approx(500 / 900)
+    saving = paired_seconds({"a": 2.0, "b": 2.5, "c": 3.0}, {"a": 2.0, "b": 1.0, "c": 1.0})
+    assert saving["difference"] == pytest.approx((0 + 1.5 + 2.0) / 3)
+    table = latency_table(
+        pd.DataFrame(columns=["config_id", "use_sleep", "test_verbosity", "compiled"]),
+        {},
+        PRESETS["quick"],
+        {"warm": ("x", warm), "cold": ("x", cold)},
+    )
+    row = table[table["mode"] == "cold minus warm"].iloc[0]
+    assert row["mean_seconds"] == pytest.approx(3.5 / 3)
+    assert table[table["mode"] == "cold"].iloc[0]["cached_fraction"] == 0
+
+
+# -- presets and estimate -----------------------------------------------------------------------------------
+def test_quick_preset_runs_the_documented_configurations():
+    groups = preset_budgets(PRESETS["quick"], "local:qwen2.5-coder-0.5b", "local:qwen2.5-coder-1.5b")
+    pareto = {(b.use_sleep, b.test_verbosity, b.sleep_samples) for b in groups["pareto"]}
+    assert pareto == {(s, v, 1) for s in (True, False) for v in (0, 2, 4)}
+    scaling = {(b.use_sleep, b.test_verbosity, b.sleep_samples, b.sleep_rounds) for b in groups["scaling"]}
+    assert scaling == {(True, 0, 1, 0), (True, 0, 2, 0), (False, 0, 1, 0)}
+    assert [(b.use_sleep, b.test_verbosity) for b in groups["compiled"]] == [(True, 0)]
+    every = [b for group in groups.values() for b in group]
+    assert {b.sleep_model for b in every} == {"local:qwen2.5-coder-1.5b"}
+    assert {b.test_model for b in every} == {"local:qwen2.5-coder-0.5b"}
+    assert len({budget_id(b) for b in every}) == 7  # k=1 and the compile/latency baselines are shared
+    quick = PRESETS["quick"]
+    assert (quick.contexts, quick.search_trials, quick.compile_max_demos) == (3, 3, 2)
+
+
+def test_estimate_counts_each_model_and_part_it_runs():
+    parts = estimate_seconds(
+        PRESETS["quick"],
+        ["local:qwen2.5-coder-0.5b", "local:qwen2.5-coder-1.5b"],
+        "local:qwen2.5-coder-1.5b",
+        n_questions=11,
+        n_contexts=3,
+    )
+    small = estimate_seconds(
+        PRESETS["quick"],
+        ["local:qwen2.5-coder-0.5b"],
+        "local:qwen2.5-coder-1.5b",
+        n_questions=11,
+        n_contexts=3,
+    )
+    assert small["sleep"] == parts["sleep"]  # sleep work is shared through the store across test models
+    assert small["grid"] < parts["grid"]
+    assert 10 * 60 < parts["total"] < 60 * 60
+    full = estimate_seconds(
+        PRESETS["full"],
+        ["local:qwen2.5-coder-0.5b", "local:qwen2.5-coder-1.5b"],
+        "local:qwen2.5-coder-1.5b",
+        n_questions=38,
+        n_contexts=10,
+    )
+    assert full["total"] > parts["total"] * 3
+    only_q1 = estimate_seconds(
+        PRESETS["quick"],
+        ["local:qwen2.5-coder-0.5b"],
+        "local:qwen2.5-coder-1.5b",
+        n_questions=11,
+        n_contexts=3,
+        only=("q1",),
+    )
+    assert only_q1["search"] == 0 and only_q1["compile"] == 0 and only_q1["grid"] > 0
+
+
+# -- end to end on the fake engine --------------------------------------------------------------------------
+def examples(contexts: int = 2, per_context: int = 3, prefix: str = "c") -> list[dspy.Example]:
+    rows = []
+    for c in range(contexts):
+        for q in range(per_context):
+            gold = 10 * c + q + 1
+            rows.append(
+                dspy.Example(
+                    context=f"Shop {prefix}{c} has {gold} boxes.",
+                    question=f"How many boxes in Q{prefix}{c}-{q}?",
+                    answer=gold,
+                    context_id=f"{prefix}{c}",
+                    question_id=f"{prefix}{c}-q{q}",
+                    template_id=f"t{c}",
+                    level="base",
+                    predictability=LABELS[q % 3],
+                ).with_inputs("context", "question")
+            )
+    return rows
+
+
+def reply(messages, request):
+    text = messages[-1]["content"]
+    if "[[ ## question ## ]]" not in text:
+        return chat_adapter_reply(learned_context="- boxes = noted")
+    gold = int(re.search(r"has (\d+) boxes", text).group(1))
+    lucky = int(hashlib.sha1(text.split("How many")[-1].encode()).hexdigest()[:4], 16) % 2 == 0
+    right = "[[ ## learned_context ## ]]" in text or lucky
+    steps = " step" * (20 if "double-check" in messages[0]["content"] else 3)
+    return chat_adapter_reply(reasoning=f"count{steps}", answer=str(gold if right else gold + 1))
+
+
+def fake_run(engine, tmp_path, **changes) -> BenchmarkRun:
+    spec = f"openai/fake@{engine.api_base}"
+    preset = replace(PRESETS["quick"], contexts=2, compile_train_questions=3)
+    fields = dict(
+        test_examples=examples(),
+        train_examples=examples(1, 3, prefix="train"),
+        preset=preset,
+        test_models=[spec],
+        sleep_model=spec,
+        results_dir=tmp_path / "bench",
+        name="t",
+        store=InMemoryStore(),
+        tracker=False,
+        progress=False,
+        lm_options={"num_retries": 0},
+        meta={"command": "sleeptime benchmark --size quick", "size": "quick"},
+    )
+    fields.update(changes)
+    return BenchmarkRun(**fields)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("bench")
+    with FakeEngine(reply) as engine:
+        run = fake_run(engine, tmp_path)
+        summary = run_benchmark(run)
+        first = len(engine.requests)
+        again = run_benchmark(run)
+        second = len(engine.requests) - first
+    return {
+        "summary": summary,
+        "again": again,
+        "first_requests": first,
+        "second_requests": second,
+        "dir": run.results_dir,
+    }
+
+
+def test_a_second_run_reuses_every_finished_row(finished):
+    assert finished["first_requests"] > 0
+    assert finished["second_requests"] == 0
+    rows = list((finished["dir"]).glob("*/rows/*.jsonl"))
+    assert rows, "rows persist per configuration"
+
+
+def test_every_question_has_a_table_and_a_summary_section(finished):
+    from optimize.benchmark import QUESTION_FILES
+
+    text = finished["summary"].read_text()
+    for q in range(1, 8):
+        assert f"## Q{q}." in text
+    for name in QUESTION_FILES.values():
+        assert (finished["dir"] / name).exists(), name
+    assert "Not measured in this run" not in text
+    assert "**Answer" in text
+    assert "2 cores" in text or "cores" in text
+    assert "sleeptime benchmark --size quick" in text
+
+
+def test_summary_lists_every_configuration_that_ran(finished):
+    configs = pd.read_csv(finished["dir"] / "configs.csv")
+    text = finished["summary"].read_text()
+    # 6 verbosity configs, k=2, the compiled twin, plus whatever the search added
+    assert len(configs) >= 8
+    for config_id in configs["config_id"]:
+        assert config_id in text
+    assert configs["compiled"].notna().sum() == 1
+
+
+def test_report_figures_are_written_per_test_model(finished):
+    assert list(finished["dir"].glob("*/report/pareto_shift.png"))
+
+
+def test_cold_cache_mode_sends_cache_prompt_false_and_keeps_per_question_calls(tmp_path):
+    from programs.budget import Budget
+
+    with FakeEngine(reply) as engine:
+        spec = f"openai/fake@{engine.api_base}"
+        budget = Budget(sleep_model=spec, test_model=spec)
+        store = InMemoryStore()
+        measure_latency(
+            budget,
+            examples(1, 2),
+            mode="warm",
+            out_dir=tmp_path,
+            store=store,
+            progress=False,
+            lm_options={"num_retries": 0},
+        )
+        warm_requests = list(engine.requests)
+        _, calls = measure_latency(
+            budget,
+            examples(1, 2),
+            mode="cold",
+            out_dir=tmp_path,
+            store=store,
+            progress=False,
+            lm_options={"num_retries": 0},
+        )
+        cold_requests = engine.requests[len(warm_requests) :]
+    assert all("cache_prompt" not in r for r in warm_requests)
+    assert cold_requests and all(r.get("cache_prompt") is False for r in cold_requests)
+    assert [c["question_id"] for c in calls] == ["c0-q0", "c0-q1"]
+    assert all(call["phase"] == "test" for row in calls for call in row["calls"])  # context from the store
+    assert all(call["prompt_tokens"] > 0 for row in calls for call in row["calls"])
+
+
+def test_unknown_question_is_a_clear_error(tmp_path):
+    with pytest.raises(BenchmarkError, match="--only"):
+        run_benchmark(
+            BenchmarkRun(
+                test_examples=examples(),
+                train_examples=[],
+                preset=PRESETS["quick"],
+                test_models=["x"],
+                sleep_model="x",
+                results_dir=tmp_path,
+                only=("q9",),
+            )
+        )
