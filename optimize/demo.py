@@ -25,9 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--model", default="local:qwen2.5-coder-0.5b",
                       help="model spec for both phases (default: the embedded 0.5B model)")
     demo.add_argument("--api-base", default=None, help="OpenAI-compatible server for openai/<model> specs")
-    demo.add_argument("--contexts", type=int, default=3, help="held-out contexts (all questions)")
+    demo.add_argument("--contexts", type=int, default=5, help="held-out contexts (all questions)")
     demo.add_argument("--search-contexts", type=int, default=2, help="dev contexts each search trial answers")
-    demo.add_argument("--trials", type=int, default=4, help="budget-search trials")
+    demo.add_argument("--trials", type=int, default=6, help="budget-search trials")
     demo.add_argument("--name", default="demo", help="prefix of the MLflow runs, study and result folders")
     demo.add_argument("--store", default=None, help="learned-context SQLite store (default: user cache)")
     demo.add_argument("--out", default="reports/demo", help="where the figures and tables go")
@@ -98,15 +98,11 @@ def demo_command(args: argparse.Namespace) -> int:
                        results_dir=results / f"{args.name}-search", **common)
 
     print("[3/3] report", flush=True)
-    configs, examples = [], []
-    for step in ("comparison", "search"):
-        for name, frames in (("configs.csv", configs), ("examples.csv", examples)):
-            path = results / f"{args.name}-{step}" / name
-            if path.exists():
-                frames.append(pd.read_csv(path))
-    paths = write_report(pd.concat(configs, ignore_index=True),
-                         pd.concat(examples, ignore_index=True) if examples else pd.DataFrame(),
-                         Path(args.out))
+    # Only the held-out comparison goes into these figures: search trials answer other (dev) questions,
+    # and their own Pareto front is logged with the search's parent run.
+    examples_path = results / f"{args.name}-comparison" / "examples.csv"
+    examples = pd.read_csv(examples_path) if examples_path.exists() else pd.DataFrame()
+    paths = write_report(comparison, examples, Path(args.out))
 
     table = comparison.copy()
     table["label"] = table.apply(_label, axis=1)

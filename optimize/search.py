@@ -388,8 +388,8 @@ class _TrialContext:
     space: SearchSpace
     questions_per_context: float
     price_ratio: float
-    evaluator: Evaluator
-    summarize: Callable
+    evaluator: Evaluator | None
+    summarize: Callable | None
     results_dir: Path
     tracker: Tracker | None
     parent_run_id: str | None
@@ -397,6 +397,13 @@ class _TrialContext:
     store: Any = None
     ledger: Any = None
     frames: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # The real program + evaluate, unless a caller (a test, a custom harness) injects its own.
+        if self.evaluator is None:
+            self.evaluator = lambda b, ex, **kw: evaluate_budget(b, ex, progress=False, **kw)
+        if self.summarize is None:
+            self.summarize = _default_summarize()
 
 
 def run_config(budget, ctx: _TrialContext, *, run_name: str, extra_tags: dict[str, str] | None = None):
@@ -592,8 +599,8 @@ def run_search(
         space=space,
         questions_per_context=questions_per_context,
         price_ratio=price_ratio,
-        evaluator=evaluator or (lambda b, ex, **kw: evaluate_budget(b, ex, progress=False, **kw)),
-        summarize=summarize or _default_summarize(),
+        evaluator=evaluator,
+        summarize=summarize,
         results_dir=results_dir,
         tracker=own_tracker,
         parent_run_id=parent_run_id,

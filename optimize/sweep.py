@@ -18,10 +18,8 @@ from pathlib import Path
 from optimize.search import (
     OBJECTIVES,
     SearchError,
-    _default_summarize,
     _TrialContext,
     budget_id,
-    evaluate_budget,
     run_config,
     write_tables,
 )
@@ -109,8 +107,8 @@ def run_sweep(
         space=None,
         questions_per_context=questions_per_context,
         price_ratio=price_ratio,
-        evaluator=evaluator or (lambda b, ex, **kw: evaluate_budget(b, ex, progress=False, **kw)),
-        summarize=summarize or _default_summarize(),
+        evaluator=evaluator,
+        summarize=summarize,
         results_dir=results_dir,
         tracker=own_tracker,
         parent_run_id=parent,
