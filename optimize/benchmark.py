@@ -1169,7 +1169,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--store", default=None, help="learned-context SQLite store (default: user cache)")
     parser.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
     parser.add_argument("--only", default=",".join(QUESTIONS), help="comma list of questions, e.g. q1,q7")
-    parser.add_argument("--yes", action="store_true", help="(kept for scripts) the estimate never blocks")
     parser.set_defaults(func=benchmark_command)
 
 
