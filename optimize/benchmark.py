@@ -463,16 +463,6 @@ def paired_seconds(a: dict[str, float], b: dict[str, float]) -> dict[str, float]
 
 
 # -- evaluation plumbing ------------------------------------------------------------------------------------
-def first_contexts(examples: Sequence, count: int) -> list:
-    """Every question of the first ``count`` contexts, in their original order."""
-    chosen: list[str] = []
-    for example in examples:
-        if example.get("context_id") not in chosen:
-            chosen.append(example.get("context_id"))
-    keep = set(chosen[:count])
-    return [example for example in examples if example.get("context_id") in keep]
-
-
 def model_label(spec: str) -> str:
     """A folder-safe name of a model spec (never including an @URL)."""
     name = spec.split("@", 1)[0]
@@ -878,7 +868,7 @@ class BenchmarkRun:
 
     Example::
 
-        run = BenchmarkRun(test_examples=first_contexts(load_examples("ours", split="test"), 3),
+        run = BenchmarkRun(test_examples=spread_contexts(load_examples("ours", split="test"), 3),
                            train_examples=load_examples("ours", split="train")[:4], preset=PRESETS["quick"],
                            test_models=["local:qwen2.5-coder-0.5b"], sleep_model="local:qwen2.5-coder-1.5b",
                            results_dir=Path("mlruns/results/bench"))
@@ -1187,6 +1177,7 @@ def benchmark_command(args: argparse.Namespace) -> int:
     import optuna
 
     from optimize.data.loaders import load_examples
+    from optimize.data.splits import spread_contexts
     from optimize.tracking import Tracker, default_mlruns_dir
     from programs.store import default_store_path, open_store
 
@@ -1203,8 +1194,8 @@ def benchmark_command(args: argparse.Namespace) -> int:
         raise BenchmarkError("--test-models is empty; pass e.g. local:qwen2.5-coder-0.5b")
     only = _parse_only(args.only)
     name = args.name or f"bench-{args.size}"
-    test = first_contexts(load_examples("ours", split="test"), preset.contexts)
-    train = first_contexts(load_examples("ours", split="train"), preset.contexts)[
+    test = spread_contexts(load_examples("ours", split="test"), preset.contexts)
+    train = spread_contexts(load_examples("ours", split="train"), preset.contexts)[
         : preset.compile_train_questions
     ]
     n_contexts = len({e.context_id for e in test})

@@ -35,16 +35,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo.set_defaults(func=demo_command)
 
 
-def first_contexts(examples: list, count: int) -> list:
-    """Every question of the first ``count`` contexts, in their original order."""
-    chosen: list[str] = []
-    for example in examples:
-        if example.context_id not in chosen:
-            chosen.append(example.context_id)
-    keep = set(chosen[:count])
-    return [example for example in examples if example.context_id in keep]
-
-
 def demo_budgets(model: str) -> list:
     from programs.budget import Budget
 
@@ -66,6 +56,7 @@ def demo_command(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from optimize.data.loaders import load_examples
+    from optimize.data.splits import spread_contexts
     from optimize.report import write_report
     from optimize.search import SearchSpace, evaluate_budget, run_search
     from optimize.sweep import run_sweep
@@ -74,8 +65,8 @@ def demo_command(args: argparse.Namespace) -> int:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress bars say enough
     started = time.perf_counter()
-    test = first_contexts(load_examples("ours", split="test"), args.contexts)
-    dev = first_contexts(load_examples("ours", split="dev"), args.search_contexts)
+    test = spread_contexts(load_examples("ours", split="test"), args.contexts)
+    dev = spread_contexts(load_examples("ours", split="dev"), args.search_contexts)
     n_per_context = len(test) / max(1, len({e.context_id for e in test}))
     store = open_store(args.store if args.store is not None else default_store_path())
     tracker = False if args.no_mlflow else Tracker()

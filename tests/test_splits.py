@@ -40,3 +40,16 @@ def test_impossible_sizes_raise_clearly():
         split_by_template(rows(), train=1.5, seed=0)
     with pytest.raises(SplitError, match="no template_id"):
         split_by_template([SimpleNamespace(x=1)], train=1, seed=0)
+
+
+def test_spread_contexts_takes_one_context_per_template_before_a_second():
+    import dspy
+
+    from optimize.data.splits import spread_contexts
+
+    rows = [dspy.Example(context_id=f"{t}-{i}", template_id=t, question=f"q{q}")
+            for t in ("a", "b", "c") for i in range(3) for q in range(2)]
+    picked = spread_contexts(rows, 4)
+    assert sorted({e.context_id for e in picked}) == ["a-0", "a-1", "b-0", "c-0"]
+    assert len(picked) == 8  # every question of each chosen context
+    assert spread_contexts(rows, 100) == rows

@@ -6,12 +6,13 @@ Example:
 """
 
 from optimize.data.expressions import ExpressionError, evaluate
-from optimize.data.splits import SplitError, split_by_template
+from optimize.data.splits import SplitError, split_by_template, spread_contexts
 from optimize.data.templates import Template, TemplateError, load_template, load_templates
 
 __all__ = [
     "ExpressionError",
     "SplitError",
+    "spread_contexts",
     "Template",
     "TemplateError",
     "evaluate",

@@ -87,3 +87,32 @@ def split_by_template(
         if name is not None:
             parts[name].append(example)
     return parts
+
+
+def spread_contexts(examples: Sequence, count: int) -> list:
+    """Every question of ``count`` contexts chosen round-robin across templates, in a stable order.
+
+    Taking the first contexts of a split would pick instances of one template (the data is sorted by
+    template), so a small benchmark would measure one story; this takes one context per template first.
+
+    Example:
+        >>> import dspy
+        >>> rows = [dspy.Example(context_id=f"{t}-{i}", template_id=t, question=str(q))
+        ...         for t in ("a", "b") for i in range(2) for q in range(2)]
+        >>> sorted({e.context_id for e in spread_contexts(rows, 2)})
+        ['a-0', 'b-0']
+    """
+    by_template: dict[str, list[str]] = {}
+    for example in examples:
+        contexts = by_template.setdefault(_template_of(example), [])
+        if example.get("context_id") not in contexts:
+            contexts.append(example.get("context_id"))
+    chosen: list[str] = []
+    depth = 0
+    while len(chosen) < count and any(depth < len(c) for c in by_template.values()):
+        for contexts in by_template.values():
+            if depth < len(contexts) and len(chosen) < count:
+                chosen.append(contexts[depth])
+        depth += 1
+    keep = set(chosen)
+    return [example for example in examples if example.get("context_id") in keep]
