@@ -103,7 +103,8 @@ class LocalModel:
 
     @property
     def install_hint(self) -> str:
-        return f"pip install '{self.pip_extra}'"
+        extra = self.pip_extra[self.pip_extra.index("["):]
+        return f"pip install -e '.{extra}' (from the repository) or pip install '{self.pip_extra}'"
 
 
 LOCAL_MODELS: dict[str, LocalModel] = {
