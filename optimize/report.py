@@ -434,6 +434,8 @@ def _save(fig, path: Path) -> Path:
 
 # -- all together -------------------------------------------------------------------------------------------
 def build_tables(configs: pd.DataFrame, examples: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    # A configuration evaluated by several steps (a sweep and a search trial) is one point, not several.
+    configs = configs.drop_duplicates("config_id", keep="first")
     return {
         "pareto_shift": pareto_shift_table(configs),
         "k_scaling": k_scaling_table(configs),

@@ -121,3 +121,12 @@ def test_report_command_from_results_dir(tmp_path, capsys):
     assert (tmp_path / "out" / "pareto_shift.png").exists()
     assert main(["report", "--results", str(tmp_path / "missing"), "--out", str(tmp_path / "o2")]) == 2
     assert "configs.csv" in capsys.readouterr().err
+
+
+def test_a_configuration_listed_twice_is_one_point():
+    from optimize.report import build_tables
+
+    configs = pd.DataFrame([_config("a", False, 0.5, 40, 0), _config("a", False, 0.5, 40, 0),
+                            _config("b", True, 0.6, 10, 100)])
+    table = build_tables(configs, pd.DataFrame())["pareto_shift"]
+    assert len(table) == 2
