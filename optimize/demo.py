@@ -100,8 +100,10 @@ def demo_command(args: argparse.Namespace) -> int:
     print("\nHeld-out comparison (tokens are generated test-time tokens per question; cost in sleep-token "
           "units with test tokens priced 10x):")
     print(table[[c for c in COLUMNS if c in table.columns]].to_string(index=False, float_format="%.2f"))
-    front = sorted(study.best_trials, key=lambda t: -t.values[0])
-    print(f"\nBudget search: {len(study.trials)} trials, {len(front)} on the Pareto front "
+    # Samplers may propose a Budget twice; each distinct Budget is one point of the front.
+    front = list({str(t.user_attrs.get("budget", t.params)): t
+                  for t in sorted(study.best_trials, key=lambda t: -t.values[0])}.values())
+    print(f"\nBudget search: {len(study.trials)} trials, {len(front)} distinct budgets on the Pareto front "
           "(accuracy, test tokens, cost/query):")
     for trial in front:
         print(f"  {trial.values[0]:.2f}  {trial.values[1]:7.1f}  {trial.values[2]:8.1f}  "
