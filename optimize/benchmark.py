@@ -405,19 +405,6 @@ def amortization(configs, *, price_ratio: float = PRICE_RATIO, questions: Sequen
     return pd.DataFrame(rows)
 
 
-def mean_interval(values: Sequence[float], z: float = 1.959963984540054) -> tuple[float, float, float]:
-    """Mean and a normal 95% interval of the mean (NaN interval for fewer than two values)."""
-    values = [float(v) for v in values if v is not None and not math.isnan(float(v))]
-    if not values:
-        return (math.nan, math.nan, math.nan)
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return (mean, math.nan, math.nan)
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-    half = z * sd / math.sqrt(len(values))
-    return (mean, mean - half, mean + half)
-
-
 def latency_from_calls(rows: Sequence[dict]) -> dict[str, float]:
     """Question 7's per-mode numbers from per-question ledger calls.
 
@@ -434,6 +421,8 @@ def latency_from_calls(rows: Sequence[dict]) -> dict[str, float]:
         >>> stats["mean_seconds"], stats["cached_fraction"]
         (1.5, 0.4)
     """
+    from optimize.metrics import mean_interval
+
     seconds, prompt, cached, completion = [], 0, 0, 0
     for row in rows:
         calls = [c for c in row.get("calls", []) if c.get("phase") == "test"]
@@ -457,6 +446,8 @@ def latency_from_calls(rows: Sequence[dict]) -> dict[str, float]:
 
 def paired_seconds(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
     """Mean per-question difference of seconds (a - b) over shared question ids, with a 95% interval."""
+    from optimize.metrics import mean_interval
+
     shared = sorted(set(a) & set(b))
     mean, low, high = mean_interval([a[q] - b[q] for q in shared])
     return {"n": len(shared), "difference": mean, "ci_low": low, "ci_high": high}
@@ -792,6 +783,8 @@ def latency_table(configs, frames: dict, preset: Preset, measured: dict[str, tup
     """Question 7: per-verbosity test seconds with vs without sleep (grid rows), and the warm/cold cache
     measurement (ledger calls)."""
     import pandas as pd
+
+    from optimize.metrics import mean_interval
 
     plain = configs[configs["compiled"].isna()] if "compiled" in configs else configs
     rows = []

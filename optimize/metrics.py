@@ -34,6 +34,24 @@ def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, flo
     return (low, high)
 
 
+def mean_interval(values, z: float = Z_95) -> tuple[float, float, float]:
+    """Mean and the normal 95% interval of the mean (NaN interval for fewer than two values).
+
+    Example:
+        >>> [round(x, 3) for x in mean_interval([1.0, 2.0, 3.0])]
+        [2.0, 0.868, 3.132]
+    """
+    values = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    if not values:
+        return (math.nan, math.nan, math.nan)
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return (mean, math.nan, math.nan)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    half = z * sd / math.sqrt(len(values))
+    return (mean, mean - half, mean + half)
+
+
 def _columns(tokens: str) -> tuple[str, str]:
     if tokens == "completion":
         return "test_completion_tokens", "sleep_completion_tokens"
@@ -118,15 +136,14 @@ def paired_difference(df_a: pd.DataFrame, df_b: pd.DataFrame, *, key: str = "que
     if n == 0:
         raise ValueError(f"the two results share no {key}; evaluate both on the same questions")
     diffs = merged["correct_a"].astype(int) - merged["correct_b"].astype(int)
-    mean = float(diffs.mean())
-    se = float(diffs.std(ddof=1)) / math.sqrt(n) if n > 1 else math.nan
+    mean, low, high = mean_interval(diffs.tolist(), z)
     return {
         "n": n,
         "accuracy_a": float(merged["correct_a"].astype(bool).mean()),
         "accuracy_b": float(merged["correct_b"].astype(bool).mean()),
         "difference": mean,
-        "ci_low": mean - z * se if n > 1 else math.nan,
-        "ci_high": mean + z * se if n > 1 else math.nan,
+        "ci_low": low,
+        "ci_high": high,
         "a_only": int((diffs == 1).sum()),
         "b_only": int((diffs == -1).sum()),
     }
