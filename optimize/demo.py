@@ -58,7 +58,7 @@ def demo_command(args: argparse.Namespace) -> int:
     from optimize.data.loaders import load_examples
     from optimize.data.splits import spread_contexts
     from optimize.report import write_report
-    from optimize.search import SearchSpace, evaluate_budget, run_search
+    from optimize.search import SearchSpace, distinct_front, evaluate_budget, run_search
     from optimize.sweep import run_sweep
     from optimize.tracking import Tracker, default_mlruns_dir
     from programs.store import default_store_path, open_store
@@ -100,9 +100,7 @@ def demo_command(args: argparse.Namespace) -> int:
     print("\nHeld-out comparison (tokens are generated test-time tokens per question; cost in sleep-token "
           "units with test tokens priced 10x):")
     print(table[[c for c in COLUMNS if c in table.columns]].to_string(index=False, float_format="%.2f"))
-    # Samplers may propose a Budget twice; each distinct Budget is one point of the front.
-    front = list({str(t.user_attrs.get("budget", t.params)): t
-                  for t in sorted(study.best_trials, key=lambda t: -t.values[0])}.values())
+    front = distinct_front(study)
     print(f"\nBudget search: {len(study.trials)} trials, {len(front)} distinct budgets on the Pareto front "
           "(accuracy, test tokens, cost/query):")
     for trial in front:

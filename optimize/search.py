@@ -635,6 +635,15 @@ def run_search(
 
 
 # -- results ------------------------------------------------------------------------------------------------
+def distinct_front(study) -> list:
+    """The Pareto-front trials, most accurate first, one per distinct Budget.
+
+    Samplers may propose the same Budget twice; both trials are on the front but they are one point.
+    """
+    front = sorted(study.best_trials, key=lambda t: -t.values[0])
+    return list({str(t.user_attrs.get("budget", t.params)): t for t in front}.values())
+
+
 def study_configs(study, *, questions_per_context: float, price_ratio: float):
     """One row per COMPLETE trial: the Budget, the summary metrics and whether it is on the Pareto front."""
     import pandas as pd

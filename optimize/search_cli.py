@@ -213,7 +213,7 @@ def _space(args):
 
 
 def search_command(args) -> int:
-    from optimize.search import SearchError, run_search
+    from optimize.search import SearchError, distinct_front, run_search
 
     try:
         space = _space(args).validate()
@@ -231,8 +231,9 @@ def search_command(args) -> int:
     except SearchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    front = sorted(study.best_trials, key=lambda t: -t.values[0])
-    print(f"study {args.study!r}: {len(study.trials)} trials, {len(front)} on the Pareto front")
+    front = distinct_front(study)
+    print(f"study {args.study!r}: {len(study.trials)} trials, "
+          f"{len(front)} distinct budgets on the Pareto front")
     print("accuracy  test_tokens  cost/query  budget")
     for trial in front:
         budget = trial.user_attrs.get("budget", trial.params)

@@ -39,3 +39,16 @@ def test_bad_directions_are_refused():
         pareto_front([(1, 2)], ["up", "down"])
     with pytest.raises(ValueError, match="one direction"):
         pareto_front([(1, 2, 3)], ["maximize", "minimize"])
+
+
+def test_distinct_front_lists_a_budget_proposed_twice_once():
+    import optuna
+
+    from optimize.search import distinct_front
+
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
+    for values, budget in (([0.5, 10, 100], "A"), ([0.5, 10, 100], "A"), ([0.8, 50, 500], "B"),
+                           ([0.1, 90, 900], "C")):
+        study.add_trial(optuna.trial.create_trial(values=values, user_attrs={"budget": budget}))
+    front = distinct_front(study)
+    assert [t.user_attrs["budget"] for t in front] == ["B", "A"]
