@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from programs.redact import redact
+
 os.environ.setdefault("MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK", "true")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "true")
 
@@ -38,7 +40,6 @@ _SECRET_NAME = re.compile(
     re.IGNORECASE,
 )
 _SECRET_VALUE = re.compile(r"^(sk-|Bearer\s)", re.IGNORECASE)
-_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]+:)[^@/\s]+@")
 
 
 def default_mlruns_dir() -> Path:
@@ -52,7 +53,7 @@ def default_tracking_uri() -> str:
 
 def redact_url(url: str) -> str:
     """``postgresql://u:secret@h/db`` -> ``postgresql://u:***@h/db`` so URLs can be printed and logged."""
-    return _URL_PASSWORD.sub(lambda m: m.group("head") + "***@", str(url))
+    return redact(url)
 
 
 def safe_params(params: Mapping[str, Any]) -> dict[str, str]:
