@@ -1,20 +1,31 @@
-"""The Budget value object: how much compute each phase of a program may spend."""
+"""The Budget value object: how much compute each phase of a program may spend.
+
+Every field carries its own documentation in ``dataclasses.field(metadata={"help": ..., "range": ...})``:
+validation here and the CLI's flags (one per field) read the same metadata, so a range is written once.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-VERBOSITY_RANGE = (0, 4)
-SAMPLES_RANGE = (1, 10)
-ROUNDS_RANGE = (0, 3)
-MAX_TOKENS_RANGE = (1, 32768)
 DEFAULT_MODEL = "local:qwen2.5-coder-0.5b"
+
+# Per-verbosity test-time caps that let the local Qwen2.5-Coder 0.5B/1.5B finish their answers. Measured
+# means of generated test tokens (BENCHMARKS.md, quick run): ~10-15 at verbosity 0, ~60-140 at 2, ~70-190
+# at 4; with the old flat cap of 256, 11 of 30 verbosity-3 answers of the 1.5B were cut off (issue 11).
+# Each cap leaves several times the mean as headroom for the long tail; a cap is only reached by a reply
+# that would otherwise be cut (or loops), so a generous cap costs nothing on answers that finish.
+DEFAULT_TEST_MAX_TOKENS: dict[int, int] = {0: 256, 1: 512, 2: 1024, 3: 1024, 4: 1536}
 
 
 class BudgetError(ValueError):
     """A Budget field is missing, of the wrong type or out of range; the message names the allowed values."""
+
+
+def _field(default: Any, help: str, range: tuple[int, int] | None = None) -> Any:  # noqa: A002
+    return field(default=default, metadata={"help": help, "range": range})
 
 
 def _check_int(name: str, value: Any, low: int, high: int) -> None:
@@ -25,49 +36,80 @@ def _check_int(name: str, value: Any, low: int, high: int) -> None:
         raise BudgetError(f"Budget.{name}={value} is out of range; allowed: {low}..{high}")
 
 
+def _check_model(name: str, value: Any) -> None:
+    """A model spec is checked when the Budget is built, so a typo fails before any work (issue 9)."""
+    if value is None:
+        return  # no model: the phase uses the LM configured with dspy.configure / dspy.context
+    if not isinstance(value, str) or not value.strip():
+        raise BudgetError(f"Budget.{name} must be a model spec string such as {DEFAULT_MODEL!r} (or None "
+                          f"for the LM set with dspy.configure), got {value!r}")
+    from programs import lm
+
+    # Branch `lm` adds programs.lm.validate_spec (any LiteLLM model string); until it is merged the factory's
+    # parser is the check. Either raises with the accepted spec forms in its message.
+    validate = getattr(lm, "validate_spec", None) or lm.parse_model_spec
+    try:
+        validate(value)
+    except Exception as exc:  # noqa: BLE001 - LMSetupError or ValueError, re-raised as the Budget's error
+        raise BudgetError(f"Budget.{name}={value!r} is not a usable model spec: {exc}") from exc
+
+
 @dataclass(frozen=True)
 class Budget:
     """How a program spends compute: whether to think at sleep time, and how hard each phase thinks.
 
     ``sleep_samples`` (k) parallel rewrites and ``sleep_rounds`` rethink rounds make the learned context;
     ``test_verbosity`` (0 = answer directly .. 4 = reason step by step and double-check) and
-    ``test_max_tokens`` bound each answer.
+    ``test_max_tokens`` bound each answer (``None``: the per-verbosity cap in ``DEFAULT_TEST_MAX_TOKENS``,
+    see :attr:`resolved_test_max_tokens`). A model of ``None`` means the LM configured with
+    ``dspy.configure(lm=...)``. Ranges live in each field's metadata.
 
     Example:
         >>> budget = Budget(test_verbosity=2, sleep_samples=3)
         >>> Budget.from_dict(budget.to_dict()) == budget
         True
+        >>> budget.resolved_test_max_tokens, budget.replace(test_max_tokens=64).resolved_test_max_tokens
+        (1024, 64)
         >>> Budget(test_verbosity=9)
         Traceback (most recent call last):
         ...
         programs.budget.BudgetError: Budget.test_verbosity=9 is out of range; allowed: 0..4
     """
 
-    use_sleep: bool = True
-    test_verbosity: int = 0
-    test_max_tokens: int = 256
-    sleep_samples: int = 1
-    sleep_rounds: int = 0
-    sleep_max_tokens: int = 512
-    sleep_model: str = DEFAULT_MODEL
-    test_model: str = DEFAULT_MODEL
-    compiled: str | None = None
+    use_sleep: bool = _field(True, "make a learned context at sleep time before answering")
+    test_verbosity: int = _field(0, "how much the answerer reasons: 0 = answer directly .. 4 = reason "
+                                    "step by step and double-check", (0, 4))
+    test_max_tokens: int | None = _field(None, "cap on generated tokens per answer; default: a cap per "
+                                               "verbosity that lets the local models finish", (1, 32768))
+    sleep_samples: int = _field(1, "k: independent rewrites of the context, combined into one", (1, 10))
+    sleep_rounds: int = _field(0, "rethink rounds that check and extend the learned context", (0, 3))
+    sleep_max_tokens: int = _field(512, "cap on generated tokens per sleep-time call", (1, 32768))
+    sleep_model: str | None = _field(DEFAULT_MODEL, "model spec of the sleep phase (None: the LM set with "
+                                                    "dspy.configure)")
+    test_model: str | None = _field(DEFAULT_MODEL, "model spec of the test phase (None: the LM set with "
+                                                   "dspy.configure)")
+    compiled: str | None = _field(None, "a saved program bundle (directory or shipped name) whose compiled "
+                                        "prompts are loaded")
 
     def __post_init__(self) -> None:
         if not isinstance(self.use_sleep, bool):
             raise BudgetError(f"Budget.use_sleep must be true or false, got {self.use_sleep!r}")
-        _check_int("test_verbosity", self.test_verbosity, *VERBOSITY_RANGE)
-        _check_int("test_max_tokens", self.test_max_tokens, *MAX_TOKENS_RANGE)
-        _check_int("sleep_samples", self.sleep_samples, *SAMPLES_RANGE)
-        _check_int("sleep_rounds", self.sleep_rounds, *ROUNDS_RANGE)
-        _check_int("sleep_max_tokens", self.sleep_max_tokens, *MAX_TOKENS_RANGE)
-        for name in ("sleep_model", "test_model"):
-            value = getattr(self, name)
-            if not isinstance(value, str) or not value.strip():
-                raise BudgetError(f"Budget.{name} must be a model spec string such as {DEFAULT_MODEL!r}, "
-                                  f"got {value!r}")
+        for spec in fields(self):
+            low_high = spec.metadata.get("range")
+            value = getattr(self, spec.name)
+            if low_high is not None and not (value is None and spec.default is None):
+                _check_int(spec.name, value, *low_high)
+        _check_model("sleep_model", self.sleep_model)
+        _check_model("test_model", self.test_model)
         if self.compiled is not None and (not isinstance(self.compiled, str) or not self.compiled.strip()):
             raise BudgetError(f"Budget.compiled must be a path string or null, got {self.compiled!r}")
+
+    @property
+    def resolved_test_max_tokens(self) -> int:
+        """The test-time cap in force: ``test_max_tokens`` when given, else the cap for this verbosity."""
+        if self.test_max_tokens is not None:
+            return self.test_max_tokens
+        return DEFAULT_TEST_MAX_TOKENS[self.test_verbosity]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
