@@ -2,8 +2,8 @@
 
     >>> import programs
     >>> budget = programs.Budget(test_verbosity=0, sleep_samples=1)
-    >>> program = programs.build_program(budget)            # or programs.load("compiled/NAME")
-    >>> # program(context=..., question=...).answer
+    >>> program = programs.build_program(budget)     # or programs.load("<model>/<name>") / programs.load(dir)
+    >>> # program(context=..., question=...).answer; programs.save_bundle(program, dir) saves it
 
 The LM layer (one factory, one ledger, the embedded local model) lives in :mod:`programs.lm`.
 Names are imported on first use: the local model server's child process imports this package and
@@ -22,6 +22,9 @@ _EXPORTS = {
     "BudgetError": "programs.budget",
     "build_program": "programs.api",
     "load": "programs.api",
+    "save_bundle": "programs.api",
+    "shipped_programs": "programs.persistence",
+    "TruncatedReplyError": "programs.adapter",
     "extract_number": "programs.answers",
     "is_correct": "programs.answers",
 }

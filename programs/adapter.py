@@ -9,12 +9,13 @@ offers a plain "instructions, facts, question, then ``Answer: <number>``" prompt
 from __future__ import annotations
 
 import re
-import threading
+from collections.abc import Sequence
 from typing import Any
 
 import dspy
 from dspy.adapters.utils import format_field_value
 from dspy.signatures.signature import Signature
+from dspy.utils.exceptions import AdapterParseError
 
 ADAPTERS = ("chat", "plain")
 _DIGIT = re.compile(r"\d")
@@ -139,50 +140,49 @@ def make_adapter(name: str = "chat") -> dspy.Adapter:
     raise ValueError(f"unknown adapter {name!r}; use one of {ADAPTERS}")
 
 
-class LMBinding:
-    """How one phase reaches its LM: a model spec, phase tag, token limit and adapter, bound at run time.
+class TruncatedReplyError(AdapterParseError):
+    """The adapter could not parse a reply that was cut off at its token cap.
 
-    The LM is built lazily with :func:`programs.lm.make_lm` (so a local server only starts when first
-    needed) and is never part of a program's saved state. Program copies made by optimizers share it.
+    It is an ``AdapterParseError`` (so code that catches parse errors keeps working), raised instead of one
+    when the failed call hit the cap: the cap, not the model's answer, failed. ``max_tokens`` is the cap.
 
     Example:
-        >>> binding = LMBinding("openai/any@http://127.0.0.1:9/v1", phase="test", max_tokens=64)
-        >>> binding.phase, binding.adapter_name
-        ('test', 'chat')
+        >>> import dspy
+        >>> from dspy.utils.exceptions import AdapterParseError
+        >>> error = AdapterParseError("ChatAdapter", dspy.Signature("question -> answer"), "[[ ## ans")
+        >>> explained = explain_parse_error(error, [{"completion_tokens": 64}], max_tokens=64)
+        >>> isinstance(explained, TruncatedReplyError), isinstance(explained, AdapterParseError)
+        (True, True)
+        >>> explain_parse_error(error, [{"completion_tokens": 5}], max_tokens=64) is error
+        True
     """
 
-    def __init__(self, spec: str, *, phase: str, max_tokens: int, adapter: str = "chat", ledger=None,
-                 api_base: str | None = None, check: bool = True, lm_options: dict | None = None) -> None:
-        if adapter not in ADAPTERS:
-            raise ValueError(f"unknown adapter {adapter!r}; use one of {ADAPTERS}")
-        self.spec, self.phase, self.max_tokens = spec, phase, max_tokens
-        self.adapter_name, self.api_base, self.check = adapter, api_base, check
-        self.ledger = ledger
-        self.lm_options = dict(lm_options or {})  # passed to make_lm, e.g. num_retries, local_options
-        self.adapter = make_adapter(adapter)
-        self._lm = None
-        self._guard = threading.Lock()
+    def __init__(self, *args: Any, max_tokens: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_tokens = max_tokens
 
-    @property
-    def lm(self) -> dspy.LM:
-        with self._guard:
-            if self._lm is None:
-                from programs.lm import default_ledger, make_lm
 
-                if self.ledger is None:
-                    self.ledger = default_ledger()
-                self._lm = make_lm(self.spec, phase=self.phase, ledger=self.ledger, api_base=self.api_base,
-                                   max_tokens=self.max_tokens, check=self.check, **self.lm_options)
-            return self._lm
+def _was_cut_off(call: Any, max_tokens: int | None) -> bool:
+    """Whether an LM call stopped at its cap: its finish reason when the ledger has one, else its length."""
+    get = call.get if isinstance(call, dict) else lambda name, default=None: getattr(call, name, default)
+    truncated = get("truncated", None)
+    if truncated is not None:
+        return bool(truncated)
+    if get("finish_reason", None) is not None:
+        return get("finish_reason") == "length"
+    return max_tokens is not None and int(get("completion_tokens", 0) or 0) >= max_tokens
 
-    @property
-    def model_label(self) -> str:
-        """The model as it identifies a learned context: the spec plus any separately given API base."""
-        return self.spec + (f"@{self.api_base}" if self.api_base and "@" not in self.spec else "")
 
-    def use(self):
-        """``with binding.use(): predictor(...)`` runs predictors on this phase's LM and adapter."""
-        return dspy.context(lm=self.lm, adapter=self.adapter)
+def explain_parse_error(error: AdapterParseError, calls: Sequence[Any],
+                        max_tokens: int | None) -> AdapterParseError:
+    """``error`` as a :class:`TruncatedReplyError` when the last call in ``calls`` was cut off, else as is.
 
-    def __deepcopy__(self, memo: dict) -> LMBinding:
-        return self
+    ``calls`` are the ledger's records of the phase's calls (``programs.lm.LMCall``, or dicts with the same
+    names): ``truncated`` / ``finish_reason`` when the LM layer reports them, else completion tokens >= cap.
+    """
+    if not calls or isinstance(error, TruncatedReplyError) or not _was_cut_off(calls[-1], max_tokens):
+        return error
+    note = (f"the reply was cut off at the {max_tokens}-token cap before its fields were complete; raise "
+            "Budget.test_max_tokens (or Budget.sleep_max_tokens) to let the model finish")
+    return TruncatedReplyError(error.adapter_name, error.signature, error.lm_response, message=note,
+                               parsed_result=error.parsed_result, max_tokens=max_tokens)

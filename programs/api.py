@@ -1,14 +1,18 @@
-"""The two calls most users need: build a program for a Budget, and load a saved one."""
+"""The calls most users need: build a program for a Budget, save it as a bundle, load a bundle."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from programs.budget import Budget
 from programs.lm.ledger import TokenLedger
+from programs.persistence import PersistenceError, load_prompts, read_bundle, resolve_bundle
+from programs.persistence import save_bundle as _save_bundle
+from programs.registry import BASELINES, class_for, program_class
 from programs.store import InMemoryStore
 
-BASELINES = ("pass-at-k", "majority")
+__all__ = ["BASELINES", "build_program", "load", "save_bundle"]
 
 
 def build_program(budget: Budget, *, ledger: TokenLedger | None = None, store: InMemoryStore | None = None,
@@ -17,47 +21,64 @@ def build_program(budget: Budget, *, ledger: TokenLedger | None = None, store: I
     """The program a Budget describes: ``SleepTimeProgram`` when ``use_sleep`` else ``TestTimeOnly``.
 
     ``baseline="majority"`` or ``"pass-at-k"`` builds that k-sample baseline instead. When
-    ``budget.compiled`` names a saved program directory, its compiled prompts are loaded (see
-    :func:`programs.persistence.load_compatible_state`).
+    ``budget.compiled`` names a bundle (a directory or a shipped name), its compiled prompts that fit are
+    loaded with :func:`programs.persistence.load_prompts`, the same loader as :func:`load`.
 
     Example:
         >>> program = build_program(Budget(use_sleep=False, test_model="openai/m@http://127.0.0.1:9/v1"))
         >>> type(program).__name__
         'TestTimeOnly'
     """
-    from programs.baselines import MajorityVote, PassAtK, TestTimeOnly
-    from programs.program import SleepTimeProgram
-
+    cls = class_for(budget, baseline)
     common = dict(ledger=ledger, store=store, api_base=api_base, adapter=adapter, **settings)
-    if baseline == "majority":
-        program = MajorityVote(budget, k=k, **common)
-    elif baseline == "pass-at-k":
-        program = PassAtK(budget, k=k, **common)
-    elif baseline is not None:
-        raise ValueError(f"unknown baseline {baseline!r}; use one of {BASELINES} or None")
-    elif budget.use_sleep:
-        program = SleepTimeProgram(budget, **common)
-    else:
-        program = TestTimeOnly(budget, **common)
+    program = cls(budget, k=k, **common) if baseline is not None else cls(budget, **common)
     if budget.compiled:
-        from programs.persistence import load_compatible_state
-
-        load_compatible_state(program, budget.compiled)
+        load_prompts(program, budget.compiled)
     return program
 
 
-def load(path: str | os.PathLike, *, ledger: TokenLedger | None = None, store: InMemoryStore | None = None,
-         api_base: str | None = None, lm_options: dict | None = None):
-    """Load a program saved with ``program.save(path)``: the right class, its budget and its prompts.
+def save_bundle(program, path: str | os.PathLike, *, data: dict | None = None, seed: int | None = None,
+                scores: dict | None = None) -> Path:
+    """Write ``program`` as a bundle (program.json + budget.json + manifest.json) into directory ``path``.
+
+    Same as ``program.save_bundle(path, ...)``; ``data``, ``seed`` and ``scores`` go into the manifest.
+    """
+    return _save_bundle(program, path, data=data, seed=seed, scores=scores)
+
+
+def load(source: str | os.PathLike, *, sleep_model: str | None = None, test_model: str | None = None,
+         ledger: TokenLedger | None = None, store: InMemoryStore | None = None, api_base: str | None = None,
+         lm_options: dict | None = None):
+    """Load a bundle: the right class, its Budget and its compiled prompts, in one call.
+
+    ``source`` is a bundle directory or the name of one shipped with the package (``"<model>/<name>"``,
+    see :func:`programs.persistence.shipped_programs`). ``sleep_model`` / ``test_model`` rebind the loaded
+    program to other endpoints (any model spec a Budget accepts).
 
     Example:
         >>> import tempfile
         >>> directory = tempfile.mkdtemp()
-        >>> build_program(Budget(sleep_model="openai/m@http://127.0.0.1:9/v1",
-        ...                      test_model="openai/m@http://127.0.0.1:9/v1")).save(directory)
-        >>> type(load(directory)).__name__
-        'SleepTimeProgram'
+        >>> spec = "openai/m@http://127.0.0.1:9/v1"
+        >>> _ = save_bundle(build_program(Budget(sleep_model=spec, test_model=spec)), directory)
+        >>> program = load(directory, test_model="openai/other@http://127.0.0.1:8/v1")
+        >>> type(program).__name__, program.budget.test_model
+        ('SleepTimeProgram', 'openai/other@http://127.0.0.1:8/v1')
     """
-    from programs.persistence import load_program
-
-    return load_program(path, ledger=ledger, store=store, api_base=api_base, lm_options=lm_options)
+    directory = resolve_bundle(source)
+    manifest, budget, _state = read_bundle(directory)
+    models = {name: value for name, value in (("sleep_model", sleep_model), ("test_model", test_model))
+              if value is not None}
+    if models:
+        budget = budget.replace(**models)
+    config = dict(manifest.get("program_config") or {})
+    try:
+        cls = program_class(manifest.get("program_class"))
+        # The class's constructor never reads budget.compiled (only build_program does): the bundle's own
+        # prompts are what load_prompts puts in below.
+        program = cls(budget, ledger=ledger, store=store, api_base=api_base, lm_options=lm_options, **config)
+    except (TypeError, ValueError) as exc:
+        raise PersistenceError(f"{directory}: cannot rebuild {manifest.get('program_class')!r} from its "
+                               f"settings {config}: {exc}") from exc
+    load_prompts(program, directory)
+    program.manifest = manifest
+    return program

@@ -10,6 +10,7 @@ import dspy
 from programs.answers import extract_number, is_correct
 from programs.budget import Budget
 from programs.program import BudgetedProgram, SleepResult
+from programs.sampling import active_lm, rollout_lm
 
 
 class TestTimeOnly(BudgetedProgram):
@@ -61,12 +62,12 @@ class _Sampled(BudgetedProgram):
             sleep = self.sleep_phase(context)
             learned_context = sleep.learned_context
         preds, total = [], {"prompt_tokens": 0, "completion_tokens": 0, "seconds": 0.0}
-        seed = self._settings["seed"]
+        lm = active_lm(self) if self.k > 1 else None
         for index in range(self.k):
-            config = {}
+            sample_lm = None
             if self.k > 1:
-                config = {"temperature": self.temperature, "rollout_id": index, "seed": seed + index}
-            pred, usage = self._test_phase(context, question, learned_context, config)
+                sample_lm = rollout_lm(lm, index, temperature=self.temperature, seed=self._settings["seed"])
+            pred, usage = self._test_phase(context, question, learned_context, sample_lm)
             preds.append(pred)
             for name in total:
                 total[name] += usage[name]

@@ -1,8 +1,12 @@
-"""Save a program to a directory and load it back with one call.
+"""Program bundles: the project's folder format for a compiled program, and the one loader of its prompts.
 
-A saved program is a directory of three JSON files: ``program.json`` (DSPy state: instructions and demos
-of every predictor), ``budget.json`` and ``manifest.json`` (format version, package version, program class
-and settings, models, data, seed, scores, created_at). LMs are never saved: they are bound at run time.
+A bundle is a directory of three JSON files: ``program.json`` (DSPy state: instructions and demos of every
+predictor), ``budget.json`` and ``manifest.json`` (format version, package version, program class and
+settings, models, data, seed, scores, created_at). LMs are never saved: they are bound at run time.
+``program.save(path)`` keeps DSPy's meaning (one state file); ``program.save_bundle(dir)`` writes a bundle.
+
+Bundles shipped with the package live in ``programs/compiled/<model>/<name>/`` and load by name
+(``programs.load("qwen2.5-coder-1.5b/sleep-v0")``); :func:`resolve_bundle` maps a name or path to a folder.
 """
 
 from __future__ import annotations
@@ -16,14 +20,17 @@ from pathlib import Path
 from typing import Any
 
 from programs.budget import Budget, BudgetError
+from programs.redact import redact
 
 FORMAT_VERSION = 1
 STATE_FILE, BUDGET_FILE, MANIFEST_FILE = "program.json", "budget.json", "manifest.json"
 SAVED_FILES = (STATE_FILE, BUDGET_FILE, MANIFEST_FILE)
+COMPILED_ROOT = Path(__file__).resolve().parent / "compiled"  # bundles shipped as package data
+_MODEL_FIELDS = ("sleep_model", "test_model")
 
 
-class PersistenceError(RuntimeError):
-    """A saved program directory is missing a file, has another format version, or does not fit its class."""
+class PersistenceError(ValueError):
+    """A bundle is missing, incomplete, of another format version, or does not fit the program."""
 
 
 def package_version() -> str:
@@ -35,43 +42,85 @@ def package_version() -> str:
         return "unknown"
 
 
-def _program_classes() -> dict[str, type]:
-    from programs.baselines import MajorityVote, PassAtK, TestTimeOnly
-    from programs.program import SleepTimeProgram
-
-    return {cls.__name__: cls for cls in (SleepTimeProgram, TestTimeOnly, MajorityVote, PassAtK)}
-
-
 def _write_json(path: Path, payload: Any) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{time.time_ns()}.tmp")
     temporary.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
     os.replace(temporary, path)  # a reader never sees half a file
 
 
-def save_program(program, path: str | os.PathLike, *, data: dict | None = None, seed: int | None = None,
-                 scores: dict | None = None) -> Path:
-    """Write ``program``'s state, budget and manifest into directory ``path`` (created if needed)."""
+def save_bundle(program, path: str | os.PathLike, *, data: dict | None = None, seed: int | None = None,
+                scores: dict | None = None) -> Path:
+    """Write ``program``'s state, budget and manifest into directory ``path`` (created if needed).
+
+    Model specs are written through :func:`programs.redact.redact`: a password in an API base never
+    reaches the files (rebind with ``programs.load(dir, test_model=...)``).
+    """
     import dspy
 
     directory = Path(path)
+    if directory.exists() and not directory.is_dir():
+        raise PersistenceError(f"{directory} is a file; a bundle is a directory: pass a directory path "
+                               "(program.save(file.json) writes DSPy's single state file)")
     directory.mkdir(parents=True, exist_ok=True)
     budget: Budget = program.budget
+    budget_dict = budget.to_dict()
+    for name in _MODEL_FIELDS:
+        if budget_dict[name] is not None:
+            budget_dict[name] = redact(budget_dict[name])
     manifest = {
         "format_version": FORMAT_VERSION,
         "package_version": package_version(),
         "dspy_version": dspy.__version__,
         "program_class": type(program).__name__,
         "program_config": program.config(),
-        "models": {"sleep": budget.sleep_model if budget.use_sleep else None, "test": budget.test_model},
+        "models": {"sleep": budget_dict["sleep_model"] if budget.use_sleep else None,
+                   "test": budget_dict["test_model"]},
         "data": data,
         "seed": seed,
         "scores": scores,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     _write_json(directory / STATE_FILE, program.dump_state())
-    _write_json(directory / BUDGET_FILE, budget.to_dict())
+    _write_json(directory / BUDGET_FILE, budget_dict)
     _write_json(directory / MANIFEST_FILE, manifest)
     return directory
+
+
+def shipped_programs() -> list[str]:
+    """Names (``<model>/<name>``) of the bundles shipped in ``programs/compiled/``.
+
+    Example:
+        >>> isinstance(shipped_programs(), list)
+        True
+    """
+    if not COMPILED_ROOT.is_dir():
+        return []
+    return sorted(f"{path.parent.parent.name}/{path.parent.name}"
+                  for path in COMPILED_ROOT.glob(f"*/*/{MANIFEST_FILE}"))
+
+
+def resolve_bundle(source: str | os.PathLike) -> Path:
+    """The bundle directory for ``source``: an existing directory, else a shipped bundle's name.
+
+    Example:
+        >>> try:
+        ...     resolve_bundle("no/such-program")
+        ... except PersistenceError as error:
+        ...     print(str(error)[:48])
+        no saved program at no/such-program: it is not a
+    """
+    path = Path(source)
+    if path.is_dir():
+        return path
+    name = str(source)
+    if name and not path.is_absolute() and ".." not in path.parts:
+        shipped = COMPILED_ROOT / name
+        if (shipped / MANIFEST_FILE).is_file():
+            return shipped
+    names = ", ".join(shipped_programs()) or "none yet"
+    raise PersistenceError(f"no saved program at {source}: it is not a directory written by "
+                           f"program.save_bundle(dir), nor a program shipped with the package "
+                           f"(shipped: {names})")
 
 
 def _read_json(path: Path) -> Any:
@@ -79,19 +128,16 @@ def _read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise PersistenceError(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg}); re-save the "
-                               "program with program.save(dir)") from exc
+                               "program with program.save_bundle(dir)") from exc
 
 
-def read_saved(path: str | os.PathLike) -> tuple[dict, Budget, dict]:
-    """(manifest, budget, state) of a saved program, after checking every file and the format version."""
-    directory = Path(path)
-    if not directory.is_dir():
-        raise PersistenceError(f"no saved program at {directory}: expected a directory written by "
-                               "program.save(dir) containing " + ", ".join(SAVED_FILES))
+def read_bundle(source: str | os.PathLike) -> tuple[dict, Budget, dict]:
+    """(manifest, budget, state) of a bundle, after checking every file and the format version."""
+    directory = resolve_bundle(source)
     missing = [name for name in SAVED_FILES if not (directory / name).is_file()]
     if missing:
         raise PersistenceError(f"saved program {directory} is missing {', '.join(missing)}; it is incomplete "
-                               "or not a saved program: re-save it with program.save(dir)")
+                               "or not a bundle: re-save it with program.save_bundle(dir)")
     manifest = _read_json(directory / MANIFEST_FILE)
     version = manifest.get("format_version") if isinstance(manifest, dict) else None
     if version != FORMAT_VERSION:
@@ -109,66 +155,46 @@ def read_saved(path: str | os.PathLike) -> tuple[dict, Budget, dict]:
     return manifest, budget, state
 
 
-def _apply_state(program, state: dict, source: Path) -> None:
-    names = {name for name, _ in program.named_parameters()}
-    if names != set(state):
-        raise PersistenceError(f"{source / STATE_FILE} holds predictors {sorted(state)} but "
-                               f"{type(program).__name__} has {sorted(names)}; it was saved from another "
-                               "program shape: load it with programs.load(dir)")
-    trial = program.deepcopy()  # apply to a copy first so a failure leaves nothing half-loaded
-    try:
-        trial.load_state(state)
-    except Exception as exc:
-        raise PersistenceError(f"{source / STATE_FILE} could not be loaded into {type(program).__name__}: "
-                               f"{exc}") from exc
-    program.load_state(state)
+def _fitting(program, saved: Budget, state: dict) -> dict[str, dict]:
+    """The saved predictor states that fit ``program``.
 
-
-def load_program(path: str | os.PathLike, *, ledger=None, store=None, api_base: str | None = None,
-                 lm_options: dict | None = None):
-    """Rebuild the saved program's class from its manifest and load its state; one call, all or nothing."""
-    manifest, budget, state = read_saved(path)
-    classes = _program_classes()
-    name = manifest.get("program_class")
-    if name not in classes:
-        raise PersistenceError(f"{Path(path) / MANIFEST_FILE} names program class {name!r}; known: "
-                               f"{sorted(classes)}")
-    config = dict(manifest.get("program_config") or {})
-    try:
-        program = classes[name](budget, ledger=ledger, store=store, api_base=api_base, lm_options=lm_options,
-                                **config)
-    except (TypeError, ValueError) as exc:
-        raise PersistenceError(f"{Path(path) / MANIFEST_FILE}: cannot rebuild {name} from its settings "
-                               f"{config}: {exc}") from exc
-    _apply_state(program, state, Path(path))
-    program.manifest = manifest
-    return program
-
-
-def load_state_into(program, path: str | os.PathLike) -> None:
-    """Load saved prompts and demos into an existing program of the same shape (all or nothing)."""
-    _manifest, _budget, state = read_saved(path)
-    _apply_state(program, state, Path(path))
-
-
-def load_compatible_state(program, path: str | os.PathLike) -> list[str]:
-    """Load the parts of a compiled state that fit ``program`` (used for ``Budget.compiled``).
-
-    The rewriter's prompts fit any budget with a sleep phase; the answerer's prompts carry the verbosity
-    instruction, so they are loaded only when the saved budget has the same verbosity and the same use of
-    a learned context. Returns the predictor names loaded.
+    The rewriter's prompts fit any program with a rewriter; the answerer's prompts carry the verbosity
+    instruction and the learned-context input, so they fit only the same verbosity and use of sleep.
     """
-    _manifest, saved_budget, state = read_saved(path)
-    same_answerer = (saved_budget.test_verbosity == program.budget.test_verbosity
-                     and saved_budget.use_sleep == program.budget.use_sleep)
-    loaded = []
-    for name, predictor in program.named_parameters():
-        if name not in state or (name.startswith("answerer.") and not same_answerer):
-            continue
-        predictor.load_state(state[name])
-        loaded.append(name)
-    if not same_answerer:
-        warnings.warn(f"compiled state {path} was made for test_verbosity={saved_budget.test_verbosity}, "
-                      f"use_sleep={saved_budget.use_sleep}; its answerer prompts were not loaded into a "
-                      f"program with test_verbosity={program.budget.test_verbosity}", stacklevel=2)
-    return loaded
+    names = {name for name, _ in program.named_parameters()}
+    same_answerer = (saved.test_verbosity == program.budget.test_verbosity
+                     and saved.use_sleep == program.budget.use_sleep)
+    return {name: value for name, value in state.items()
+            if name in names and (same_answerer or not name.startswith("answerer."))}
+
+
+def load_prompts(program, source: str | os.PathLike) -> list[str]:
+    """Load the compiled prompts and demos of bundle ``source`` that fit ``program``; the one loader.
+
+    ``programs.load``, ``program.load_bundle`` and ``Budget.compiled`` all come here. All or nothing: a
+    failure leaves ``program`` untouched. Nothing fitting is an error; a part that does not fit is left
+    out with a warning naming it. Returns the predictor names loaded.
+    """
+    directory = resolve_bundle(source)
+    _manifest, saved, state = read_bundle(directory)
+    fits = _fitting(program, saved, state)
+    shape = (f"{type(program).__name__} (predictors {sorted(n for n, _ in program.named_parameters())}, "
+             f"test_verbosity={program.budget.test_verbosity}, use_sleep={program.budget.use_sleep})")
+    if not fits:
+        raise PersistenceError(f"{directory / STATE_FILE} holds predictors {sorted(state)} saved for "
+                               f"test_verbosity={saved.test_verbosity}, use_sleep={saved.use_sleep}; "
+                               f"none fit {shape}: load it as its own program with programs.load(dir)")
+    for target in (program.deepcopy(), program):  # a copy first, so a failure leaves nothing half-loaded
+        predictors = dict(target.named_parameters())
+        for name, value in fits.items():
+            try:
+                predictors[name].load_state(value)
+            except Exception as exc:
+                raise PersistenceError(f"{directory / STATE_FILE}: predictor {name} could not be loaded into "
+                                       f"{type(program).__name__}: {exc}") from exc
+    left_out = sorted(set(state) - set(fits))
+    if left_out:
+        warnings.warn(f"bundle {directory} was compiled for test_verbosity={saved.test_verbosity}, "
+                      f"use_sleep={saved.use_sleep}; its prompts for {left_out} do not fit {shape} and were "
+                      "not loaded", stacklevel=2)
+    return sorted(fits)

@@ -1,15 +1,29 @@
-"""S then T: the sleep-time program, sharing one learned context per context through the store."""
+"""S then T: the sleep-time program, sharing one learned context per context through the store.
+
+LMs are bound the DSPy way, on each phase's predictors (see :mod:`programs.binding`): ``program.get_lm()``
+is the answering LM, ``program.set_lm(lm)`` rebinds, and DSPy wrappers such as ``dspy.BestOfN`` and
+``dspy.Refine`` can wrap a program. A copy shares the LMs, ledger and store; a pickled program carries only
+its Budget, settings and prompts.
+"""
 
 from __future__ import annotations
 
+import copy
+import os
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dspy
+from dspy.utils.exceptions import AdapterParseError
 
-from programs.adapter import LMBinding
+from programs.adapter import explain_parse_error
+from programs.binding import LMBinding, lm_label, without_lms
 from programs.budget import Budget
 from programs.lm.ledger import TokenLedger, default_ledger
+from programs.persistence import load_prompts, save_bundle
+from programs.redact import redact
 from programs.sleep_time import SleepTimeRewriter
 from programs.store import InMemoryStore, learned_context_key
 from programs.test_time import TestTimeAnswerer
@@ -37,12 +51,28 @@ class _Shared:
         return self
 
 
+def _rebuild(cls: type, budget: Budget, config: dict, state: dict) -> BudgetedProgram:
+    """Unpickle a program: rebuild it from its Budget and settings, then put its prompts back."""
+    program = cls(budget, **config)
+    program.load_state(state)
+    return program
+
+
+def _raise_explained(error: AdapterParseError, calls: list, phase: str, max_tokens: int) -> None:
+    explained = explain_parse_error(error, [c for c in calls if getattr(c, "phase", phase) == phase],
+                                    max_tokens)
+    if explained is error:
+        raise error
+    raise explained from error
+
+
 class BudgetedProgram(dspy.Module):
     """Common shape of every program here: a Budget, an optional rewriter S, an answerer T, save/load.
 
     Subclasses choose what ``forward`` does with them; the constructor arguments besides the run-time
     ones (``ledger``, ``store``, ``api_base``, ``lm_options`` for make_lm) are returned by
-    :meth:`config` and saved in the manifest.
+    :meth:`config` and saved in the manifest. ``save(path)`` / ``load(path)`` are DSPy's (one state
+    file); :meth:`save_bundle` / :meth:`load_bundle` use the project's bundle folder.
     """
 
     def __init__(self, budget: Budget, *, ledger: TokenLedger | None = None,
@@ -58,7 +88,8 @@ class BudgetedProgram(dspy.Module):
         self._settings = {"adapter": adapter, "combine": combine, "sleep_temperature": sleep_temperature,
                           "seed": seed}
         run_time = dict(adapter=adapter, ledger=self.shared.ledger, api_base=api_base, lm_options=lm_options)
-        test_lm = LMBinding(budget.test_model, phase="test", max_tokens=budget.test_max_tokens, **run_time)
+        test_lm = LMBinding(budget.test_model, phase="test", max_tokens=budget.resolved_test_max_tokens,
+                            **run_time)
         self.answerer = TestTimeAnswerer(verbosity=budget.test_verbosity,
                                          with_learned_context=budget.use_sleep, lm=test_lm)
         self.rewriter = None
@@ -81,22 +112,60 @@ class BudgetedProgram(dspy.Module):
     def store(self) -> InMemoryStore:
         return self.shared.store
 
+    # --- LMs, the DSPy way -------------------------------------------------------------------------------
+    def get_lm(self) -> dspy.BaseLM | None:
+        """The LM that answers (the test phase's), as ``dspy.BestOfN`` / ``dspy.Refine`` expect.
+
+        The sleep phase's LM is ``program.rewriter.get_lm()``. ``None`` when the Budget gives no test model
+        and nothing was set: then DSPy's configured LM (``dspy.configure(lm=...)``) answers.
+        """
+        if self.answerer.lm_binding is not None:
+            self.answerer.lm_binding.bind(self.answerer)
+        return self.answerer.get_lm()
+
+    def set_lm(self, lm: dspy.BaseLM) -> None:
+        """Bind ``lm`` to every predictor, as DSPy does; an LM made for one phase binds to that phase only.
+
+        An LM from ``programs.lm.make_lm(spec, phase="test")`` (or a ``copy`` of one, as ``dspy.BestOfN``
+        makes) carries its phase: setting it leaves the other phase's LM in place.
+        """
+        phase = getattr(lm, "phase", None)
+        for module, module_phase in ((self.rewriter, "sleep"), (self.answerer, "test")):
+            if module is not None and phase in (None, module_phase):
+                module.set_lm(lm)
+
+    def _sleep_model_label(self) -> str:
+        binding = self.rewriter.lm_binding
+        bound = {id(p.lm): p.lm for p in self.rewriter.predictors() if p.lm is not None}
+        if not bound and binding.spec is not None:
+            return binding.model_label  # not built yet: no server starts for a learned context in the store
+        if not bound:
+            bound = {0: dspy.settings.lm}
+        foreign = [lm for lm in bound.values() if not binding.is_own(lm)]
+        if not foreign:
+            return binding.model_label
+        return "+".join(sorted(lm_label(lm) for lm in foreign))
+
+    # --- the two phases ----------------------------------------------------------------------------------
     def sleep_phase(self, context: str) -> SleepResult | None:
         """The learned context for ``context``: from the store if made before, else made now and stored."""
         if self.rewriter is None:
             return None
-        key = learned_context_key(context, self.rewriter.fingerprint(), self.budget.sleep_key(),
-                                  self.rewriter.lm_binding.model_label)
+        model = self._sleep_model_label()
+        key = learned_context_key(context, self.rewriter.fingerprint(), self.budget.sleep_key(), model)
         with self.store.lock(key):
             found = self.store.get(key)
             if found is not None:
                 return SleepResult(found.learned_context, key, found.cost(), store_hit=True)
             with self.ledger.scope() as scope:
-                notes = self.rewriter(context=context).learned_context
+                try:
+                    notes = self.rewriter(context=context).learned_context
+                except AdapterParseError as error:
+                    _raise_explained(error, scope.calls, "sleep", self.budget.sleep_max_tokens)
             spent = scope.usage("sleep")
             stored = self.store.put(key, notes, prompt_tokens=spent.prompt_tokens,
                                     completion_tokens=spent.completion_tokens, seconds=spent.seconds,
-                                    model=self.rewriter.lm_binding.model_label)
+                                    model=redact(model))
         # Another process may have stored first: use its learned context so every question shares one.
         return SleepResult(stored.learned_context, key, stored.cost(), store_hit=False)
 
@@ -109,10 +178,14 @@ class BudgetedProgram(dspy.Module):
         return self.sleep_phase(context).learned_context
 
     def _test_phase(self, context: str, question: str, learned_context: str | None,
-                    config: dict | None = None) -> tuple[dspy.Prediction, dict]:
+                    lm: dspy.BaseLM | None = None) -> tuple[dspy.Prediction, dict]:
+        """One answer; a reply the adapter cannot parse because it hit the cap raises TruncatedReplyError."""
         with self.ledger.scope() as scope:
-            pred = self.answerer(context=context, question=question, learned_context=learned_context,
-                                 config=config)
+            try:
+                pred = self.answerer(context=context, question=question, learned_context=learned_context,
+                                     lm=lm)
+            except AdapterParseError as error:
+                _raise_explained(error, scope.calls, "test", self.budget.resolved_test_max_tokens)
         usage = scope.usage("test")
         return pred, {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
                       "seconds": usage.seconds}
@@ -134,20 +207,61 @@ class BudgetedProgram(dspy.Module):
     def forward(self, context: str, question: str) -> dspy.Prediction:
         return self.answer(question=question, context=context)
 
-    def save(self, path, *, data: dict | None = None, seed: int | None = None,
-             scores: dict | None = None) -> None:
+    # --- state, copies, saving ---------------------------------------------------------------------------
+    def dump_state(self, json_mode: bool = True) -> dict:
+        """DSPy's state (instructions and demos per predictor) without LMs: the Budget names the models."""
+        return without_lms(super().dump_state(json_mode=json_mode))
+
+    def __deepcopy__(self, memo: dict) -> BudgetedProgram:
+        # LMs are run-time clients (dspy.LM.copy shares them too): a copy shares them and copies the prompts.
+        for predictor in self.predictors():
+            if predictor.lm is not None:
+                memo.setdefault(id(predictor.lm), predictor.lm)
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        for name, value in self.__dict__.items():
+            new.__dict__[name] = copy.deepcopy(value, memo)
+        return new
+
+    def __copy__(self) -> BudgetedProgram:
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
+    def __reduce__(self):
+        # Pickling (DSPy's save_program=True, mlflow.dspy.log_model) keeps the Budget, settings and
+        # prompts; ledger, store and LMs are run-time things and are made afresh when unpickled.
+        return _rebuild, (type(self), self.budget, self.config(), self.dump_state())
+
+    def save(self, path, save_program: bool = False, modules_to_serialize: list | None = None,
+             **bundle: Any) -> None:
+        """DSPy's save: a ``.json``/``.pkl`` state file, or with ``save_program=True`` a pickled directory.
+
+        The project's bundle folder is :meth:`save_bundle`. (Passing ``data``/``seed``/``scores`` here still
+        writes a bundle, with a DeprecationWarning, for code written before the two were separated.)
+        """
+        if bundle:
+            unknown = sorted(set(bundle) - {"data", "seed", "scores"})
+            if unknown:
+                raise TypeError(f"save() got unexpected keyword arguments {unknown}")
+            warnings.warn("program.save(dir, data=..., seed=..., scores=...) writes a bundle: call "
+                          "program.save_bundle(dir, ...) instead; save(path) keeps DSPy's meaning",
+                          DeprecationWarning, stacklevel=2)
+            self.save_bundle(path, **bundle)
+            return
+        super().save(path, save_program=save_program, modules_to_serialize=modules_to_serialize)
+
+    def save_bundle(self, path: str | os.PathLike, *, data: dict | None = None, seed: int | None = None,
+                    scores: dict | None = None) -> Path:
         """Write ``program.json`` (DSPy state), ``budget.json`` and ``manifest.json`` into directory ``path``.
 
-        ``data``, ``seed`` and ``scores`` go into the manifest as given."""
-        from programs.persistence import save_program
+        ``data``, ``seed`` and ``scores`` go into the manifest as given; ``programs.load(path)`` loads it.
+        """
+        return save_bundle(self, path, data=data, seed=seed, scores=scores)
 
-        save_program(self, path, data=data, seed=seed, scores=scores)
-
-    def load(self, path) -> BudgetedProgram:
-        """Load saved prompts and demos from directory ``path`` into this program (same shape required)."""
-        from programs.persistence import load_state_into
-
-        load_state_into(self, path)
+    def load_bundle(self, path: str | os.PathLike) -> BudgetedProgram:
+        """Load the compiled prompts of a bundle that fit this program (see ``persistence.load_prompts``)."""
+        load_prompts(self, path)
         return self
 
 

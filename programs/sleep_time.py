@@ -8,7 +8,9 @@ import re
 
 import dspy
 
-from programs.adapter import LMBinding
+from programs.adapter import make_adapter
+from programs.binding import LMBinding, without_lms
+from programs.sampling import active_lm, rollout_lm
 from programs.signatures import LearnContext, MergeLearnedContexts, RethinkContext
 
 COMBINE_MODES = ("concat", "merge")
@@ -37,15 +39,17 @@ def combine_by_concatenation(drafts: list[str]) -> str:
 class SleepTimeRewriter(dspy.Module):
     """Make a learned context from a context: ``samples`` rewrites, combined, then ``rounds`` rethinks.
 
-    With ``samples > 1`` each rewrite is sampled at ``temperature`` with its own rollout id and seed, so
-    the drafts differ. Drafts are combined by concatenation with line-level de-duplication (``"concat"``,
-    the default: deterministic, no extra call, and a small model cannot drop a fact while merging) or by
+    With ``samples > 1`` each rewrite runs on its own rollout copy of the LM
+    (:func:`programs.sampling.rollout_lm`: rollout id, ``temperature``, seed), so the drafts differ.
+    Drafts are combined by concatenation with line-level de-duplication (``"concat"``, the default:
+    deterministic, no extra call, and a small model cannot drop a fact while merging) or by
     an LM merge step (``"merge"``). Each rethink round re-reads the context and the current notes, checks
-    and extends them. Every call runs on the sleep-phase LM.
+    and extends them. Every call runs on the sleep-phase LM: the one ``lm`` binds to the predictors, one
+    set with ``set_lm``, or else the DSPy-configured LM.
 
     Example:
         >>> from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
-        >>> from programs.adapter import LMBinding
+        >>> from programs.binding import LMBinding, without_lms
         >>> with FakeEngine(lambda m, r: chat_adapter_reply(learned_context="total = 12")) as engine:
         ...     lm = LMBinding(f"openai/fake@{engine.api_base}", phase="sleep", max_tokens=64)
         ...     SleepTimeRewriter(lm=lm)(context="3 boxes of 4 apples.").learned_context
@@ -69,34 +73,38 @@ class SleepTimeRewriter(dspy.Module):
     def fingerprint(self) -> str:
         """Everything about this rewriter that shapes c' besides the budget: prompts, demos, settings."""
         adapter = self.lm_binding.adapter_name if self.lm_binding else None
-        payload = json.dumps({"state": self.dump_state(), "combine": self.combine, "adapter": adapter,
+        payload = json.dumps({"state": without_lms(self.dump_state()), "combine": self.combine,
+                              "adapter": adapter,
                               "temperature": self.temperature if self.samples > 1 else 0.0,
                               "seed": self.seed}, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()
 
-    def _sample_config(self, index: int) -> dict:
+    def _draft(self, context: str, index: int, config: dict) -> str:
         if self.samples == 1:
-            return {}
-        # rollout_id keeps samples distinct for DSPy; the seed makes the server sample differently.
-        return {"temperature": self.temperature, "rollout_id": index, "seed": self.seed + index}
+            return self.learn(context=context, config=config).learned_context or ""
+        lm = rollout_lm(active_lm(self.learn), index, temperature=self.temperature, seed=self.seed)
+        return self.learn(context=context, lm=lm, config=config).learned_context or ""
 
     def forward(self, context: str) -> dspy.Prediction:
-        if self.lm_binding is None:
-            raise RuntimeError("this SleepTimeRewriter has no LM; build it with "
-                               "lm=LMBinding(spec, phase='sleep', ...) or via programs.build_program(budget)")
-        with self.lm_binding.use():
-            drafts = [self.learn(context=context, config=self._sample_config(i)).learned_context or ""
-                      for i in range(self.samples)]
+        binding = self.lm_binding
+        if binding is not None:
+            binding.bind(self)
+        config = binding.call_config() if binding else {}
+        adapter = binding.adapter if binding else dspy.settings.adapter or make_adapter("chat")
+        with dspy.context(adapter=adapter):
+            drafts = [self._draft(context, index, config) for index in range(self.samples)]
             if len(drafts) == 1:
                 notes = drafts[0].strip()
             elif self.combine == "merge":
                 numbered = "\n\n".join(f"Notes {i + 1}:\n{d.strip()}" for i, d in enumerate(drafts))
-                notes = (self.merge(context=context, candidate_notes=numbered).learned_context or "").strip()
+                notes = (self.merge(context=context, candidate_notes=numbered,
+                                    config=config).learned_context or "").strip()
                 notes = notes or combine_by_concatenation(drafts)
             else:
                 notes = combine_by_concatenation(drafts)
             for _ in range(self.rounds):
-                revised = self.rethink(context=context, draft_learned_context=notes).learned_context or ""
+                revised = self.rethink(context=context, draft_learned_context=notes,
+                                       config=config).learned_context or ""
                 # An empty or truncated-to-nothing rethink keeps the notes it was asked to improve.
                 notes = revised.strip() or notes
         return dspy.Prediction(learned_context=notes, drafts=drafts)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dspy
 
-from programs.adapter import LMBinding
+from programs.adapter import make_adapter
+from programs.binding import LMBinding
 from programs.signatures import VERBOSITY_INSTRUCTIONS, answer_signature
 
 
@@ -14,11 +15,12 @@ class TestTimeAnswerer(dspy.Module):
     Level 0 answers directly; levels 1..4 add a ``reasoning`` output before the answer, as
     ``dspy.ChainOfThought`` does, with the level's instruction saying how much to reason. The token limit
     is the LM's ``max_tokens`` (set on the binding). The predictor is always ``self.predict`` so that
-    saved state has the same shape at every level.
+    saved state has the same shape at every level. ``lm=`` on a call runs that one call on another LM
+    (a rollout copy, see :mod:`programs.sampling`).
 
     Example:
         >>> from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
-        >>> from programs.adapter import LMBinding
+        >>> from programs.binding import LMBinding
         >>> with FakeEngine(lambda m, r: chat_adapter_reply(answer="12")) as engine:
         ...     lm = LMBinding(f"openai/fake@{engine.api_base}", phase="test", max_tokens=64)
         ...     answerer = TestTimeAnswerer(verbosity=0, with_learned_context=False, lm=lm)
@@ -41,15 +43,18 @@ class TestTimeAnswerer(dspy.Module):
         self.predict = dspy.Predict(signature)
 
     def forward(self, context: str, question: str, learned_context: str | None = None,
-                config: dict | None = None) -> dspy.Prediction:
-        if self.lm_binding is None:
-            raise RuntimeError("this TestTimeAnswerer has no LM; build it with "
-                               "lm=LMBinding(spec, phase='test', ...) or via programs.build_program(budget)")
+                lm: dspy.BaseLM | None = None) -> dspy.Prediction:
+        binding = self.lm_binding
+        if binding is not None:
+            binding.bind(self)
         inputs = {"context": context, "question": question}
         if self.with_learned_context:
             if learned_context is None:
                 raise ValueError("this answerer reads a learned context: pass learned_context=... (make one "
                                  "with program.sleep(context)) or build it with with_learned_context=False")
             inputs["learned_context"] = learned_context
-        with self.lm_binding.use():
-            return self.predict(**inputs, config=config or {})
+        adapter = binding.adapter if binding else dspy.settings.adapter or make_adapter("chat")
+        with dspy.context(adapter=adapter):
+            if lm is not None:  # Predict reads a passed lm=None as "no LM": pass it only when given
+                inputs["lm"] = lm
+            return self.predict(**inputs, config=binding.call_config() if binding else {})

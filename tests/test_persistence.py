@@ -1,17 +1,22 @@
-"""Save/load: one call rebuilds the right class with equal state and answers; bad directories fail clearly."""
+"""Bundles and DSPy saves: one call rebuilds the right class with equal state and answers; shipped bundles
+load by name; save() keeps DSPy's meaning; bad directories fail clearly."""
 
 from __future__ import annotations
 
 import json
+import pickle
 
 import dspy
 import pytest
 
-from programs.api import build_program, load
+import programs
+from programs import persistence
+from programs.api import build_program, load, save_bundle
 from programs.baselines import MajorityVote
 from programs.budget import Budget
 from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
 from programs.persistence import FORMAT_VERSION, PersistenceError
+from programs.program import SleepTimeProgram
 
 CONTEXT = "Ann has 3 boxes. Each box holds 4 apples."
 
@@ -43,7 +48,7 @@ def compiled_program(engine, **budget_fields):
 def test_round_trip_restores_class_budget_state_and_answers(engine, tmp_path):
     program = compiled_program(engine, test_verbosity=0, sleep_rounds=1)
     before = program(context=CONTEXT, question="How many apples?").answer
-    program.save(tmp_path, data={"source": "ours"}, seed=7, scores={"dev_accuracy": 0.5})
+    program.save_bundle(tmp_path, data={"source": "ours"}, seed=7, scores={"dev_accuracy": 0.5})
     assert {p.name for p in tmp_path.iterdir()} >= {"program.json", "budget.json", "manifest.json"}
     loaded = load(tmp_path, lm_options={"num_retries": 0})
     assert type(loaded) is type(program) and loaded.budget == program.budget
@@ -57,13 +62,13 @@ def test_round_trip_restores_class_budget_state_and_answers(engine, tmp_path):
 
 def test_baseline_settings_survive_save_and_load(engine, tmp_path):
     spec = f"openai/fake@{engine.api_base}"
-    build_program(Budget(use_sleep=False, test_model=spec), baseline="majority", k=4).save(tmp_path)
+    save_bundle(build_program(Budget(use_sleep=False, test_model=spec), baseline="majority", k=4), tmp_path)
     loaded = load(tmp_path)
     assert isinstance(loaded, MajorityVote) and loaded.k == 4
 
 
 def test_missing_file_names_it(engine, tmp_path):
-    compiled_program(engine).save(tmp_path)
+    compiled_program(engine).save_bundle(tmp_path)
     (tmp_path / "budget.json").unlink()
     with pytest.raises(PersistenceError, match="missing budget.json"):
         load(tmp_path)
@@ -72,7 +77,7 @@ def test_missing_file_names_it(engine, tmp_path):
 
 
 def test_other_format_version_is_refused(engine, tmp_path):
-    compiled_program(engine).save(tmp_path)
+    compiled_program(engine).save_bundle(tmp_path)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     manifest["format_version"] = FORMAT_VERSION + 1
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
@@ -82,20 +87,83 @@ def test_other_format_version_is_refused(engine, tmp_path):
 
 def test_wrong_shape_leaves_existing_program_untouched(engine, tmp_path):
     spec = f"openai/fake@{engine.api_base}"
-    build_program(Budget(use_sleep=False, test_model=spec)).save(tmp_path)
+    build_program(Budget(use_sleep=False, test_model=spec)).save_bundle(tmp_path)
     target = compiled_program(engine)
     before = target.dump_state()
-    with pytest.raises(PersistenceError, match="predictors"):
-        target.load(tmp_path)
+    with pytest.raises(PersistenceError, match="none fit"):
+        target.load_bundle(tmp_path)
     assert target.dump_state() == before
 
 
 def test_compiled_budget_loads_matching_parts(engine, tmp_path):
-    compiled_program(engine, test_verbosity=0).save(tmp_path)
+    compiled_program(engine, test_verbosity=0).save_bundle(tmp_path)
     spec = f"openai/fake@{engine.api_base}"
     same = build_program(Budget(sleep_model=spec, test_model=spec, compiled=str(tmp_path)))
     assert len(same.answerer.predict.demos) == 1
-    with pytest.warns(UserWarning, match="answerer prompts were not loaded"):
+    with pytest.warns(UserWarning, match=r"\['answerer.predict'\] do not fit"):
         other = build_program(Budget(sleep_model=spec, test_model=spec, test_verbosity=3,
                                      compiled=str(tmp_path)))
     assert other.answerer.predict.demos == []
+
+
+def test_save_keeps_dspy_semantics_a_state_file_that_load_reads_back(engine, tmp_path):
+    program = compiled_program(engine)
+    path = tmp_path / "best_model.json"
+    program.save(str(path))
+    assert path.is_file()  # a file, as dspy.Module.save writes (mlflow's DSPy autolog relies on it)
+    saved = json.loads(path.read_text())
+    assert saved["answerer.predict"]["lm"] is None and "fake" not in json.dumps(saved)
+    fresh = build_program(program.budget)
+    fresh.load(str(path))
+    assert fresh.dump_state() == program.dump_state()
+    with pytest.raises(ValueError, match=".json"):
+        program.save(str(tmp_path / "folder"))
+
+
+def test_save_program_pickles_a_directory_dspy_load_rebuilds(engine, tmp_path):
+    program = compiled_program(engine)
+    before = program(context=CONTEXT, question="How many apples?").answer
+    program.save(str(tmp_path / "whole"), save_program=True)
+    loaded = dspy.load(str(tmp_path / "whole"), allow_pickle=True)
+    assert type(loaded) is SleepTimeProgram and loaded.budget == program.budget
+    assert loaded.dump_state() == program.dump_state()
+    assert loaded(context=CONTEXT, question="How many apples?").answer == before
+    assert pickle.loads(pickle.dumps(program)).dump_state() == program.dump_state()
+
+
+def test_save_with_manifest_arguments_still_writes_a_bundle_with_a_deprecation(engine, tmp_path):
+    with pytest.warns(DeprecationWarning, match="save_bundle"):
+        compiled_program(engine).save(tmp_path, data={"source": "ours"}, seed=1)
+    assert (tmp_path / "manifest.json").is_file()
+
+
+def test_load_rebinds_models_to_other_endpoints(engine, tmp_path):
+    compiled_program(engine).save_bundle(tmp_path)
+    with FakeEngine(reply) as other:
+        spec = f"openai/other@{other.api_base}"
+        loaded = load(tmp_path, sleep_model=spec, test_model=spec, lm_options={"num_retries": 0})
+        assert loaded.budget.test_model == spec and len(loaded.answerer.predict.demos) == 1
+        loaded(context=CONTEXT, question="How many apples?")
+        assert other.requests and all("other" in r["model"] for r in other.requests)
+
+
+def test_shipped_bundles_load_by_name_and_a_missing_name_lists_them(engine, tmp_path, monkeypatch):
+    monkeypatch.setattr(persistence, "COMPILED_ROOT", tmp_path / "compiled")
+    with pytest.raises(PersistenceError, match=r"shipped: none yet"):
+        programs.load("qwen2.5-coder-1.5b/sleep-v0")
+    compiled_program(engine).save_bundle(tmp_path / "compiled" / "qwen2.5-coder-1.5b" / "sleep-v0")
+    assert programs.shipped_programs() == ["qwen2.5-coder-1.5b/sleep-v0"]
+    loaded = programs.load("qwen2.5-coder-1.5b/sleep-v0", lm_options={"num_retries": 0})
+    assert len(loaded.answerer.predict.demos) == 1
+    spec = f"openai/fake@{engine.api_base}"
+    by_name = build_program(Budget(sleep_model=spec, test_model=spec, compiled="qwen2.5-coder-1.5b/sleep-v0"))
+    assert len(by_name.answerer.predict.demos) == 1
+    with pytest.raises(PersistenceError, match=r"shipped: qwen2.5-coder-1.5b/sleep-v0"):
+        programs.load("qwen2.5-coder-1.5b/sleep-v9")
+
+
+def test_passwords_in_model_specs_never_reach_the_bundle(tmp_path):
+    spec = "openai/m@http://bob:hunter2@127.0.0.1:9/v1"
+    build_program(Budget(sleep_model=spec, test_model=spec)).save_bundle(tmp_path)
+    written = "".join(path.read_text() for path in tmp_path.iterdir())
+    assert "hunter2" not in written and "bob:***@" in written
