@@ -84,10 +84,6 @@ class LMBinding:
             return None
         return self.spec + (f"@{self.api_base}" if self.api_base and "@" not in self.spec else "")
 
-    def use(self):
-        """``with binding.use(): predictor(...)`` formats prompts with this phase's adapter."""
-        return dspy.context(adapter=self.adapter)
-
     def __deepcopy__(self, memo: dict) -> LMBinding:
         return self
 
@@ -128,3 +124,21 @@ def without_lms(state: dict) -> dict:
         if isinstance(predictor_state, dict):
             predictor_state["lm"] = None
     return state
+
+
+def prepare_phase(module: dspy.Module, binding: LMBinding | None) -> tuple[dspy.Adapter, dict[str, Any]]:
+    """Bind ``binding``'s LM to ``module``'s predictors; the adapter and per-call config a phase runs with.
+
+    Without a binding the phase uses what DSPy is configured with (its adapter, else a ChatAdapter without
+    the JSON fallback, which would silently double a call's tokens).
+
+    Example:
+        >>> import dspy
+        >>> adapter, config = prepare_phase(dspy.Predict("question -> answer"), None)
+        >>> type(adapter).__name__, config
+        ('ChatAdapter', {})
+    """
+    if binding is None:
+        return dspy.settings.adapter or make_adapter("chat"), {}
+    binding.bind(module)
+    return binding.adapter, binding.call_config()

@@ -8,8 +8,7 @@ import re
 
 import dspy
 
-from programs.adapter import make_adapter
-from programs.binding import LMBinding, without_lms
+from programs.binding import LMBinding, prepare_phase, without_lms
 from programs.sampling import active_lm, rollout_lm
 from programs.signatures import LearnContext, MergeLearnedContexts, RethinkContext
 
@@ -86,11 +85,7 @@ class SleepTimeRewriter(dspy.Module):
         return self.learn(context=context, lm=lm, config=config).learned_context or ""
 
     def forward(self, context: str) -> dspy.Prediction:
-        binding = self.lm_binding
-        if binding is not None:
-            binding.bind(self)
-        config = binding.call_config() if binding else {}
-        adapter = binding.adapter if binding else dspy.settings.adapter or make_adapter("chat")
+        adapter, config = prepare_phase(self, self.lm_binding)
         with dspy.context(adapter=adapter):
             drafts = [self._draft(context, index, config) for index in range(self.samples)]
             if len(drafts) == 1:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import dspy
 
-from programs.adapter import make_adapter
-from programs.binding import LMBinding
+from programs.binding import LMBinding, prepare_phase
 from programs.signatures import VERBOSITY_INSTRUCTIONS, answer_signature
 
 
@@ -44,17 +43,14 @@ class TestTimeAnswerer(dspy.Module):
 
     def forward(self, context: str, question: str, learned_context: str | None = None,
                 lm: dspy.BaseLM | None = None) -> dspy.Prediction:
-        binding = self.lm_binding
-        if binding is not None:
-            binding.bind(self)
+        adapter, config = prepare_phase(self, self.lm_binding)
         inputs = {"context": context, "question": question}
         if self.with_learned_context:
             if learned_context is None:
                 raise ValueError("this answerer reads a learned context: pass learned_context=... (make one "
                                  "with program.sleep(context)) or build it with with_learned_context=False")
             inputs["learned_context"] = learned_context
-        adapter = binding.adapter if binding else dspy.settings.adapter or make_adapter("chat")
         with dspy.context(adapter=adapter):
             if lm is not None:  # Predict reads a passed lm=None as "no LM": pass it only when given
                 inputs["lm"] = lm
-            return self.predict(**inputs, config=binding.call_config() if binding else {})
+            return self.predict(**inputs, config=config)
