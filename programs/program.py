@@ -22,7 +22,7 @@ from programs.adapter import explain_parse_error
 from programs.binding import LMBinding, lm_label, without_lms
 from programs.budget import Budget
 from programs.lm.ledger import TokenLedger, default_ledger
-from programs.persistence import load_prompts, save_bundle
+from programs.persistence import PersistenceError, load_prompts, save_bundle
 from programs.redact import redact
 from programs.sleep_time import SleepTimeRewriter
 from programs.store import InMemoryStore, learned_context_key
@@ -250,6 +250,14 @@ class BudgetedProgram(dspy.Module):
             self.save_bundle(path, **bundle)
             return
         super().save(path, save_program=save_program, modules_to_serialize=modules_to_serialize)
+
+    def load(self, path, allow_pickle: bool = False, allow_unsafe_lm_state: bool = False) -> BudgetedProgram:
+        """DSPy's load of a ``.json``/``.pkl`` state file; a bundle directory is pointed to load_bundle."""
+        if Path(path).is_dir():
+            raise PersistenceError(f"{path} is a directory: load a bundle with program.load_bundle(dir) or "
+                                   "programs.load(dir); program.load(file) reads a DSPy state file")
+        super().load(path, allow_pickle=allow_pickle, allow_unsafe_lm_state=allow_unsafe_lm_state)
+        return self
 
     def save_bundle(self, path: str | os.PathLike, *, data: dict | None = None, seed: int | None = None,
                     scores: dict | None = None) -> Path:

@@ -118,6 +118,8 @@ def test_save_keeps_dspy_semantics_a_state_file_that_load_reads_back(engine, tmp
     assert fresh.dump_state() == program.dump_state()
     with pytest.raises(ValueError, match=".json"):
         program.save(str(tmp_path / "folder"))
+    with pytest.raises(PersistenceError, match="load_bundle"):
+        fresh.load(tmp_path)
 
 
 def test_save_program_pickles_a_directory_dspy_load_rebuilds(engine, tmp_path):
