@@ -1,4 +1,4 @@
-"""The one place that says how a program draws several different samples from one LM.
+"""How a program draws several different samples from one LM (the values: ``programs.lm.sampling_config``).
 
 As DSPy's own ``dspy.BestOfN`` and ``dspy.Refine`` do, each sample runs on ``lm.copy(...)`` with its own
 ``rollout_id`` (so DSPy's caches never hand back an earlier sample) at a non-zero temperature, and here also
@@ -37,4 +37,15 @@ def rollout_lm(lm: dspy.BaseLM, index: int, *, temperature: float, seed: int) ->
         >>> sampled.kwargs["rollout_id"], sampled.kwargs["temperature"], sampled.kwargs["seed"]
         (2, 0.7, 12)
     """
-    return lm.copy(rollout_id=index, temperature=temperature, seed=seed + index)
+    return lm.copy(**_sampling_config(index, temperature=temperature, seed=seed))
+
+
+def _sampling_config(index: int, *, temperature: float, seed: int) -> dict:
+    # Branch `lm` adds programs.lm.sampling_config (the same three values); use it once merged, so the
+    # sampling config is written in one place. The fallback is for this branch alone: delete it after merge.
+    from programs import lm as lm_layer
+
+    shared = getattr(lm_layer, "sampling_config", None)
+    if shared is not None:
+        return shared(index, temperature=temperature, seed=seed)
+    return {"temperature": temperature, "rollout_id": index, "seed": seed + index}
