@@ -130,3 +130,15 @@ def test_an_unparseable_reply_that_finished_stays_a_plain_parse_error():
         with pytest.raises(AdapterParseError) as caught:
             program(context=CONTEXT, question="How many apples?")
     assert not isinstance(caught.value, TruncatedReplyError)
+
+
+@pytest.mark.parametrize("verbosity", [0, 3, 4])
+def test_the_default_cap_is_the_one_for_the_verbosity(verbosity):
+    reply = chat_adapter_reply(**({"reasoning": "3 * 4"} if verbosity else {}), answer="12")
+    with FakeEngine(lambda messages, request: reply) as engine:
+        program = build_program(budget(engine, use_sleep=False, test_verbosity=verbosity),
+                                lm_options={"num_retries": 0})
+        program(context=CONTEXT, question="How many apples?")
+        request = engine.requests[-1]
+    cap = request.get("max_completion_tokens") or request.get("max_tokens")
+    assert cap == DEFAULT_TEST_MAX_TOKENS[verbosity] == program.budget.resolved_test_max_tokens
