@@ -116,8 +116,9 @@ class BudgetedProgram(dspy.Module):
     def get_lm(self) -> dspy.BaseLM | None:
         """The LM that answers (the test phase's), as ``dspy.BestOfN`` / ``dspy.Refine`` expect.
 
-        The sleep phase's LM is ``program.rewriter.get_lm()``. ``None`` when the Budget gives no test model
-        and nothing was set: then DSPy's configured LM (``dspy.configure(lm=...)``) answers.
+        The sleep phase's LM is ``program.rewriter.get_lm()`` once bound (on first use; building it may
+        start a local server, so asking for the answering LM does not build it). ``None`` when the Budget
+        gives no test model and nothing was set: then DSPy's configured LM (``dspy.configure``) answers.
         """
         if self.answerer.lm_binding is not None:
             self.answerer.lm_binding.bind(self.answerer)
