@@ -169,3 +169,21 @@ def test_passwords_in_model_specs_never_reach_the_bundle(tmp_path):
     build_program(Budget(sleep_model=spec, test_model=spec)).save_bundle(tmp_path)
     written = "".join(path.read_text() for path in tmp_path.iterdir())
     assert "hunter2" not in written and "bob:***@" in written
+
+
+def test_mlflow_dspy_flavor_logs_and_loads_a_program(engine, tmp_path):
+    mlflow = pytest.importorskip("mlflow")
+    pytest.importorskip("mlflow.dspy")
+
+    program = compiled_program(engine)
+    before = program(context=CONTEXT, question="How many apples?").answer
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = mlflow.create_experiment("bundle-test", artifact_location=(tmp_path / "artifacts").as_uri())
+    try:
+        with mlflow.start_run(experiment_id=experiment):
+            info = mlflow.dspy.log_model(program, name="program")
+        loaded = mlflow.dspy.load_model(info.model_uri)
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert type(loaded) is SleepTimeProgram and loaded.dump_state() == program.dump_state()
+    assert loaded(context=CONTEXT, question="How many apples?").answer == before
