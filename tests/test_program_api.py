@@ -87,7 +87,7 @@ def test_without_a_budget_model_the_dspy_configured_lm_answers_within_the_cap():
         request = engine.requests[-1]
     assert request["model"] == "plain"
     assert (request.get("max_completion_tokens") or request.get("max_tokens")) == DEFAULT_TEST_MAX_TOKENS[0]
-    with pytest.raises(Exception, match="No LM is loaded"):
+    with dspy.context(lm=None), pytest.raises(Exception, match="No LM is loaded"):
         program(context=CONTEXT, question="How many apples?")
 
 
