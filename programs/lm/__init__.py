@@ -7,10 +7,12 @@ import importlib as _importlib
 
 _EXPORTS = {
     **dict.fromkeys(["DEFAULT_MODEL", "LMSetupError", "ModelSpec", "check_endpoint", "make_lm",
-                     "parse_model_spec"], "programs.lm.factory"),
+                     "parse_model_spec", "sampling_config", "suggested_concurrency", "validate_spec"],
+                    "programs.lm.factory"),
     **dict.fromkeys(["LMCall", "LedgerScope", "TokenLedger", "Usage", "default_ledger", "summarize"],
                     "programs.lm.ledger"),
     "MeteredLM": "programs.lm.metered",
+    "find_free_port": "programs.lm.server",
 }
 __all__ = sorted(_EXPORTS)
 
