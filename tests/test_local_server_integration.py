@@ -129,3 +129,27 @@ def test_concurrent_callers_share_one_freshly_started_server():
         assert servers[0].running  # started from a worker thread that has since finished
     finally:
         servers[0].stop()
+
+
+def test_a_killed_server_is_restarted_and_the_run_goes_on():
+    import signal
+
+    from programs.lm import TokenLedger, make_lm
+
+    ledger = TokenLedger()
+    lm = make_lm(f"local:{MODEL_KEY}", phase="test", ledger=ledger, max_tokens=8, num_retries=1,
+                 local_options={"n_ctx": 1024, "n_parallel": 1})
+    server = lm.server
+    try:
+        assert lm("Say OK.")
+        first_pid = server.pid
+        os.kill(first_pid, signal.SIGKILL)  # the server dies mid-run
+
+        reply = lm("What is 2+3? Answer with a number.")
+
+        assert "5" in reply[0]
+        assert server.restarts == 1 and server.running and server.pid != first_pid
+        assert [call.ok for call in ledger.calls] == [True, True]
+        assert _wait_until_gone(first_pid)
+    finally:
+        server.stop()
