@@ -196,3 +196,15 @@ def test_truncated_replies_are_counted():
 def test_child_logs_stay_in_the_cache_folder(child_server, tmp_path):
     child_server.start()
     assert Path(child_server.log_path).parent == tmp_path / "logs"
+
+
+def test_unknown_local_options_are_named():
+    with pytest.raises(LMSetupError, match="bad local_options.*accepted: threads"):
+        make_lm("local:qwen2.5-coder-0.5b", phase="test", local_options={"slots": 2})
+
+
+def test_the_sampling_config_has_one_home():
+    from programs.lm import sampling_config
+
+    assert [sampling_config(i, temperature=0.7, seed=5) for i in range(2)] == [
+        {"temperature": 0.7, "rollout_id": 0, "seed": 5}, {"temperature": 0.7, "rollout_id": 1, "seed": 6}]
