@@ -208,3 +208,28 @@ def test_the_sampling_config_has_one_home():
 
     assert [sampling_config(i, temperature=0.7, seed=5) for i in range(2)] == [
         {"temperature": 0.7, "rollout_id": 0, "seed": 5}, {"temperature": 0.7, "rollout_id": 1, "seed": 6}]
+
+
+def test_a_password_in_the_api_base_never_reaches_the_ledger():
+    ledger = TokenLedger()
+    with FakeEngine(lambda m, r: "7") as engine:
+        base = engine.api_base.replace("http://", "http://bob:hunter2@")
+        lm = make_lm(f"openai/fake@{base}", phase="test", ledger=ledger, num_retries=0, check=False)
+        try:
+            lm("x")
+        except Exception:  # some clients refuse credentials in the URL; the failure is recorded
+            pass
+    [call] = ledger.calls
+    assert "hunter2" not in call.model and "bob:***@" in call.model
+    assert "hunter2" not in (call.error or "")
+
+
+@pytest.mark.parametrize("text, secret", [
+    ("failed to connect to bob:hunter2@127.0.0.1:8000", "hunter2"),
+    ("openai/m@https://bob:hunter2@example.com/v1", "hunter2"),
+    ("http://host/v1?api_key=abc123", "abc123"),
+])
+def test_redact_removes_credentials_from_error_text(text, secret):
+    from programs.redact import redact
+
+    assert secret not in redact(text) and "***" in redact(text)

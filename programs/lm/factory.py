@@ -230,4 +230,5 @@ def make_lm(spec: str | ModelSpec = DEFAULT_MODEL, *, phase: str, ledger: TokenL
             raise LMSetupError(f"{str(parsed)!r} needs an OpenAI API key: export {API_KEY_ENV}=sk-... "
                                "(or point at a compatible server with openai/<model>@http://host:port/v1)")
         model, kwargs["api_key"] = f"openai/{parsed.name}", key
-    return MeteredLM(model, phase=phase, ledger=ledger, label=str(parsed), server=server, **kwargs)
+    # The label goes into the ledger and from there into result files: never with a password in it.
+    return MeteredLM(model, phase=phase, ledger=ledger, label=redact(str(parsed)), server=server, **kwargs)

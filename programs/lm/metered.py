@@ -13,6 +13,7 @@ import dspy
 from dspy.utils.usage_tracker import UsageTracker
 
 from programs.lm.ledger import LMCall, TokenLedger, default_ledger
+from programs.redact import redact
 
 # The finish reasons of the responses of the call being metered in this thread/task.
 _finish_reasons: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
@@ -94,7 +95,7 @@ class MeteredLM(dspy.LM):
         prompt, completion, cached, reported = _usage_of(tracker)
         problem = None
         if error is not None:
-            problem = f"{type(error).__name__}: {error}"[:500]
+            problem = redact(f"{type(error).__name__}: {error}")[:500]  # errors may quote a URL's password
         elif not reported:
             problem = "the server reported no token usage (cache hit or usage-less endpoint)"
         finish = "length" if "length" in reasons else (reasons[0] if reasons else None)
