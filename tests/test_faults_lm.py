@@ -14,7 +14,7 @@ import pytest
 from programs.lm import LMSetupError, TokenLedger, make_lm, suggested_concurrency, validate_spec
 from programs.lm.fake_engine import FakeEngine
 from programs.lm.metered import MeteredLM
-from programs.lm.server import LocalServer, ServerStartError, local_slots
+from programs.lm.server import LocalServer, ServerStartError, local_slots, stop_all_servers
 
 
 class FakeChildServer(LocalServer):
@@ -58,6 +58,10 @@ def test_a_killed_server_is_restarted_and_the_next_call_succeeds(child_server, c
     assert child_server.running and child_server.pid != first_pid and child_server.restarts == 1
     assert "died" in caplog.text and "restart 1 of 2" in caplog.text
     assert [call.ok for call in ledger.calls] == [True, True]
+    restarted_pid = child_server.pid
+    stop_all_servers()  # what atexit and the SIGTERM handler run: the restarted child is stopped too
+    assert not child_server.running and child_server._process.poll() is not None
+    assert restarted_pid != first_pid
 
 
 def test_a_server_killed_during_a_call_is_restarted_and_the_call_sent_again(child_server):

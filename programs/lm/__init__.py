@@ -1,5 +1,11 @@
 """The LM layer: one factory, one ledger, the embedded local model, and a fake engine for tests.
 
+- ``factory``: model specs (:func:`validate_spec`), :func:`make_lm`, :func:`suggested_concurrency`,
+  :func:`sampling_config`;
+- ``metered`` / ``ledger``: every call's tokens, time and finish reason;
+- ``model_files`` / ``server`` (re-exported by ``local``): the embedded model's file and its server process;
+- ``bench``: throughput of the local server at a slot count; ``fake_engine``: a loopback endpoint for tests.
+
 Names are imported on first use (see :mod:`programs`): the server child process must start fast.
 """
 
