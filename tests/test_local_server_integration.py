@@ -153,3 +153,14 @@ def test_a_killed_server_is_restarted_and_the_run_goes_on():
         assert _wait_until_gone(first_pid)
     finally:
         server.stop()
+
+
+def test_a_slot_is_saved_into_the_slot_folder_and_restored(tmp_path):
+    with LocalServer(MODEL_KEY, n_ctx=1024, slot_save_path=tmp_path / "slots") as server:
+        saved = server.slot_action(0, "save", "warm.bin")  # the warm-up request filled slot 0
+        assert saved["n_saved"] > 0 and (tmp_path / "slots" / "warm.bin").is_file()
+        server.slot_action(0, "erase")
+        restored = server.slot_action(0, "restore", "warm.bin")
+        assert restored["n_restored"] == saved["n_saved"]
+        with pytest.raises(ValueError, match="plain file name"):
+            server.slot_action(0, "save", "../escape.bin")

@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.cache_ram_mib is not None:
         params.cache_ram_mib = args.cache_ram_mib
     if args.slot_save_path:
-        params.slot_save_path = args.slot_save_path
+        # llama.cpp joins folder and file name by plain concatenation: the folder needs its separator.
+        params.slot_save_path = os.path.join(args.slot_save_path, "")
     print(f"[serve] xllamacpp {xllamacpp.__version__}: loading {args.model}", flush=True)
     server = xllamacpp.Server(params)  # returns once the model is loaded and the socket listens
     print(f"[serve] listening on {server.listening_address} as {args.alias!r}", flush=True)

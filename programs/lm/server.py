@@ -394,6 +394,24 @@ class LocalServer:
         except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError) as error:
             raise self._failure(f"failed the warm-up chat request ({error})") from None
 
+    def slot_action(self, slot: int, action: str, filename: str | None = None) -> dict[str, Any]:
+        """Save, restore or erase the KV cache of request slot ``slot`` (llama.cpp's ``/slots`` route).
+
+        ``save``/``restore`` need the server started with ``slot_save_path`` and a plain ``filename``
+        inside it; a restored slot answers a prompt with the saved prefix without processing it again.
+        """
+        if action not in ("save", "restore", "erase"):
+            raise ValueError(f"unknown slot action {action!r}; use save, restore or erase")
+        if action != "erase":
+            if self.slot_save_path is None:
+                raise ServerStartError(f"slot {action} needs a server started with slot_save_path=FOLDER")
+            if not filename or Path(filename).name != filename:
+                raise ValueError(f"slot file name {filename!r} must be a plain file name inside "
+                                 f"{self.slot_save_path}")
+        body = {"filename": filename} if filename else {}
+        url = f"{self.api_base.removesuffix('/v1')}/slots/{int(slot)}?action={action}"
+        return _http_json(url, body, timeout=self.ready_timeout)
+
     def stop(self, timeout: float = 10.0) -> None:
         """Terminate the child (SIGTERM, then SIGKILL after ``timeout`` seconds) and wait for it."""
         with self._lock:
