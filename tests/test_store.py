@@ -200,3 +200,15 @@ def test_a_held_lease_is_renewed_while_its_owner_works(tmp_path):
         with sqlite3.connect(store.path) as db:
             later = db.execute("SELECT expires_at FROM leases WHERE key = 'k'").fetchone()[0]
         assert later > first and later > time.time()
+
+
+def test_a_failed_maker_releases_its_lease_so_the_next_worker_makes_it(tmp_path):
+    store = LearnedContextStore(tmp_path / "lc.sqlite")
+    try:
+        with store.lock("k"):
+            raise RuntimeError("the sleep phase failed")
+    except RuntimeError:
+        pass
+    assert _holder(store.path, "k") is None
+    with store.lock("k"):
+        assert _holder(store.path, "k").startswith(worker_id())
