@@ -3,16 +3,26 @@
 The store is what makes sleep-time compute amortize: the second question on a context (in this process or
 another one reading the same SQLite file) finds the learned context here and spends no sleep tokens, while
 the row still says what making it cost.
+
+Workers that need the same learned context at once make it once: ``with store.lock(key):`` holds a lock
+per key for the threads of a process and, in the SQLite store, a *lease* for the processes sharing the file
+(a row with its owner and an expiry, renewed while the owner works and taken over when it expired or its
+process died). A waiting worker then finds the first one's learned context. Every sleep spend that does
+happen is kept with who made it (:meth:`InMemoryStore.spends`, :meth:`InMemoryStore.spend_summary`), so a
+report can show a double spend instead of hiding it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import socket
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass
@@ -20,6 +30,20 @@ from pathlib import Path
 
 STORE_ENV = "SLEEPTIME_STORE"
 BUSY_TIMEOUT_MS = 60_000
+LEASE_SECONDS = 30.0  # a lease not renewed for this long is free; its owner renews it every third of that
+LEASE_POLL_SECONDS = 0.2
+
+logger = logging.getLogger(__name__)
+
+
+def worker_id() -> str:
+    """Who is spending: ``host:pid`` of this process.
+
+    Example:
+        >>> worker_id().endswith(f":{os.getpid()}")
+        True
+    """
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def default_store_path() -> Path:
@@ -60,6 +84,44 @@ class StoredContext:
                 "seconds": self.seconds}
 
 
+@dataclass(frozen=True)
+class SleepSpend:
+    """One sleep phase that ran: its key, who ran it, what it cost, and whether its result is the one kept
+    (``False``: another worker stored first, so this spend was a double spend)."""
+
+    key: str
+    spender: str
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+    model: str
+    created_at: float
+    kept: bool
+
+
+def summarize_spends(spends: list[SleepSpend]) -> dict:
+    """Totals of sleep spends: how many, for how many contexts, how many were double spends and what those
+    wasted.
+
+    Example:
+        >>> a = SleepSpend("k", "h:1", 10, 5, 1.0, "m", 0.0, True)
+        >>> summarize_spends([a, SleepSpend("k", "h:2", 10, 4, 1.0, "m", 0.0, False)])["double_spends"]
+        1
+    """
+    wasted = [spend for spend in spends if not spend.kept]
+    return {
+        "spends": len(spends),
+        "contexts": len({spend.key for spend in spends}),
+        "double_spends": len(wasted),
+        "prompt_tokens": sum(spend.prompt_tokens for spend in spends),
+        "completion_tokens": sum(spend.completion_tokens for spend in spends),
+        "seconds": sum(spend.seconds for spend in spends),
+        "wasted_prompt_tokens": sum(spend.prompt_tokens for spend in wasted),
+        "wasted_completion_tokens": sum(spend.completion_tokens for spend in wasted),
+        "spenders": sorted({spend.spender for spend in spends}),
+    }
+
+
 class _KeyLocks:
     """One lock per key, so threads of one process never make the same learned context twice."""
 
@@ -88,6 +150,7 @@ class InMemoryStore:
 
     def __init__(self) -> None:
         self._rows: dict[str, StoredContext] = {}
+        self._spends: list[SleepSpend] = []
         self._guard = threading.Lock()
         self._locks = _KeyLocks()
 
@@ -96,15 +159,31 @@ class InMemoryStore:
             return self._rows.get(key)
 
     def put(self, key: str, learned_context: str, *, prompt_tokens: int, completion_tokens: int,
-            seconds: float, model: str) -> StoredContext:
-        """Store unless present; returns the stored row (the first writer's, if another got there first)."""
+            seconds: float, model: str, spender: str | None = None) -> StoredContext:
+        """Store unless present; returns the stored row (the first writer's, if another got there first).
+
+        Every call is also kept as a :class:`SleepSpend` by ``spender`` (default: :func:`worker_id`)."""
         row = StoredContext(key, learned_context, int(prompt_tokens), int(completion_tokens), float(seconds),
                             model, time.time())
         with self._guard:
-            return self._rows.setdefault(key, row)
+            stored = self._rows.setdefault(key, row)
+            self._spends.append(SleepSpend(key, spender or worker_id(), row.prompt_tokens,
+                                           row.completion_tokens, row.seconds, model, row.created_at,
+                                           kept=stored is row))
+            return stored
 
     def lock(self, key: str):
+        """``with store.lock(key):`` while making the learned context of ``key``: other workers wait."""
         return self._locks.hold(key)
+
+    def spends(self, key: str | None = None) -> list[SleepSpend]:
+        """Every sleep spend recorded here (of one key when given), oldest first."""
+        with self._guard:
+            return [spend for spend in self._spends if key is None or spend.key == key]
+
+    def spend_summary(self) -> dict:
+        """:func:`summarize_spends` of every spend recorded here."""
+        return summarize_spends(self.spends())
 
     def __len__(self) -> int:
         with self._guard:
@@ -114,19 +193,42 @@ class InMemoryStore:
         return self  # shared by program copies (optimizers deep-copy programs)
 
 
+def _owner_is_dead(owner: str) -> bool:
+    """A lease owner (``host:pid:token``) on this host whose process no longer exists."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # e.g. PermissionError: the process exists
+        return False
+    return False
+
+
 class LearnedContextStore(InMemoryStore):
     """A persistent SQLite store, safe across threads and processes (WAL journal, busy timeout).
+
+    ``lock(key)`` also takes a lease on ``key`` in the file, so two processes never make the same learned
+    context at once: the second waits, then finds the first one's result (see :meth:`lock`).
 
     Example:
         >>> import tempfile, os
         >>> store = LearnedContextStore(os.path.join(tempfile.mkdtemp(), "lc.sqlite"))
-        >>> _ = store.put("k", "x = 2", prompt_tokens=10, completion_tokens=3, seconds=0.1, model="m")
+        >>> with store.lock("k"):
+        ...     _ = store.put("k", "x = 2", prompt_tokens=10, completion_tokens=3, seconds=0.1, model="m")
         >>> LearnedContextStore(store.path).get("k").learned_context
         'x = 2'
+        >>> store.spend_summary()["double_spends"]
+        0
     """
 
-    def __init__(self, path: str | os.PathLike | None = None) -> None:
+    def __init__(self, path: str | os.PathLike | None = None, *,
+                 lease_seconds: float = LEASE_SECONDS) -> None:
         self._locks = _KeyLocks()
+        self.lease_seconds = lease_seconds
         self.path = Path(path).expanduser() if path is not None else default_store_path()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -136,6 +238,12 @@ class LearnedContextStore(InMemoryStore):
                     key TEXT PRIMARY KEY, learned_context TEXT NOT NULL, prompt_tokens INTEGER NOT NULL,
                     completion_tokens INTEGER NOT NULL, seconds REAL NOT NULL, model TEXT NOT NULL,
                     created_at REAL NOT NULL)""")
+                db.execute("""CREATE TABLE IF NOT EXISTS sleep_spends (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, spender TEXT NOT NULL,
+                    prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, seconds REAL NOT NULL,
+                    model TEXT NOT NULL, created_at REAL NOT NULL, kept INTEGER NOT NULL)""")
+                db.execute("""CREATE TABLE IF NOT EXISTS leases (
+                    key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL)""")
         except (OSError, sqlite3.Error) as exc:
             raise RuntimeError(f"cannot open the learned-context store at {self.path} ({exc}); pass a "
                                f"writable path (--store PATH or ${STORE_ENV})") from exc
@@ -152,13 +260,99 @@ class LearnedContextStore(InMemoryStore):
         return StoredContext(*row) if row else None
 
     def put(self, key: str, learned_context: str, *, prompt_tokens: int, completion_tokens: int,
-            seconds: float, model: str) -> StoredContext:
+            seconds: float, model: str, spender: str | None = None) -> StoredContext:
         row = StoredContext(key, learned_context, int(prompt_tokens), int(completion_tokens), float(seconds),
                             model, time.time())
         with closing(self._connect()) as db, db:
-            db.execute("INSERT OR IGNORE INTO learned_contexts VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       tuple(asdict(row).values()))
+            inserted = db.execute("INSERT OR IGNORE INTO learned_contexts VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                  tuple(asdict(row).values())).rowcount
+            db.execute("INSERT INTO sleep_spends (key, spender, prompt_tokens, completion_tokens, seconds, "
+                       "model, created_at, kept) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       (key, spender or worker_id(), row.prompt_tokens, row.completion_tokens, row.seconds,
+                        model, row.created_at, int(inserted == 1)))
         return self.get(key) or row
+
+    def spends(self, key: str | None = None) -> list[SleepSpend]:
+        query = ("SELECT key, spender, prompt_tokens, completion_tokens, seconds, model, created_at, kept "
+                 "FROM sleep_spends")
+        with closing(self._connect()) as db:
+            rows = (db.execute(query + " WHERE key = ? ORDER BY id", (key,)) if key is not None
+                    else db.execute(query + " ORDER BY id")).fetchall()
+        return [SleepSpend(*row[:-1], kept=bool(row[-1])) for row in rows]
+
+    @contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """Hold ``key`` against this process's threads and, through a lease in the file, other processes.
+
+        Returns once this worker holds the lease, or once another worker has stored the learned context
+        (the caller's ``get`` then finds it). A held lease is renewed every third of ``lease_seconds``
+        while the holder works; a lease that expired, or whose owner's process is gone, is taken over.
+        """
+        with self._locks.hold(key):
+            owner = f"{worker_id()}:{uuid.uuid4().hex[:8]}"
+            if not self._wait_for_lease(key, owner):
+                yield  # made meanwhile by another worker: nothing to hold
+                return
+            stop = threading.Event()
+            renewer = threading.Thread(target=self._renew, name=f"sleeptime-lease-{key[:8]}", daemon=True,
+                                       args=(key, owner, stop, threading.current_thread()))
+            renewer.start()
+            try:
+                yield
+            finally:
+                stop.set()
+                renewer.join()
+                self._release(key, owner)
+
+    def _wait_for_lease(self, key: str, owner: str) -> bool:
+        """True once ``owner`` holds the lease; False if the learned context appeared while waiting."""
+        announced = False
+        while True:
+            holder = self._try_lease(key, owner)
+            if holder is None:
+                return True
+            if self.get(key) is not None:
+                return False
+            if not announced:
+                logger.info("waiting for %s, which is making learned context %s", holder, key[:12])
+                announced = True
+            time.sleep(LEASE_POLL_SECONDS)
+
+    def _try_lease(self, key: str, owner: str) -> str | None:
+        """Take the lease if it is free, expired or orphaned: None on success, else the current holder."""
+        now = time.time()
+        with closing(self._connect()) as db:
+            db.isolation_level = None  # explicit transaction: read and write under one write lock
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute("SELECT owner, expires_at FROM leases WHERE key = ?", (key,)).fetchone()
+                if row is not None and row[1] >= now and not _owner_is_dead(row[0]):
+                    db.execute("COMMIT")
+                    return row[0]
+                db.execute("INSERT OR REPLACE INTO leases (key, owner, expires_at) VALUES (?, ?, ?)",
+                           (key, owner, now + self.lease_seconds))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        if row is not None:
+            logger.warning("took over the lease on learned context %s from %s (expired or its process is "
+                           "gone)", key[:12], row[0])
+        return None
+
+    def _renew(self, key: str, owner: str, stop: threading.Event, holder: threading.Thread) -> None:
+        while not stop.wait(self.lease_seconds / 3) and holder.is_alive():
+            with closing(self._connect()) as db, db:
+                renewed = db.execute("UPDATE leases SET expires_at = ? WHERE key = ? AND owner = ?",
+                                     (time.time() + self.lease_seconds, key, owner)).rowcount
+            if not renewed:
+                logger.warning("lost the lease on learned context %s (another worker took it over)",
+                               key[:12])
+                return
+
+    def _release(self, key: str, owner: str) -> None:
+        with closing(self._connect()) as db, db:
+            db.execute("DELETE FROM leases WHERE key = ? AND owner = ?", (key, owner))
 
     def __len__(self) -> int:
         with closing(self._connect()) as db:

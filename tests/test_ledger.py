@@ -56,3 +56,12 @@ def test_nested_scopes_both_see_inner_calls():
             ledger.record(call(prompt=3))
     assert len(outer.calls) == 2 and len(inner.calls) == 1
     assert summarize(outer.calls).prompt_tokens == 13
+
+
+def test_truncated_calls_are_counted_per_phase():
+    ledger = TokenLedger()
+    ledger.record(LMCall("m", "test", 5, 8, 0.1, finish_reason="length"))
+    ledger.record(LMCall("m", "test", 5, 3, 0.1, finish_reason="stop"))
+    ledger.record(LMCall("m", "sleep", 5, 3, 0.1))
+    assert [c.truncated for c in ledger.calls] == [True, False, False]
+    assert ledger.usage("test").truncated_calls == 1 and ledger.usage("sleep").truncated_calls == 0

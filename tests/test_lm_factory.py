@@ -16,7 +16,8 @@ def test_parse_specs():
     assert parse_model_spec("openai/q@http://h:1/v1").api_base == "http://h:1/v1"
 
 
-@pytest.mark.parametrize("bad", ["gpt-4o", "openai/", "local:llama-70b", "", "anthropic/claude"])
+@pytest.mark.parametrize("bad", ["gpt-4o", "openai/", "local:llama-70b", "", "nonsense", "/model",
+                                 "Open AI/x", "openai/two words"])
 def test_unknown_specs_list_the_accepted_forms(bad):
     with pytest.raises(LMSetupError, match="local:qwen2.5-coder-0.5b"):
         parse_model_spec(bad)

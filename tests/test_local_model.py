@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from programs.lm import local
+from programs.lm import model_files
 from programs.lm.local import (
     LOCAL_MODELS,
     ChecksumMismatchError,
@@ -125,7 +125,7 @@ def test_a_correct_file_without_marker_is_verified_once_and_kept(fake_model, tmp
     (cache / "fake-model.gguf").write_bytes(_expected_bytes())
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a, **k: None)
     # No packages: locate_model_parts would fail, so the hand-placed file must be hashed and accepted.
-    monkeypatch.setattr(local, "locate_model_parts", lambda model: [])
+    monkeypatch.setattr(model_files, "locate_model_parts", lambda model: [])
 
     path = ensure_model_file("fake-model", cache_dir=cache)
 

@@ -129,3 +129,38 @@ def test_concurrent_callers_share_one_freshly_started_server():
         assert servers[0].running  # started from a worker thread that has since finished
     finally:
         servers[0].stop()
+
+
+def test_a_killed_server_is_restarted_and_the_run_goes_on():
+    import signal
+
+    from programs.lm import TokenLedger, make_lm
+
+    ledger = TokenLedger()
+    lm = make_lm(f"local:{MODEL_KEY}", phase="test", ledger=ledger, max_tokens=8, num_retries=1,
+                 local_options={"n_ctx": 1024, "n_parallel": 1})
+    server = lm.server
+    try:
+        assert lm("Say OK.")
+        first_pid = server.pid
+        os.kill(first_pid, signal.SIGKILL)  # the server dies mid-run
+
+        reply = lm("What is 2+3? Answer with a number.")
+
+        assert "5" in reply[0]
+        assert server.restarts == 1 and server.running and server.pid != first_pid
+        assert [call.ok for call in ledger.calls] == [True, True]
+        assert _wait_until_gone(first_pid)
+    finally:
+        server.stop()
+
+
+def test_a_slot_is_saved_into_the_slot_folder_and_restored(tmp_path):
+    with LocalServer(MODEL_KEY, n_ctx=1024, slot_save_path=tmp_path / "slots") as server:
+        saved = server.slot_action(0, "save", "warm.bin")  # the warm-up request filled slot 0
+        assert saved["n_saved"] > 0 and (tmp_path / "slots" / "warm.bin").is_file()
+        server.slot_action(0, "erase")
+        restored = server.slot_action(0, "restore", "warm.bin")
+        assert restored["n_restored"] == saved["n_saved"]
+        with pytest.raises(ValueError, match="plain file name"):
+            server.slot_action(0, "save", "../escape.bin")

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import socket
+import sqlite3
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 from programs.budget import Budget
 from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
 from programs.lm.ledger import TokenLedger
 from programs.program import SleepTimeProgram
-from programs.store import LearnedContextStore, learned_context_key
+from programs.store import InMemoryStore, LearnedContextStore, learned_context_key, worker_id
 
 REPO = Path(__file__).resolve().parents[1]
 CONTEXT = "Ann has 3 boxes. Each box holds 4 apples."
@@ -88,3 +91,124 @@ def test_second_process_reuses_learned_context_without_sleep_tokens(tmp_path):
     assert child["hit"] is True and child["sleep_calls"] == 0 and child["sleep_tokens"] == 0
     assert child["test_calls"] == 1 and child["notes"] == "n = 12"
     assert child["cost"]["completion_tokens"] == first.sleep_cost["completion_tokens"] > 0
+
+
+WORKER = textwrap.dedent("""
+    import json, os, sys, time
+    from pathlib import Path
+    from programs.budget import Budget
+    from programs.lm.ledger import TokenLedger
+    from programs.program import SleepTimeProgram
+    from programs.store import LearnedContextStore
+    spec, store_path, barrier, me = sys.argv[1:5]
+    contexts = json.loads(sys.argv[5])
+    ledger = TokenLedger()
+    program = SleepTimeProgram(Budget(sleep_model=spec, test_model=spec), ledger=ledger,
+                               store=LearnedContextStore(store_path), lm_options={"num_retries": 0})
+    Path(barrier, me).touch()
+    while len(os.listdir(barrier)) < 2:  # start together, so both want the same contexts at once
+        time.sleep(0.05)
+    for context in contexts:
+        program(context=context, question="How many apples?")
+    print(json.dumps({"sleep_calls": ledger.usage("sleep").calls}))
+""")
+
+
+def test_two_processes_make_each_learned_context_once(tmp_path):
+    contexts = [f"Ann has {n} boxes. Each box holds 4 apples." for n in (3, 5, 7)]
+    path, barrier = tmp_path / "lc.sqlite", tmp_path / "barrier"
+    barrier.mkdir()
+    with FakeEngine(reply, delay_seconds=0.4) as engine:
+        spec = f"openai/fake@{engine.api_base}"
+        workers = [subprocess.Popen([sys.executable, "-c", WORKER, spec, str(path), str(barrier), name,
+                                     json.dumps(contexts)], cwd=REPO, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True) for name in ("a", "b")]
+        outputs = [worker.communicate(timeout=180) for worker in workers]
+        sleep_requests = [r for r in engine.requests if "learned_context" in json.dumps(r["messages"][-1])
+                          and "question" not in r["messages"][-1]["content"]]
+    assert all(worker.returncode == 0 for worker in workers), [err for _, err in outputs]
+    assert len(sleep_requests) == 3  # not 6
+    assert sum(json.loads(out.strip().splitlines()[-1])["sleep_calls"] for out, _ in outputs) == 3
+    summary = LearnedContextStore(path).spend_summary()
+    assert (summary["spends"], summary["contexts"], summary["double_spends"]) == (3, 3, 0)
+
+
+def test_every_spend_is_kept_with_its_spender_and_double_spends_add_up(tmp_path):
+    store = LearnedContextStore(tmp_path / "lc.sqlite")
+    store.put("k", "a", prompt_tokens=10, completion_tokens=5, seconds=1.0, model="m", spender="host:1")
+    store.put("k", "b", prompt_tokens=12, completion_tokens=6, seconds=1.0, model="m", spender="host:2")
+    store.put("j", "c", prompt_tokens=1, completion_tokens=1, seconds=0.1, model="m")
+    spends = LearnedContextStore(tmp_path / "lc.sqlite").spends("k")
+    assert [(s.spender, s.kept) for s in spends] == [("host:1", True), ("host:2", False)]
+    summary = store.spend_summary()
+    assert summary["spends"] == 3 and summary["contexts"] == 2 and summary["double_spends"] == 1
+    assert (summary["wasted_prompt_tokens"], summary["wasted_completion_tokens"]) == (12, 6)
+    memory = InMemoryStore()
+    memory.put("k", "a", prompt_tokens=1, completion_tokens=1, seconds=0, model="m")
+    memory.put("k", "b", prompt_tokens=2, completion_tokens=2, seconds=0, model="m")
+    assert memory.spend_summary()["double_spends"] == 1 and memory.get("k").learned_context == "a"
+
+
+def _lease_row(path, key, owner, expires_at):
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?)", (key, owner, expires_at))
+
+
+def _holder(path, key):
+    with sqlite3.connect(path) as db:
+        row = db.execute("SELECT owner FROM leases WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def test_a_lease_whose_owner_died_is_taken_over_at_once(tmp_path):
+    store = LearnedContextStore(tmp_path / "lc.sqlite", lease_seconds=3600)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    _lease_row(store.path, "k", f"{socket.gethostname()}:{dead.pid}:abc", time.time() + 3600)
+    with store.lock("k"):
+        assert _holder(store.path, "k").startswith(worker_id() + ":")
+    assert _holder(store.path, "k") is None  # released
+
+
+def test_an_expired_lease_is_taken_over_and_a_live_one_is_waited_for(tmp_path):
+    store = LearnedContextStore(tmp_path / "lc.sqlite")
+    _lease_row(store.path, "old", "elsewhere:1:x", time.time() - 1)
+    with store.lock("old"):
+        assert _holder(store.path, "old").startswith(worker_id())
+    # a live lease held by another host: the waiter returns as soon as the holder's result is stored
+    _lease_row(store.path, "k", "elsewhere:1:y", time.time() + 3600)
+    waited = threading.Event()
+
+    def waiter():
+        with store.lock("k"):
+            waited.set()
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    assert not waited.wait(0.5)
+    store.put("k", "made elsewhere", prompt_tokens=1, completion_tokens=1, seconds=0, model="m")
+    thread.join(timeout=30)
+    assert waited.is_set() and _holder(store.path, "k") == "elsewhere:1:y"  # not taken from a live owner
+
+
+def test_a_held_lease_is_renewed_while_its_owner_works(tmp_path):
+    store = LearnedContextStore(tmp_path / "lc.sqlite", lease_seconds=0.3)
+    with store.lock("k"):
+        with sqlite3.connect(store.path) as db:
+            first = db.execute("SELECT expires_at FROM leases WHERE key = 'k'").fetchone()[0]
+        time.sleep(0.5)  # longer than the lease: only renewal keeps it
+        with sqlite3.connect(store.path) as db:
+            later = db.execute("SELECT expires_at FROM leases WHERE key = 'k'").fetchone()[0]
+        assert later > first and later > time.time()
+
+
+def test_a_failed_maker_releases_its_lease_so_the_next_worker_makes_it(tmp_path):
+    store = LearnedContextStore(tmp_path / "lc.sqlite")
+    try:
+        with store.lock("k"):
+            raise RuntimeError("the sleep phase failed")
+    except RuntimeError:
+        pass
+    assert _holder(store.path, "k") is None
+    with store.lock("k"):
+        assert _holder(store.path, "k").startswith(worker_id())

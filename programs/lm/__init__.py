@@ -1,5 +1,11 @@
 """The LM layer: one factory, one ledger, the embedded local model, and a fake engine for tests.
 
+- ``factory``: model specs (:func:`validate_spec`), :func:`make_lm`, :func:`suggested_concurrency`,
+  :func:`sampling_config`;
+- ``metered`` / ``ledger``: every call's tokens, time and finish reason;
+- ``model_files`` / ``server`` (re-exported by ``local``): the embedded model's file and its server process;
+- ``bench``: throughput of the local server at a slot count; ``fake_engine``: a loopback endpoint for tests.
+
 Names are imported on first use (see :mod:`programs`): the server child process must start fast.
 """
 
@@ -7,10 +13,12 @@ import importlib as _importlib
 
 _EXPORTS = {
     **dict.fromkeys(["DEFAULT_MODEL", "LMSetupError", "ModelSpec", "check_endpoint", "make_lm",
-                     "parse_model_spec"], "programs.lm.factory"),
+                     "parse_model_spec", "sampling_config", "suggested_concurrency", "validate_spec"],
+                    "programs.lm.factory"),
     **dict.fromkeys(["LMCall", "LedgerScope", "TokenLedger", "Usage", "default_ledger", "summarize"],
                     "programs.lm.ledger"),
     "MeteredLM": "programs.lm.metered",
+    "find_free_port": "programs.lm.server",
 }
 __all__ = sorted(_EXPORTS)
 

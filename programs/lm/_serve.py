@@ -1,6 +1,6 @@
 """Child-process entry point that runs xllamacpp's OpenAI-compatible server until told to stop.
 
-Started by :class:`programs.lm.local.LocalServer`; not meant to be run by hand, although it can be:
+Started by :class:`programs.lm.server.LocalServer`; not meant to be run by hand, although it can be:
 
     python -m programs.lm._serve --model model.gguf --port 8080 --threads 2 --ctx 4096 --parallel 1 \\
         --alias qwen2.5-coder-0.5b
@@ -54,6 +54,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ctx", type=int, default=4096, help="context size in tokens (shared by slots)")
     parser.add_argument("--parallel", type=int, default=1, help="number of request slots")
     parser.add_argument("--alias", required=True, help="model name the API reports and accepts")
+    parser.add_argument("--no-cont-batching", action="store_true", help="turn continuous batching off")
+    parser.add_argument("--cache-ram-mib", type=int, default=None,
+                        help="host-memory prompt cache size in MiB (0 = off; default: llama.cpp's)")
+    parser.add_argument("--slot-save-path", default=None, help="folder for slot save/restore files")
     parser.add_argument("--parent-pid", type=int, default=None, help="exit when this process dies")
     return parser.parse_args(argv)
 
@@ -73,6 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     params.hostnames = ["127.0.0.1"]
     params.port = args.port
     params.model_alias = {args.alias}
+    params.cont_batching = not args.no_cont_batching
+    params.cache_prompt = True
+    if args.cache_ram_mib is not None:
+        params.cache_ram_mib = args.cache_ram_mib
+    if args.slot_save_path:
+        # llama.cpp joins folder and file name by plain concatenation: the folder needs its separator.
+        params.slot_save_path = os.path.join(args.slot_save_path, "")
     print(f"[serve] xllamacpp {xllamacpp.__version__}: loading {args.model}", flush=True)
     server = xllamacpp.Server(params)  # returns once the model is loaded and the socket listens
     print(f"[serve] listening on {server.listening_address} as {args.alias!r}", flush=True)

@@ -1,18 +1,31 @@
 """The one LM factory: a model spec string in, a metered, configured ``dspy.LM`` out.
 
-Model specs:
+Model specs (validated by :func:`validate_spec` without any network access):
     ``local:qwen2.5-coder-0.5b`` / ``local:qwen2.5-coder-1.5b``
         the embedded model, served by llama.cpp in a child process this process owns (the default);
+        it runs :func:`suggested_concurrency` request slots (``$SLEEPTIME_LOCAL_SLOTS``) and is restarted
+        if it dies;
     ``openai/<model>``
         OpenAI itself, key from ``OPENAI_API_KEY``;
     ``openai/<model>@<api_base>`` (or ``openai/<model>`` plus ``api_base=``)
-        any OpenAI-compatible server: vLLM, llama.cpp, Ollama (``http://localhost:11434/v1``), ...;
-        the key comes from ``OPENAI_API_KEY`` when set, otherwise a placeholder is sent.
+        any OpenAI-compatible server that is already running: vLLM, Ollama (``http://localhost:11434/v1``),
+        or a llama.cpp server you started yourself, e.g. ``openai/qwen@http://127.0.0.1:8080/v1`` (the
+        model name is the server's alias; the embedded server is not started). The key comes from
+        ``OPENAI_API_KEY`` when set, otherwise a placeholder is sent;
+    ``<provider>/<model>[@<api_base>]``
+        any other LiteLLM model string, passed through as is: ``anthropic/claude-3-5-haiku-latest``,
+        ``ollama_chat/llama3`` (``@http://localhost:11434``), ``groq/llama-3.1-8b-instant``, ...; LiteLLM
+        reads the provider's key from its usual variable (``ANTHROPIC_API_KEY``, ...).
+
+In ``openai/`` specs the first ``@`` starts the API base; in other providers' specs an ``@`` does so only
+when a URL scheme follows it (``vertex_ai/claude@20240229`` stays a model name). The API base must be
+``http://`` or ``https://``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -20,13 +33,19 @@ from typing import Any
 
 from programs.lm.ledger import PHASES, TokenLedger
 from programs.lm.metered import MeteredLM
+from programs.redact import redact
 
 DEFAULT_MODEL = "local:qwen2.5-coder-0.5b"
 API_KEY_ENV = "OPENAI_API_KEY"
+REMOTE_CONCURRENCY = 8
 SPEC_FORMS = (
     "local:qwen2.5-coder-0.5b, local:qwen2.5-coder-1.5b, openai/<model> (key from OPENAI_API_KEY), "
-    "openai/<model>@http://host:port/v1 (any OpenAI-compatible server)"
+    "openai/<model>@http://host:port/v1 (any running OpenAI-compatible server), or any LiteLLM model "
+    "string <provider>/<model>[@http(s)://host:port] (e.g. anthropic/claude-3-5-haiku-latest, "
+    "ollama_chat/llama3)"
 )
+_PROVIDER = re.compile(r"[a-z][a-z0-9_\-]*\Z")
+_BASE_SEPARATOR = re.compile(r"@(?=[A-Za-z][A-Za-z0-9+.\-]*://)")  # "@" followed by a URL scheme
 
 
 class LMSetupError(RuntimeError):
@@ -35,43 +54,116 @@ class LMSetupError(RuntimeError):
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A parsed model spec. ``str(spec)`` is safe to log: it never holds a key.
+    """A parsed model spec. ``str(spec)`` is the normalized spec (pass it through ``redact`` before writing
+    it anywhere: an API base may hold a password).
+
+    ``kind`` is ``"local"`` (embedded server), ``"openai"`` (OpenAI itself), ``"compatible"`` (an
+    OpenAI-compatible server at ``api_base``) or ``"litellm"`` (any other LiteLLM provider; ``name`` is
+    the whole ``provider/model`` string).
 
     Example:
         >>> parse_model_spec("openai/qwen@http://127.0.0.1:8000/v1").api_base
         'http://127.0.0.1:8000/v1'
+        >>> parse_model_spec("anthropic/claude-3-5-haiku-latest").kind
+        'litellm'
     """
 
-    kind: str  # "local" | "openai" | "compatible"
+    kind: str  # "local" | "openai" | "compatible" | "litellm"
     name: str
     api_base: str | None = None
 
     def __str__(self) -> str:
         if self.kind == "local":
             return f"local:{self.name}"
-        return f"openai/{self.name}" + (f"@{self.api_base}" if self.api_base else "")
+        model = self.name if self.kind == "litellm" else f"openai/{self.name}"
+        return model + (f"@{self.api_base}" if self.api_base else "")
+
+    @property
+    def litellm_model(self) -> str:
+        """The model string handed to ``dspy.LM`` (LiteLLM's ``provider/model``)."""
+        return self.name if self.kind == "litellm" else f"openai/{self.name}"
+
+
+def _checked_base(base: str, spec: str) -> str:
+    base = base.strip().rstrip("/")
+    scheme = base.partition("://")[0].lower() if "://" in base else ""
+    if scheme not in ("http", "https") or not base.partition("://")[2]:
+        raise LMSetupError(f"API base {redact(base)!r} is not an http(s) URL; pass e.g. "
+                           "http://127.0.0.1:8000/v1")
+    return base
 
 
 def parse_model_spec(spec: str, api_base: str | None = None) -> ModelSpec:
-    """Parse a model spec; ``api_base`` applies to ``openai/<model>`` specs that do not name one."""
-    spec = (spec or "").strip()
+    """Parse and validate a model spec (no network); ``api_base`` applies to specs that do not name one."""
+    if not isinstance(spec, str):
+        raise LMSetupError(f"a model spec must be a string, got {type(spec).__name__}; "
+                           f"use one of: {SPEC_FORMS}")
+    spec = spec.strip()
     if spec.startswith("local:"):
-        from programs.lm.local import LOCAL_MODELS
+        from programs.lm.model_files import LOCAL_MODELS
 
         key = spec.removeprefix("local:")
         if key not in LOCAL_MODELS:
             raise LMSetupError(f"unknown local model {key!r} in spec {spec!r}; known local models: "
                                + ", ".join(f"local:{k}" for k in LOCAL_MODELS))
         return ModelSpec("local", key)
-    if spec.startswith("openai/") and len(spec) > len("openai/"):
-        name, _, embedded_base = spec.removeprefix("openai/").partition("@")
-        base = (embedded_base or api_base or "").rstrip("/") or None
-        if not name:
-            raise LMSetupError(f"model spec {spec!r} has no model name; use one of: {SPEC_FORMS}")
-        if base and not base.startswith(("http://", "https://")):
-            raise LMSetupError(f"API base {base!r} is not an http(s) URL; pass e.g. http://127.0.0.1:8000/v1")
+    # OpenAI model names never hold "@", so there any "@" starts the API base (and a base without a scheme
+    # is reported); other providers' names may (vertex_ai/claude@20240229): there only "@scheme://" does.
+    separator = "@" if spec.startswith("openai/") else _BASE_SEPARATOR
+    parts = spec.split("@", 1) if separator == "@" else separator.split(spec, maxsplit=1)
+    model, embedded_base = parts[0], (parts[1] if len(parts) > 1 else None)
+    provider, slash, name = model.partition("/")
+    if not slash or not _PROVIDER.match(provider) or not name.strip() or any(c.isspace() for c in model):
+        raise LMSetupError(f"unknown model spec {redact(spec)!r}; use one of: {SPEC_FORMS}")
+    raw_base = embedded_base if embedded_base is not None else api_base
+    base = _checked_base(raw_base, spec) if raw_base and raw_base.strip() else None
+    if provider == "openai":
         return ModelSpec("compatible" if base else "openai", name, base)
-    raise LMSetupError(f"unknown model spec {spec!r}; use one of: {SPEC_FORMS}")
+    return ModelSpec("litellm", model, base)
+
+
+def validate_spec(spec: str, api_base: str | None = None) -> str:
+    """The normalized model spec, or :class:`LMSetupError` with one clear line (no network access).
+
+    Example:
+        >>> validate_spec(" openai/qwen@http://127.0.0.1:8000/v1/ ")
+        'openai/qwen@http://127.0.0.1:8000/v1'
+        >>> try:
+        ...     validate_spec("local:qwen9")
+        ... except LMSetupError as error:
+        ...     print(str(error)[:60])
+        unknown local model 'qwen9' in spec 'local:qwen9'; known loc
+    """
+    return str(parse_model_spec(spec, api_base))
+
+
+def suggested_concurrency(spec: str | ModelSpec) -> int:
+    """How many requests to send at once: the local server's slot count for ``local:`` specs
+    (``$SLEEPTIME_LOCAL_SLOTS`` overrides the default), else 8 for remote endpoints.
+
+    Example:
+        >>> suggested_concurrency("openai/gpt-4o-mini")
+        8
+    """
+    parsed = spec if isinstance(spec, ModelSpec) else parse_model_spec(spec)
+    if parsed.kind == "local":
+        from programs.lm.server import local_slots
+
+        return local_slots()
+    return REMOTE_CONCURRENCY
+
+
+def sampling_config(index: int, *, temperature: float, seed: int) -> dict[str, Any]:
+    """The per-call config of the ``index``-th of several sampled calls (DSPy's ``config=`` argument).
+
+    ``rollout_id`` keeps the samples distinct for DSPy; the per-sample seed makes the server sample
+    differently while staying reproducible.
+
+    Example:
+        >>> sampling_config(2, temperature=0.7, seed=10)
+        {'temperature': 0.7, 'rollout_id': 2, 'seed': 12}
+    """
+    return {"temperature": temperature, "rollout_id": index, "seed": seed + index}
 
 
 def check_endpoint(api_base: str, timeout: float = 5.0) -> None:
@@ -82,7 +174,7 @@ def check_endpoint(api_base: str, timeout: float = 5.0) -> None:
         return  # something answered (401/404 are fine: the server is there)
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise LMSetupError(f"cannot reach the OpenAI-compatible server at {api_base} ({reason}); start the "
+        raise LMSetupError(f"cannot reach the server at {redact(api_base)} ({reason}); start the "
                            "server or fix --api-base (it usually ends in /v1)") from exc
 
 
@@ -104,15 +196,29 @@ def make_lm(spec: str | ModelSpec = DEFAULT_MODEL, *, phase: str, ledger: TokenL
     """
     if phase not in PHASES:
         raise LMSetupError(f"unknown phase {phase!r}; use one of {PHASES}")
+    if isinstance(num_retries, bool) or not isinstance(num_retries, int) or num_retries < 0:
+        raise LMSetupError(f"num_retries={num_retries!r} must be a whole number >= 0 (e.g. 3)")
     parsed = spec if isinstance(spec, ModelSpec) else parse_model_spec(spec, api_base)
     kwargs: dict[str, Any] = dict(temperature=temperature, num_retries=num_retries, cache=False, **lm_kwargs)
     if max_tokens is not None:
         kwargs["max_tokens"] = max_tokens
+    server = None
     if parsed.kind == "local":
-        from programs.lm.local import get_local_server
+        from programs.lm.server import get_local_server
 
-        server = get_local_server(parsed.name, **(local_options or {}))
+        try:
+            server = get_local_server(parsed.name, **(local_options or {}))
+        except TypeError as exc:
+            raise LMSetupError(f"bad local_options {local_options!r} ({exc}); accepted: threads, n_ctx "
+                               "(per slot), n_parallel, cache_ram_mib, slot_save_path, cont_batching, "
+                               "cache_dir") from None
         model, kwargs["api_base"], kwargs["api_key"] = f"openai/{server.alias}", server.api_base, "local"
+    elif parsed.kind == "litellm":
+        if parsed.api_base:
+            if check:
+                check_endpoint(parsed.api_base)
+            kwargs["api_base"] = parsed.api_base
+        model = parsed.litellm_model
     elif parsed.kind == "compatible":
         if check:
             check_endpoint(parsed.api_base)
@@ -124,4 +230,5 @@ def make_lm(spec: str | ModelSpec = DEFAULT_MODEL, *, phase: str, ledger: TokenL
             raise LMSetupError(f"{str(parsed)!r} needs an OpenAI API key: export {API_KEY_ENV}=sk-... "
                                "(or point at a compatible server with openai/<model>@http://host:port/v1)")
         model, kwargs["api_key"] = f"openai/{parsed.name}", key
-    return MeteredLM(model, phase=phase, ledger=ledger, label=str(parsed), **kwargs)
+    # The label goes into the ledger and from there into result files: never with a password in it.
+    return MeteredLM(model, phase=phase, ledger=ledger, label=redact(str(parsed)), server=server, **kwargs)

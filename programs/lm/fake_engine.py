@@ -51,8 +51,13 @@ class FakeEngine:
         1
     """
 
-    def __init__(self, responder: Responder, *, delay_seconds: float = 0.0) -> None:
+    def __init__(self, responder: Responder, *, delay_seconds: float = 0.0, port: int = 0,
+                 model_id: str = "fake", finish_reason: str | None = None) -> None:
         self.responder = responder
+        self.model_id = model_id
+        # Forced finish reason of every reply (e.g. "length" for a reply the server cut off); None: "stop",
+        # or "length" when the reply is longer than the request's max_tokens.
+        self.finish_reason = finish_reason
         self.delay_seconds = delay_seconds
         self.requests: list[dict[str, Any]] = []
         self._failures_left = 0
@@ -74,7 +79,7 @@ class FakeEngine:
 
             def do_GET(self) -> None:
                 if self.path.rstrip("/").endswith("/models"):
-                    self._send(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
+                    self._send(200, {"object": "list", "data": [{"id": engine.model_id, "object": "model"}]})
                 else:
                     self._send(404, {"error": {"message": "not found"}})
 
@@ -84,7 +89,7 @@ class FakeEngine:
                 status, payload = engine._complete(request)
                 self._send(status, payload)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -112,6 +117,7 @@ class FakeEngine:
         if limit and count_tokens(text) > int(limit):
             text = " ".join(_TOKEN.findall(text)[: int(limit)])
             finish = "length"
+        finish = self.finish_reason or finish
         if self.delay_seconds:
             time.sleep(self.delay_seconds)
         prompt_tokens = sum(count_tokens(_message_text(m)) for m in messages)
@@ -140,3 +146,29 @@ class FakeEngine:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve the fake engine in a process of its own (a stand-in for the model server in tests):
+    ``python -m programs.lm.fake_engine --port 8123 --alias fake [--delay 1.5]``; every reply is "42"."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="A fake OpenAI-compatible server for tests (replies 42).")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--alias", default="fake")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait before each reply")
+    parser.add_argument("--parent-pid", type=int, default=None, help="exit when this process dies")
+    args, _ = parser.parse_known_args(argv)
+    if args.parent_pid is not None:
+        from programs.lm._serve import _die_with_parent
+
+        _die_with_parent(args.parent_pid)
+    engine = FakeEngine(lambda messages, request: chat_adapter_reply(answer="42"), delay_seconds=args.delay,
+                        port=args.port, model_id=args.alias)
+    print(f"[fake] serving on {engine.api_base}", flush=True)
+    engine._server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -32,10 +32,16 @@ class LMCall:
     error: str | None = None
     cached_prompt_tokens: int = 0
     started_at: float = field(default_factory=time.time)
+    finish_reason: str | None = None  # as the server said: "stop", "length" (cut off at the cap), ...
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def truncated(self) -> bool:
+        """The reply was cut off at its token cap (the server's finish reason was "length")."""
+        return self.finish_reason == "length"
 
 
 @dataclass
@@ -47,6 +53,7 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
+    truncated_calls: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -58,6 +65,7 @@ class Usage:
         self.prompt_tokens += call.prompt_tokens
         self.completion_tokens += call.completion_tokens
         self.seconds += call.seconds
+        self.truncated_calls += 1 if call.truncated else 0
 
     def as_dict(self) -> dict:
         return {**asdict(self), "total_tokens": self.total_tokens}
@@ -138,11 +146,6 @@ class TokenLedger:
             yield scope
         finally:
             _open_scopes.reset(token)
-
-    def to_dataframe(self):
-        import pandas as pd
-
-        return pd.DataFrame([asdict(c) for c in self.calls])
 
 
 _default_ledger = TokenLedger()
