@@ -45,11 +45,8 @@ def _check_model(name: str, value: Any) -> None:
                           f"for the LM set with dspy.configure), got {value!r}")
     from programs import lm
 
-    # Branch `lm` adds programs.lm.validate_spec (any LiteLLM model string); until it is merged the factory's
-    # parser is the check. Either raises with the accepted spec forms in its message.
-    validate = getattr(lm, "validate_spec", None) or lm.parse_model_spec
     try:
-        validate(value)
+        lm.validate_spec(value)
     except Exception as exc:  # noqa: BLE001 - LMSetupError or ValueError, re-raised as the Budget's error
         raise BudgetError(f"Budget.{name}={value!r} is not a usable model spec: {exc}") from exc
 

@@ -41,11 +41,6 @@ def rollout_lm(lm: dspy.BaseLM, index: int, *, temperature: float, seed: int) ->
 
 
 def _sampling_config(index: int, *, temperature: float, seed: int) -> dict:
-    # Branch `lm` adds programs.lm.sampling_config (the same three values); use it once merged, so the
-    # sampling config is written in one place. The fallback is for this branch alone: delete it after merge.
-    from programs import lm as lm_layer
+    from programs.lm import sampling_config
 
-    shared = getattr(lm_layer, "sampling_config", None)
-    if shared is not None:
-        return shared(index, temperature=temperature, seed=seed)
-    return {"temperature": temperature, "rollout_id": index, "seed": seed + index}
+    return sampling_config(index, temperature=temperature, seed=seed)
