@@ -79,18 +79,20 @@ class _PriorityGate:
     """At most ``capacity`` LM jobs at once, and a waiting question always goes before waiting sleep work."""
 
     def __init__(self, capacity: int) -> None:
-        self.capacity, self._in_use, self._urgent_waiting = capacity, 0, 0
+        self.capacity, self._in_use, self._urgent_waiting, self.waiting = capacity, 0, 0, 0
         self._cond = threading.Condition()
 
     @contextmanager
     def hold(self, urgent: bool) -> Iterator[None]:
         with self._cond:
             self._urgent_waiting += urgent
+            self.waiting += 1
             try:
                 self._cond.wait_for(lambda: self._in_use < self.capacity
                                     and (urgent or self._urgent_waiting == 0))
             finally:
                 self._urgent_waiting -= urgent
+                self.waiting -= 1
             self._in_use += 1
         try:
             yield
