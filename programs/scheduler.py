@@ -32,6 +32,7 @@ class SleepOption:
     sleep_tokens: float
     test_tokens: float
     accuracy: float | None = None
+    name: str | None = None  # the measured configuration it came from, if any
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class CostModel:
     test_tokens_without: float
     options: tuple[SleepOption, ...]
     price_ratio: float = DEFAULT_PRICE_RATIO
+    baseline: str | None = None  # the test-time-only configuration T0 came from, if any
 
     def __post_init__(self) -> None:
         if not self.options:
@@ -73,7 +75,8 @@ class CostModel:
     @classmethod
     def from_configs(cls, configs: Iterable[Mapping], price_ratio: float = DEFAULT_PRICE_RATIO) -> CostModel:
         """Fit from per-configuration summaries (rows of ``configs.csv``, or dicts) with the keys
-        ``use_sleep, sleep_samples, accuracy, mean_test_tokens, sleep_tokens_per_context``.
+        ``use_sleep, sleep_samples, accuracy, mean_test_tokens, sleep_tokens_per_context`` (and
+        optionally ``config_id``, kept as the option's / baseline's name).
 
         Per k the most accurate sleep configuration is kept (fewer test tokens break ties); T0 is the
         cheapest test-time-only configuration at least as accurate as the best of them (else the most
@@ -99,13 +102,13 @@ class CostModel:
             if k not in best or rank > (float(best[k]["accuracy"]), -float(best[k]["mean_test_tokens"])):
                 best[k] = row
         options = tuple(SleepOption(k, float(r.get("sleep_tokens_per_context") or 0.0),
-                                    float(r["mean_test_tokens"]), float(r["accuracy"]))
+                                    float(r["mean_test_tokens"]), float(r["accuracy"]), r.get("config_id"))
                         for k, r in sorted(best.items()))
         target = max(o.accuracy for o in options)
         as_good = [r for r in test if float(r["accuracy"]) >= target]
         pick = (min(as_good, key=lambda r: float(r["mean_test_tokens"])) if as_good
                 else max(test, key=lambda r: (float(r["accuracy"]), -float(r["mean_test_tokens"]))))
-        return cls(float(pick["mean_test_tokens"]), options, price_ratio)
+        return cls(float(pick["mean_test_tokens"]), options, price_ratio, pick.get("config_id"))
 
 
 def _truthy(value) -> bool:
