@@ -168,7 +168,7 @@ def build_session(args: argparse.Namespace):
                                default_questions=args.questions_per_context)
     return SleepTimeSession(budget, store=args.store or default_store_path(), scheduler=scheduler,
                             sleep_workers=args.sleep_workers, max_concurrency=args.max_concurrency,
-                            api_base=args.api_base)
+                            api_base=args.api_base, prefill=args.prefill)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -189,6 +189,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="test-token price / sleep-token price")
     parser.add_argument("--sleep-workers", type=int, default=1, help="sleep-time jobs at once")
     parser.add_argument("--max-concurrency", type=int, default=2, help="LM jobs at once (questions first)")
+    parser.add_argument("--prefill", action="store_true",
+                        help="after making notes, send their prompt prefix so the server's cache holds it")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

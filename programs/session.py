@@ -112,7 +112,10 @@ class SleepTimeSession:
     ``update_context`` revises a finished learned context with the new facts only. ``ask`` answers with
     the learned context when it is ready; otherwise ``policy="wait"`` waits up to ``deadline`` seconds and
     then answers test-time-only, ``"test-only"`` answers test-time-only at once, ``"require"`` waits and
-    raises ``TimeoutError`` if it is still not ready. With a persistent store (a path) the contexts, their
+    raises ``TimeoutError`` if it is still not ready. ``prefill=True`` sends the answer prompt's prefix
+    (instructions, facts, notes) to the test-time server once the notes are made (one output token, booked
+    as sleep time), so a llama.cpp server's prompt cache already holds it when the first question comes.
+    With a persistent store (a path) the contexts, their
     states and their learned contexts survive restarts; unfinished work is scheduled again. Close with
     ``close()`` or a ``with`` block.
 
@@ -135,7 +138,8 @@ class SleepTimeSession:
     def __init__(self, budget: Budget | None = None, *, store: InMemoryStore | str | Path | None = None,
                  ledger: TokenLedger | None = None, scheduler: SleepScheduler | None = None,
                  fallback_budget: Budget | None = None, sleep_workers: int = 1, max_concurrency: int = 2,
-                 api_base: str | None = None, adapter: str = "chat", lm_options: dict | None = None) -> None:
+                 api_base: str | None = None, adapter: str = "chat", lm_options: dict | None = None,
+                 prefill: bool = False) -> None:
         budget = budget or Budget()
         if not budget.use_sleep:
             raise ValueError("a SleepTimeSession needs a Budget with use_sleep=True (its sleep fields say "
@@ -149,6 +153,8 @@ class SleepTimeSession:
         self.ledger = ledger if ledger is not None else TokenLedger()
         self.scheduler = scheduler or SleepScheduler()
         self._build = dict(api_base=api_base, adapter=adapter, lm_options=lm_options)
+        self.prefill = prefill
+        self._prefill_lm = None
         persistent = isinstance(self.store, LearnedContextStore)
         self.index = ContextIndex(self.store.path if persistent else None)
         self._reviser = dspy.Predict(ReviseWithNewFacts)
@@ -289,6 +295,26 @@ class SleepTimeSession:
             if rest:
                 self._enqueue(context_id, current.plan)
             self._changed.notify_all()
+        if self.prefill:
+            self._prefill(text, self.store.get(key).learned_context)
+
+    def _prefill(self, text: str, notes: str) -> None:
+        """One 1-token request whose prompt is the answer prompt up to the question: the server caches it."""
+        from programs.lm import make_lm
+
+        program = self._program(self.budget)
+        predict, binding = program.answerer.predict, program.answerer.lm_binding
+        messages = binding.adapter.format(predict.signature, predict.demos,
+                                          {"context": text, "learned_context": notes, "question": ""})
+        with self._lock:
+            if self._prefill_lm is None:
+                self._prefill_lm = make_lm(self.budget.test_model, phase="sleep", ledger=self.ledger,
+                                           api_base=self._build["api_base"], max_tokens=1,
+                                           **(self._build["lm_options"] or {}))
+        try:
+            self._prefill_lm(messages=messages)
+        except Exception:  # noqa: BLE001 - the ledger holds the failed call; the notes are fine without it
+            pass
 
     def _revise(self, program, record: ContextRecord, new_facts: str) -> tuple[str, str]:
         previous = self.store.get(record.key)

@@ -226,3 +226,18 @@ def test_a_waiting_question_goes_before_waiting_sleep_work():
 def test_merge_notes_replaces_changed_quantities_and_appends_new_ones():
     assert merge_notes("- a = 1\n- b = 2", "- B = 3\n- c = 4\n- a = 1") == "- a = 1\n- B = 3\n- c = 4"
     assert merge_notes("", "x = 1") == "x = 1"
+
+
+def test_prefill_sends_the_answer_prefix_once_the_notes_are_made(engine):
+    with session_for(engine, prefill=True) as session:
+        session.add_context("shop", "3 boxes of 4 apples.", expected_questions=5)
+        assert session.wait(timeout=30)
+        session.ask("shop", "How many apples?")
+        sleep_calls = session.ledger.usage("sleep").calls
+    prefill, answer = [r for r in engine.engine.requests
+                       if "[[ ## question ## ]]" in r["messages"][-1]["content"]]
+    limit = prefill.get("max_tokens") or prefill.get("max_completion_tokens")
+    assert limit == 1 and sleep_calls == 2  # booked as sleep time
+    prefix = prefill["messages"][-1]["content"].split("[[ ## question ## ]]")[0]
+    assert answer["messages"][-1]["content"].startswith(prefix) and "apples = 3 * 4 = 12" in prefix
+    assert answer["messages"][0] == prefill["messages"][0]
