@@ -121,6 +121,11 @@ def _formatted(program, context: str, question: str, notes: str | None) -> tuple
     return adapter.format(predict.signature, predict.demos, inputs), adapter, predict.signature
 
 
+def _test_cap(budget) -> int:
+    # Budget.resolved_test_max_tokens (per-verbosity caps) where this Budget has it, else the plain field.
+    return getattr(budget, "resolved_test_max_tokens", None) or budget.test_max_tokens
+
+
 def latency(args: argparse.Namespace) -> dict:
     from tqdm.auto import tqdm
 
@@ -133,8 +138,8 @@ def latency(args: argparse.Namespace) -> dict:
     examples = _questions(args.data, args.split, args.seed, args.n)
     test_model, sleep_model = args.test_model or args.model, args.sleep_model or args.model
     ledger, store = TokenLedger(), open_store(args.store)
-    base = Budget(sleep_model=sleep_model, test_model=test_model, sleep_samples=args.k,
-                  test_max_tokens=args.max_tokens)
+    caps = {"test_max_tokens": args.max_tokens} if args.max_tokens else {}  # else the Budget's default cap
+    base = Budget(sleep_model=sleep_model, test_model=test_model, sleep_samples=args.k, **caps)
     with_notes = build_program(base.replace(test_verbosity=args.notes_verbosity), ledger=ledger, store=store)
     modes = [("notes", args.notes_verbosity, with_notes)] + [
         ("test-only", v, build_program(base.replace(use_sleep=False, test_verbosity=v), ledger=ledger))
@@ -149,13 +154,15 @@ def latency(args: argparse.Namespace) -> dict:
         context = members[0].get("context")
         for mode, verbosity, program in modes:
             lc = notes[cid] if mode == "notes" else None
-            # Prime the server with this context (and notes), as a deployment would after sleeping.
-            messages, _, _ = _formatted(program, context, PRIME_QUESTION, lc)
-            stream_chat(api_base, alias, messages, 1, cache_prompt=True)
+            primer, _, _ = _formatted(program, context, PRIME_QUESTION, lc)
             for example in members:
                 messages, adapter, signature = _formatted(program, context, example.get("question"), lc)
-                for cache in ("warm", "cold"):
-                    result = stream_chat(api_base, alias, messages, program.budget.test_max_tokens,
+                for cache in ("cold", "warm"):
+                    if cache == "warm":
+                        # The server holds this context (and notes) but not this question, as it would after
+                        # prefill or an earlier question on the context.
+                        stream_chat(api_base, alias, primer, 1, cache_prompt=True)
+                    result = stream_chat(api_base, alias, messages, _test_cap(program.budget),
                                          cache_prompt=cache == "warm")
                     try:
                         answer = adapter.parse(signature, result["text"]).get("answer")
@@ -452,7 +459,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="test-time-only verbosities to compare, e.g. 0,2,4")
     lat.add_argument("--notes-verbosity", type=int, default=0)
     lat.add_argument("-k", type=int, default=1, help="sleep samples for the learned contexts")
-    lat.add_argument("--max-tokens", type=int, default=256, help="test-time token cap")
+    lat.add_argument("--max-tokens", type=int, default=None,
+                     help="test-time token cap (default: the Budget's, per verbosity where it has one)")
     for name, kill in (("load", False), ("kill", True)):
         sub = modes.add_parser(name, help="(c) server killed mid-load and restarted" if kill
                                else "(b) concurrent clients against sleeptime serve")
