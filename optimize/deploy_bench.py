@@ -139,7 +139,8 @@ def latency(args: argparse.Namespace) -> dict:
     test_model, sleep_model = args.test_model or args.model, args.sleep_model or args.model
     ledger, store = TokenLedger(), open_store(args.store)
     caps = {"test_max_tokens": args.max_tokens} if args.max_tokens else {}  # else the Budget's default cap
-    base = Budget(sleep_model=sleep_model, test_model=test_model, sleep_samples=args.k, **caps)
+    base = Budget(sleep_model=sleep_model, test_model=test_model, sleep_samples=args.k,
+                  sleep_max_tokens=args.sleep_max_tokens, **caps)
     with_notes = build_program(base.replace(test_verbosity=args.notes_verbosity), ledger=ledger, store=store)
     modes = [("notes", args.notes_verbosity, with_notes)] + [
         ("test-only", v, build_program(base.replace(use_sleep=False, test_verbosity=v), ledger=ledger))
@@ -459,6 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="test-time-only verbosities to compare, e.g. 0,2,4")
     lat.add_argument("--notes-verbosity", type=int, default=0)
     lat.add_argument("-k", type=int, default=1, help="sleep samples for the learned contexts")
+    lat.add_argument("--sleep-max-tokens", type=int, default=512, help="token cap of each sleep-time call")
     lat.add_argument("--max-tokens", type=int, default=None,
                      help="test-time token cap (default: the Budget's, per verbosity where it has one)")
     for name, kill in (("load", False), ("kill", True)):
