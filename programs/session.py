@@ -352,7 +352,8 @@ class SleepTimeSession:
             deadline: float | None = 30.0) -> dspy.Prediction:
         """Answer ``question`` about a context: with its learned context when ready, else per ``policy``.
 
-        ``budget`` sets the test-time part (verbosity, max tokens, test model; default the session's).
+        ``budget`` sets the test-time part (verbosity, max tokens, test model; default the session's);
+        a budget with ``use_sleep=False`` answers test-time-only even when notes are ready.
         The prediction carries ``mode`` ("learned_context" or "test_only"), ``waited_seconds`` and
         ``context_id`` besides the program's fields."""
         self._check_open()
@@ -367,6 +368,8 @@ class SleepTimeSession:
         record = self._record(context_id)
         waited = time.perf_counter() - started
         stored = self.store.get(record.key) if record.key and record.state != "failed" else None
+        if budget is not None and not budget.use_sleep:
+            stored = None  # the caller asked for a test-time-only answer
         if stored is None and policy == "require":
             raise TimeoutError(f"the learned context of {context_id!r} is {record.state} after {waited:.1f}s "
                                f"({record.error or 'not ready'}); use policy='wait' to fall back to "

@@ -76,11 +76,13 @@ def test_add_returns_at_once_and_ask_uses_the_learned_context_when_ready(engine)
         assert session.wait(["shop"], timeout=30)
         late = session.ask("shop", "How many apples?")
         assert late.mode == "learned_context" and "apples = 3 * 4 = 12" in late.learned_context
+        plain = session.ask("shop", "How many apples?", engine.budget().replace(use_sleep=False))
+        assert plain.mode == "test_only"
         status = session.status("shop")
         assert status["state"] == "ready" and status["sleep_cost"]["completion_tokens"] > 0
-        assert status["test_cost"]["questions"] == 2 and status["test_cost"]["completion_tokens"] > 0
+        assert status["test_cost"]["questions"] == 3 and status["test_cost"]["completion_tokens"] > 0
         costs = session.costs()
-        assert costs["sleep"]["calls"] == 1 and costs["test"]["calls"] == 2
+        assert costs["sleep"]["calls"] == 1 and costs["test"]["calls"] == 3
         assert costs["contexts"] == {"ready": 1}
 
 
