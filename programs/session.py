@@ -288,6 +288,8 @@ class SleepTimeSession:
         except Exception as exc:  # the LM layer retried already: record the failure, never drop it
             self._set(context_id, state="failed", error=f"{type(exc).__name__}: {exc}"[:500])
             return
+        if self.prefill:  # before "ready", so the first question finds the prefix in the server's cache
+            self._prefill(text, self.store.get(key).learned_context)
         with self._lock:
             current = self.index.get(context_id)
             rest = current.pending_text[len(pending):].strip()  # facts that arrived while we worked
@@ -295,8 +297,6 @@ class SleepTimeSession:
             if rest:
                 self._enqueue(context_id, current.plan)
             self._changed.notify_all()
-        if self.prefill:
-            self._prefill(text, self.store.get(key).learned_context)
 
     def _prefill(self, text: str, notes: str) -> None:
         """One 1-token request whose prompt is the answer prompt up to the question: the server caches it."""
