@@ -168,7 +168,7 @@ def build_session(args: argparse.Namespace):
                                default_questions=args.questions_per_context)
     return SleepTimeSession(budget, store=args.store or default_store_path(), scheduler=scheduler,
                             sleep_workers=args.sleep_workers, max_concurrency=args.max_concurrency,
-                            api_base=args.api_base, prefill=args.prefill)
+                            api_base=args.api_base, prefill=args.prefill, probes=args.probes)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -191,6 +191,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-concurrency", type=int, default=2, help="LM jobs at once (questions first)")
     parser.add_argument("--prefill", action="store_true",
                         help="after making notes, send their prompt prefix so the server's cache holds it")
+    parser.add_argument("--probes", type=int, default=0,
+                        help="check new notes with this many self-generated probe questions before use")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -115,7 +115,10 @@ class SleepTimeSession:
     raises ``TimeoutError`` if it is still not ready. ``prefill=True`` sends the answer prompt's prefix
     (instructions, facts, notes) to the test-time server once the notes are made (one output token, booked
     as sleep time), so a llama.cpp server's prompt cache already holds it when the first question comes.
-    With a persistent store (a path) the contexts, their
+    ``probes=m`` checks notes before publishing them: m self-generated probe questions answered from the
+    notes at verbosity 0 must agree with answers from the facts alone at verbosity 3 on at least
+    ``probe_threshold`` of them, else the context is marked failed and answered test-time-only (the
+    check's calls are sleep time). With a persistent store (a path) the contexts, their
     states and their learned contexts survive restarts; unfinished work is scheduled again. Close with
     ``close()`` or a ``with`` block.
 
@@ -139,7 +142,7 @@ class SleepTimeSession:
                  ledger: TokenLedger | None = None, scheduler: SleepScheduler | None = None,
                  fallback_budget: Budget | None = None, sleep_workers: int = 1, max_concurrency: int = 2,
                  api_base: str | None = None, adapter: str = "chat", lm_options: dict | None = None,
-                 prefill: bool = False) -> None:
+                 prefill: bool = False, probes: int = 0, probe_threshold: float = 0.5) -> None:
         budget = budget or Budget()
         if not budget.use_sleep:
             raise ValueError("a SleepTimeSession needs a Budget with use_sleep=True (its sleep fields say "
@@ -155,6 +158,8 @@ class SleepTimeSession:
         self._build = dict(api_base=api_base, adapter=adapter, lm_options=lm_options)
         self.prefill = prefill
         self._prefill_lm = None
+        self.probes, self.probe_threshold = probes, probe_threshold
+        self._probe = None
         persistent = isinstance(self.store, LearnedContextStore)
         self.index = ContextIndex(self.store.path if persistent else None)
         self._reviser = dspy.Predict(ReviseWithNewFacts)
@@ -288,15 +293,40 @@ class SleepTimeSession:
         except Exception as exc:  # the LM layer retried already: record the failure, never drop it
             self._set(context_id, state="failed", error=f"{type(exc).__name__}: {exc}"[:500])
             return
+        probe = self._check(text, key) if self.probes else None
+        if probe is not None and probe["agreement"] is not None and probe["agreement"] < self.probe_threshold:
+            self._set(context_id, state="failed", key=key, probe=probe,
+                      error=f"the notes disagree with answers from the facts on probe questions (agreement "
+                            f"{probe['agreement']:.2f} < {self.probe_threshold}); answering test-time-only")
+            return
         if self.prefill:  # before "ready", so the first question finds the prefix in the server's cache
             self._prefill(text, self.store.get(key).learned_context)
         with self._lock:
             current = self.index.get(context_id)
             rest = current.pending_text[len(pending):].strip()  # facts that arrived while we worked
-            self.index.put(current.with_(text=text, key=key, state="ready", error=None, pending_text=rest))
+            self.index.put(current.with_(text=text, key=key, state="ready", error=None, pending_text=rest,
+                                         probe=probe))
             if rest:
                 self._enqueue(context_id, current.plan)
             self._changed.notify_all()
+
+    def _check(self, text: str, key: str) -> dict:
+        """The probe check of freshly made notes (see the class docstring)."""
+        from programs.adapter import LMBinding
+        from programs.probes import NotesProbe
+
+        with self._lock:
+            if self._probe is None:
+                binding = LMBinding(self.budget.sleep_model, phase="sleep",
+                                    max_tokens=self.budget.sleep_max_tokens,
+                                    adapter=self._build["adapter"], ledger=self.ledger,
+                                    api_base=self._build["api_base"], lm_options=self._build["lm_options"])
+                self._probe = NotesProbe(probes=self.probes, lm=binding)
+        try:
+            result = self._probe(context=text, learned_context=self.store.get(key).learned_context)
+        except Exception as exc:  # noqa: BLE001 - an unchecked note is still published; the ledger has the call
+            return {"agreement": None, "checked": 0, "error": f"{type(exc).__name__}: {exc}"[:300]}
+        return {"agreement": result.agreement, "checked": result.checked, "questions": result.questions}
 
     def _prefill(self, text: str, notes: str) -> None:
         """One 1-token request whose prompt is the answer prompt up to the question: the server caches it."""
@@ -406,7 +436,7 @@ class SleepTimeSession:
                                                          "completion_tokens": 0, "seconds": 0.0})
         return {"id": record.id, "state": record.state, "updating": bool(record.pending_text),
                 "plan": record.plan, "error": record.error, "learned_context_key": record.key,
-                "learned_context": stored.learned_context if stored else None,
+                "learned_context": stored.learned_context if stored else None, "probe": record.probe,
                 "sleep_cost": stored.cost() if stored else None, "test_cost": asked}
 
     def costs(self) -> dict:

@@ -35,6 +35,7 @@ class ContextRecord:
     pending_text: str = ""
     plan: dict = field(default_factory=dict)
     error: str | None = None
+    probe: dict | None = None
     updated_at: float = field(default_factory=time.time)
 
     def with_(self, **changes) -> ContextRecord:

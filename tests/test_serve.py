@@ -90,9 +90,9 @@ def test_command_line_builds_the_session_it_describes(tmp_path):
     add_arguments(parser)
     args = parser.parse_args(["--model", "openai/m@http://127.0.0.1:9/v1", "--store", str(tmp_path / "s.db"),
                               "--budget", '{"test_verbosity": 1}', "--scheduler", "never", "-N", "4",
-                              "--prefill"])
+                              "--prefill", "--probes", "2"])
     assert args.host == "127.0.0.1"
     with build_session(args) as session:
         assert session.budget.test_verbosity == 1 and session.budget.test_model.startswith("openai/m@")
         assert session.scheduler.policy == "never" and session.scheduler.default_questions == 4
-        assert session.store.path == tmp_path / "s.db" and session.prefill
+        assert session.store.path == tmp_path / "s.db" and session.prefill and session.probes == 2

@@ -27,16 +27,23 @@ class Engine:
         self.release = threading.Event()
         self.release.set()
         self.kinds: list[str] = []
+        self.notes_answer = "12"  # what an answer reading the notes says
         self.engine = FakeEngine(self.reply)
 
     def reply(self, messages, request) -> str:
         text = messages[-1]["content"]
+        if "likely to ask about these facts" in messages[0]["content"]:
+            self.kinds.append("probe")
+            return chat_adapter_reply(questions="1. How many apples?\n2. How many boxes?")
+        if "[[ ## learned_context ## ]]" in text and "[[ ## question ## ]]" in text:
+            self.kinds.append("answer")
+            return chat_adapter_reply(reasoning="from the notes", answer=self.notes_answer)
         if "[[ ## new_facts ## ]]" in text:
             self.kinds.append("revise")
             return chat_adapter_reply(changes="- apples = 5 * 4 = 20\n- pears = 7")
         if "[[ ## question ## ]]" in text:
             self.kinds.append("answer")
-            return chat_adapter_reply(answer="12")
+            return chat_adapter_reply(reasoning="3 * 4 = 12", answer="12")
         self.kinds.append("sleep")
         self.release.wait(30)
         return chat_adapter_reply(learned_context="- apples = 3 * 4 = 12\n- boxes = 3")
@@ -243,3 +250,19 @@ def test_prefill_sends_the_answer_prefix_once_the_notes_are_made(engine):
     prefix = prefill["messages"][-1]["content"].split("[[ ## question ## ]]")[0]
     assert answer["messages"][-1]["content"].startswith(prefix) and "apples = 3 * 4 = 12" in prefix
     assert answer["messages"][0] == prefill["messages"][0]
+
+
+def test_notes_are_published_only_when_probe_answers_agree(engine):
+    with session_for(engine, probes=2) as session:
+        session.add_context("good", "3 boxes of 4 apples.", expected_questions=5)
+        assert session.wait(timeout=30)
+        good = session.status("good")
+        engine.notes_answer = "13"  # the notes now lead answers astray
+        session.add_context("bad", "3 crates of 4 pears.", expected_questions=5)
+        assert session.wait(timeout=30)
+        bad = session.status("bad")
+        assert session.ask("bad", "How many pears?").mode == "test_only"
+        assert session.ledger.usage("sleep").calls == 2 + 2 * (1 + 2 + 2)  # sleep + (propose, 2 x 2 answers)
+    assert good["state"] == "ready" and good["probe"]["agreement"] == 1.0 and good["probe"]["checked"] == 2
+    assert good["probe"]["questions"] == ["How many apples?", "How many boxes?"]
+    assert bad["state"] == "failed" and bad["probe"]["agreement"] == 0.0 and "probe" in bad["error"]
