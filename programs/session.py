@@ -21,6 +21,7 @@ import dspy
 
 from programs.budget import Budget
 from programs.lm.ledger import TokenLedger
+from programs.redact import redact
 from programs.scheduler import SleepPlan, SleepScheduler
 from programs.session_index import UNFINISHED, ContextIndex, ContextRecord
 from programs.signatures import CONTEXT_DESC, LEARNED_DESC
@@ -291,7 +292,7 @@ class SleepTimeSession:
             else:
                 text, key = self._revise(program, record, pending)
         except Exception as exc:  # the LM layer retried already: record the failure, never drop it
-            self._set(context_id, state="failed", error=f"{type(exc).__name__}: {exc}"[:500])
+            self._set(context_id, state="failed", error=redact(f"{type(exc).__name__}: {exc}")[:500])
             return
         probe = self._check(text, key) if self.probes else None
         if probe is not None and probe["agreement"] is not None and probe["agreement"] < self.probe_threshold:
@@ -325,7 +326,7 @@ class SleepTimeSession:
         try:
             result = self._probe(context=text, learned_context=self.store.get(key).learned_context)
         except Exception as exc:  # noqa: BLE001 - an unchecked note is still published; the ledger has the call
-            return {"agreement": None, "checked": 0, "error": f"{type(exc).__name__}: {exc}"[:300]}
+            return {"agreement": None, "checked": 0, "error": redact(f"{type(exc).__name__}: {exc}")[:300]}
         return {"agreement": result.agreement, "checked": result.checked, "questions": result.questions}
 
     def _prefill(self, text: str, notes: str) -> None:
