@@ -1,0 +1,552 @@
+"""Deployment measurements of sleep-time compute: `python3 -m optimize.deploy_bench <mode> ...`.
+
+Modes:
+    latency         test-time p50/p95 and time to first token (streamed) with a learned context, with the
+                    context and notes cached by the server (warm) and not (cold), against test-time-only
+                    answers at several verbosities, on N test-split questions; accuracy per mode.
+    load            concurrent clients against `sleeptime serve`: throughput, latency percentiles, lost
+                    answers.
+    kill            the load, with the server SIGKILLed mid-load and restarted on the same store: every
+                    learned context finished before the kill must still be there.
+    scheduler       cost per query of the break-even scheduler against always-sleep and never-sleep at
+                    N = 1, 3, 10 from evaluate's result rows.
+    predictability  correlation of predictability estimates with the measured per-question sleep-time gain.
+
+Each mode prints a table and writes JSON/CSV under ``--out``. Nothing here is a unit test: the numbers
+come from real models (the fake engine only checks the plumbing in tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+import urllib.request
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+PRIME_QUESTION = "Which quantities do the facts give?"
+LABEL_VALUES = {"high": 1.0, "medium": 0.5, "low": 0.0}
+ROWS_LABEL = re.compile(r"^(sleep|test)(?:-k(\d+))?(?:-v(\d+))?$")
+
+
+def _write(out: Path, name: str, payload: Any) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / name
+    if hasattr(payload, "to_csv"):
+        payload.to_csv(path, index=False)
+    else:
+        path.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
+    return path
+
+
+def _questions(data: str, split: str, seed: int, n: int) -> list:
+    """The first ``n`` questions of a split, whole contexts in data order."""
+    from optimize.data.loaders import load_examples
+
+    return load_examples(data, split=None if split == "all" else split, seed=seed)[:n]
+
+
+def _by_context(examples) -> OrderedDict:
+    groups: OrderedDict[str, list] = OrderedDict()
+    for example in examples:
+        groups.setdefault(str(example.get("context_id")), []).append(example)
+    return groups
+
+
+# -- (a) latency ---------------------------------------------------------------------------------------
+def _endpoint(spec: str) -> tuple[str, str]:
+    from programs.lm import TokenLedger, make_lm
+
+    lm = make_lm(spec, phase="test", ledger=TokenLedger())
+    if not lm.kwargs.get("api_base"):
+        raise ValueError(f"latency is measured against a server you run: use local:<model> or "
+                         f"openai/<model>@http://host:port/v1, not {spec!r}")
+    return lm.kwargs["api_base"], lm.model.removeprefix("openai/")
+
+
+def stream_chat(api_base: str, model: str, messages: list[dict], max_tokens: int,
+                cache_prompt: bool | None = None, timeout: float = 600.0) -> dict:
+    """One streamed chat request: text, seconds to the first content token and to the end, and usage.
+
+    A server that ignores ``stream`` (one JSON reply) counts its whole reply as the first token."""
+    import os
+
+    body: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": 0,
+                            "stream": True, "stream_options": {"include_usage": True}}
+    if cache_prompt is not None:
+        body["cache_prompt"] = cache_prompt  # llama.cpp: reuse (or not) the slot's cached prefix
+    headers = {"Content-Type": "application/json",
+               "Authorization": f"Bearer {os.environ.get('OPENAI_API_KEY') or 'not-needed'}"}
+    request = urllib.request.Request(api_base.rstrip("/") + "/chat/completions", json.dumps(body).encode(),
+                                     headers)
+    started = time.perf_counter()
+    first, text, usage, timings = None, [], {}, {}
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        if "text/event-stream" not in (response.headers.get("Content-Type") or ""):
+            reply = json.load(response)
+            first = time.perf_counter() - started
+            text.append(reply["choices"][0]["message"]["content"] or "")
+            usage, timings = reply.get("usage") or {}, reply.get("timings") or {}
+        else:
+            for raw in response:
+                line = raw.decode("utf-8", "replace").strip()
+                if not line.startswith("data:") or line == "data: [DONE]":
+                    continue
+                chunk = json.loads(line[5:])
+                for choice in chunk.get("choices") or []:
+                    piece = (choice.get("delta") or {}).get("content")
+                    if piece:
+                        first = first if first is not None else time.perf_counter() - started
+                        text.append(piece)
+                usage = chunk.get("usage") or usage
+                timings = chunk.get("timings") or timings
+    seconds = time.perf_counter() - started
+    details = usage.get("prompt_tokens_details") or {}
+    return {"text": "".join(text), "ttft": first if first is not None else seconds, "seconds": seconds,
+            "prompt_tokens": usage.get("prompt_tokens"), "completion_tokens": usage.get("completion_tokens"),
+            "cached_tokens": details.get("cached_tokens", timings.get("cache_n"))}
+
+
+def _formatted(program, context: str, question: str, notes: str | None) -> tuple[list[dict], Any, Any]:
+    """The exact messages the program's answerer sends (context and notes first, question last)."""
+    predict = program.answerer.predict
+    adapter = program.answerer.lm_binding.adapter
+    inputs = {"context": context, "question": question}
+    if notes is not None:
+        inputs["learned_context"] = notes
+    return adapter.format(predict.signature, predict.demos, inputs), adapter, predict.signature
+
+
+def _test_cap(budget) -> int:
+    # Budget.resolved_test_max_tokens (per-verbosity caps) where this Budget has it, else the plain field.
+    return getattr(budget, "resolved_test_max_tokens", None) or budget.test_max_tokens
+
+
+def latency(args: argparse.Namespace) -> dict:
+    from tqdm.auto import tqdm
+
+    from programs.answers import is_correct
+    from programs.api import build_program
+    from programs.budget import Budget
+    from programs.lm import TokenLedger
+    from programs.store import open_store
+
+    examples = _questions(args.data, args.split, args.seed, args.n)
+    test_model, sleep_model = args.test_model or args.model, args.sleep_model or args.model
+    ledger, store = TokenLedger(), open_store(args.store)
+    caps = {"test_max_tokens": args.max_tokens} if args.max_tokens else {}  # else the Budget's default cap
+    base = Budget(sleep_model=sleep_model, test_model=test_model, sleep_samples=args.k,
+                  sleep_max_tokens=args.sleep_max_tokens, **caps)
+    with_notes = build_program(base.replace(test_verbosity=args.notes_verbosity), ledger=ledger, store=store)
+    modes = [("notes", args.notes_verbosity, with_notes)] + [
+        ("test-only", v, build_program(base.replace(use_sleep=False, test_verbosity=v), ledger=ledger))
+        for v in args.verbosities]
+    api_base, alias = _endpoint(test_model)
+    groups = _by_context(examples)
+    notes = {cid: with_notes.sleep(members[0].get("context"))
+             for cid, members in tqdm(groups.items(), desc="learned contexts", unit="ctx")}
+    rows = []
+    bar = tqdm(total=len(examples) * len(modes) * 2, desc="latency", unit="req")
+    for cid, members in groups.items():
+        context = members[0].get("context")
+        for mode, verbosity, program in modes:
+            lc = notes[cid] if mode == "notes" else None
+            primer, _, _ = _formatted(program, context, PRIME_QUESTION, lc)
+            for example in members:
+                messages, adapter, signature = _formatted(program, context, example.get("question"), lc)
+                for cache in ("cold", "warm"):
+                    if cache == "warm":
+                        # The server holds this context (and notes) but not this question, as it would after
+                        # prefill or an earlier question on the context.
+                        stream_chat(api_base, alias, primer, 1, cache_prompt=True)
+                    result = stream_chat(api_base, alias, messages, _test_cap(program.budget),
+                                         cache_prompt=cache == "warm")
+                    try:
+                        answer = adapter.parse(signature, result["text"]).get("answer")
+                    except Exception:  # noqa: BLE001 - an unparsable reply is scored wrong, as in evaluate
+                        answer = None
+                    rows.append({"context_id": cid, "question_id": example.get("question_id"), "mode": mode,
+                                 "verbosity": verbosity, "cache": cache, "correct": is_correct(answer,
+                                                                                              example.get("answer")),
+                                 **{k: v for k, v in result.items() if k != "text"}})
+                    bar.update(1)
+    bar.close()
+    return latency_summary(rows)
+
+
+def latency_summary(rows: list[dict]) -> dict:
+    """p50/p95 latency and time to first token per (mode, verbosity, cache), accuracy, and the test-time-only
+    verbosity of equal accuracy with its p50 against the warm notes' p50."""
+    import pandas as pd
+
+    from optimize.deploy_load import percentile
+
+    frame = pd.DataFrame(rows)
+    table = []
+    for (mode, verbosity, cache), part in frame.groupby(["mode", "verbosity", "cache"], sort=False):
+        table.append({"mode": mode, "verbosity": int(verbosity), "cache": cache, "n": len(part),
+                      "accuracy": float(part["correct"].mean()),
+                      "p50_seconds": percentile(list(part["seconds"]), 50),
+                      "p95_seconds": percentile(list(part["seconds"]), 95),
+                      "p50_ttft": percentile(list(part["ttft"]), 50),
+                      "p95_ttft": percentile(list(part["ttft"]), 95),
+                      "mean_prompt_tokens": part["prompt_tokens"].astype(float).mean(),
+                      "mean_cached_tokens": part["cached_tokens"].astype(float).mean(),
+                      "mean_completion_tokens": part["completion_tokens"].astype(float).mean()})
+    summary = pd.DataFrame(table)
+    warm = summary[summary["cache"] == "warm"]
+    notes = warm[warm["mode"] == "notes"].iloc[0]
+    baseline = warm[warm["mode"] == "test-only"]
+    as_good = baseline[baseline["accuracy"] >= notes["accuracy"]].sort_values("p50_seconds")
+    matched = as_good.iloc[0] if len(as_good) else None
+    v0 = baseline[baseline["verbosity"] == 0]
+    verdict = {"notes_p50": notes["p50_seconds"], "notes_accuracy": notes["accuracy"],
+               "test_only_v0_p50": float(v0["p50_seconds"].iloc[0]) if len(v0) else None,
+               "equal_accuracy_verbosity": int(matched["verbosity"]) if matched is not None else None,
+               "equal_accuracy_p50": float(matched["p50_seconds"]) if matched is not None else None}
+    if matched is not None:
+        verdict["speedup_at_equal_accuracy"] = float(matched["p50_seconds"] / notes["p50_seconds"])
+    return {"table": summary, "rows": frame, "verdict": verdict}
+
+
+# -- (b, c) load and kill --------------------------------------------------------------------------------
+def _serve_args(args: argparse.Namespace, store: Path) -> list[str]:
+    extra = ["--store", str(store), "--scheduler", args.scheduler, "--sleep-workers", str(args.sleep_workers),
+             "--max-concurrency", str(args.max_concurrency)]
+    for flag in ("model", "sleep_model", "test_model", "budget"):
+        if getattr(args, flag):
+            extra += [f"--{flag.replace('_', '-')}", getattr(args, flag)]
+    return extra
+
+
+def _load_inputs(args: argparse.Namespace) -> tuple[list[tuple[str, str]], list[tuple[str, str, Any]]]:
+    """``args.contexts`` contexts and ``args.questions`` questions over them, interleaved across contexts
+    (a context's questions are reused in turn when it has fewer than its share)."""
+    groups = list(_by_context(_questions(args.data, args.split, args.seed, 10**9)).items())[: args.contexts]
+    if not groups:
+        raise ValueError(f"no questions in split {args.split!r} of {args.data}")
+    contexts = [(cid, members[0].get("context")) for cid, members in groups]
+    questions = []
+    for turn in range(args.questions):
+        cid, members = groups[turn % len(groups)]
+        example = members[(turn // len(groups)) % len(members)]
+        questions.append((cid, example.get("question"), example.get("answer")))
+    return contexts, questions
+
+
+def load(args: argparse.Namespace, *, kill: bool = False) -> dict:
+    import tempfile
+
+    from tqdm.auto import tqdm
+
+    from optimize.deploy_load import ServerProcess, add_contexts, ask_all, kill_and_restart, load_summary
+    from programs.lm.local import find_free_port
+
+    contexts, questions = _load_inputs(args)
+    workdir = Path(args.out)
+    workdir.mkdir(parents=True, exist_ok=True)
+    fresh = Path(tempfile.mkdtemp(prefix="serve-store-", dir=workdir)) / "lc.db"
+    store = Path(args.store) if args.store else fresh
+    server = None
+    url = args.server_url
+    if url is None or kill:
+        server = ServerProcess(_serve_args(args, store), find_free_port(), workdir / "serve.log").start()
+        url = server.url
+    try:
+        add_contexts(url, contexts, expected_questions=max(1.0, len(questions) / len(contexts)))
+        bar = tqdm(total=len(questions), desc="kill" if kill else "load", unit="q")
+        if kill:
+            summary = kill_and_restart(server, [c for c, _ in contexts], questions,
+                                       kill_after=max(1, int(len(questions) * args.kill_at)),
+                                       clients=args.clients, policy=args.policy, deadline=args.deadline,
+                                       retries=args.retries, backoff=args.backoff,
+                                       progress=lambda answer: bar.update(1))
+        else:
+            started = time.perf_counter()
+            answers = ask_all(url, questions, clients=args.clients, policy=args.policy,
+                              deadline=args.deadline, retries=args.retries, backoff=args.backoff,
+                              on_answer=lambda answer: bar.update(1))
+            summary = load_summary(answers, time.perf_counter() - started)
+        bar.close()
+        import requests
+
+        summary["costs"] = requests.get(f"{url}/costs", timeout=60).json()
+    finally:
+        if server is not None:
+            server.stop()
+    summary.update(contexts=len(contexts), clients=args.clients, policy=args.policy)
+    return summary
+
+
+# -- (d) scheduler and (e) predictability from result rows -----------------------------------------------
+def read_labelled_rows(specs: list[str]) -> dict[str, Any]:
+    """``LABEL=PATH`` pairs (labels ``sleep-k1``, ``sleep-k2-v0``, ``test-v0``, ...) to frames of rows."""
+    import pandas as pd
+
+    from optimize.evaluate import read_results
+
+    frames = {}
+    for spec in specs:
+        label, _, path = spec.partition("=")
+        if not ROWS_LABEL.match(label) or not path:
+            raise ValueError(f"--rows {spec!r}: write LABEL=PATH with LABEL like sleep-k1, sleep-k2-v0 or "
+                             "test-v2")
+        rows = read_results(path)
+        if not rows:
+            raise ValueError(f"--rows {spec!r}: no result rows in {path}")
+        frames[label] = pd.DataFrame(rows)
+    return frames
+
+
+def _token_column(frame, tokens: str, phase: str) -> Any:
+    column = f"{phase}_completion_tokens" if tokens == "completion" else f"{phase}_tokens"
+    return frame[column].astype(float)
+
+
+def config_summaries(frames: dict[str, Any], tokens: str = "completion") -> list[dict]:
+    """One summary per labelled rows file, in :meth:`CostModel.from_configs`'s keys."""
+    out = []
+    for label, frame in frames.items():
+        kind, k, _v = ROWS_LABEL.match(label).groups()
+        per_context = _token_column(frame, tokens, "sleep").groupby(frame["context_id"].astype(str)).max()
+        out.append({"config_id": label, "use_sleep": kind == "sleep", "sleep_samples": int(k or 1),
+                    "accuracy": float(frame["correct"].astype(bool).mean()),
+                    "mean_test_tokens": float(_token_column(frame, tokens, "test").mean()),
+                    "sleep_tokens_per_context": float(per_context.mean()) if kind == "sleep" else 0.0})
+    return out
+
+
+def context_predictability(frames: dict[str, Any], data: str, method: str,
+                           model: str | None) -> dict[str, float]:
+    """Mean predictability of each context's questions, by ``method`` (label, overlap, forced)."""
+    per_question = question_predictability(next(iter(frames.values())), data, method, model)
+    means: dict[str, list[float]] = {}
+    for (cid, _qid), value in per_question.items():
+        means.setdefault(cid, []).append(value)
+    return {cid: sum(v) / len(v) for cid, v in means.items()}
+
+
+def question_predictability(frame, data: str, method: str, model: str | None) -> dict[tuple[str, str], float]:
+    from tqdm.auto import tqdm
+
+    from programs.predictability import forced_logprob, overlap_predictability
+
+    contexts = {}
+    if method != "label":
+        from optimize.data.loaders import load_examples
+
+        contexts = {str(e.get("context_id")): e.get("context") for e in load_examples(data)}
+    lm = None
+    if method == "forced":
+        from programs.lm import TokenLedger, make_lm
+
+        lm = make_lm(model or "local:qwen2.5-coder-0.5b", phase="sleep", ledger=TokenLedger())
+    values = {}
+    for row in tqdm(frame.to_dict("records"), desc=f"predictability ({method})", unit="q"):
+        key = (str(row["context_id"]), str(row["question_id"]))
+        if method == "label":
+            values[key] = LABEL_VALUES.get(str(row.get("predictability")), 0.5)
+        elif key[0] not in contexts:
+            raise ValueError(f"context {key[0]!r} of the rows is not in --data {data}; pass the data the "
+                             "rows were evaluated on")
+        elif method == "overlap":
+            values[key] = overlap_predictability(contexts[key[0]], row["question"])
+        else:
+            values[key] = forced_logprob(contexts[key[0]], row["question"], lm).predictability
+    return values
+
+
+def scheduler_savings(frames: dict[str, Any], predictability: dict[str, float], *, questions=(1, 3, 10),
+                      price_ratio: float = 10.0, tokens: str = "completion") -> Any:
+    """Cost per query and accuracy of never-sleep, always-sleep and the break-even scheduler, per N.
+
+    Each context is costed with its own measured tokens: sleeping with k costs the context's sleep
+    tokens / N plus t times its mean test tokens with notes; not sleeping costs t times its mean test
+    tokens at the test-time-only configuration of equal accuracy (the cost model's baseline)."""
+    import pandas as pd
+
+    from programs.scheduler import CostModel, SleepScheduler
+
+    model = CostModel.from_configs(config_summaries(frames, tokens), price_ratio=price_ratio)
+    per_context = {}
+    for label, frame in frames.items():
+        grouped = frame.assign(test=_token_column(frame, tokens, "test"),
+                               sleep=_token_column(frame, tokens, "sleep"),
+                               correct=frame["correct"].astype(bool)).groupby(frame["context_id"].astype(str))
+        per_context[label] = grouped.agg(test=("test", "mean"), sleep=("sleep", "max"),
+                                         accuracy=("correct", "mean"), n=("correct", "size"))
+    shared = set.intersection(*(set(map(str, f.index)) for f in per_context.values())) & set(predictability)
+    if not shared:
+        raise ValueError("the rows files share no context (and predictability) ids; pass rows of the same "
+                         "questions for every configuration")
+    by_k = {o.samples: o.name for o in model.options}
+    schedulers = {"never": SleepScheduler(model, policy="never"),
+                  "always": SleepScheduler(model, policy="always"), "scheduler": SleepScheduler(model)}
+    table = []
+    for n in questions:
+        for policy, scheduler in schedulers.items():
+            cost = accuracy = weight = slept = 0.0
+            for cid in sorted(shared):
+                plan = scheduler.plan(n, predictability[cid])
+                label = by_k[plan.samples] if plan.sleep else model.baseline
+                row = per_context[label].loc[cid]
+                w = float(per_context[model.baseline].loc[cid]["n"])
+                cost += w * ((row["sleep"] / n if plan.sleep else 0.0) + price_ratio * row["test"])
+                accuracy += w * row["accuracy"]
+                weight += w
+                slept += plan.sleep
+            table.append({"questions_per_context": n, "policy": policy, "price_ratio": price_ratio,
+                          "cost_per_query": cost / weight, "accuracy": accuracy / weight,
+                          "slept_fraction": slept / len(shared), "contexts": len(shared)})
+    frame = pd.DataFrame(table)
+    for other in ("never", "always"):
+        base = frame[frame["policy"] == other].set_index("questions_per_context")["cost_per_query"]
+        frame[f"saving_vs_{other}"] = 1 - frame["cost_per_query"] / frame["questions_per_context"].map(base)
+    return frame
+
+
+def predictability_correlation(sleep, test, estimates: dict[str, dict], tokens: str = "completion") -> Any:
+    """Pearson and Spearman correlation of each estimate with the per-question gain of sleep time
+    (accuracy: correct with notes minus correct without; tokens: test tokens saved)."""
+    import pandas as pd
+    from scipy import stats
+
+    joined = sleep.merge(test, on="question_id", suffixes=("_sleep", "_test"))
+    joined["gain_correct"] = joined["correct_sleep"].astype(int) - joined["correct_test"].astype(int)
+    column = "test_completion_tokens" if tokens == "completion" else "test_tokens"
+    joined["gain_tokens"] = joined[f"{column}_test"].astype(float) - joined[f"{column}_sleep"].astype(float)
+    rows = []
+    for method, values in estimates.items():
+        x = pd.Series([values.get((str(c), str(q))) for c, q in zip(joined["context_id_sleep"],
+                                                                    joined["question_id"], strict=True)],
+                      index=joined.index, dtype=float)
+        keep = x.notna()
+        for gain in ("gain_correct", "gain_tokens"):
+            y = joined.loc[keep, gain]
+            xs = x[keep].astype(float)
+            constant = xs.nunique() < 2 or y.nunique() < 2
+            pearson = (float("nan"), float("nan")) if constant else stats.pearsonr(xs, y)
+            spearman = (float("nan"), float("nan")) if constant else stats.spearmanr(xs, y)
+            rows.append({"method": method, "gain": gain, "n": int(keep.sum()), "pearson": float(pearson[0]),
+                         "pearson_p": float(pearson[1]), "spearman": float(spearman[0]),
+                         "spearman_p": float(spearman[1]), "mean_gain": float(y.mean())})
+    return pd.DataFrame(rows)
+
+
+# -- command line ------------------------------------------------------------------------------------------
+def _common(parser: argparse.ArgumentParser, n: int) -> None:
+    parser.add_argument("--data", default="ours", help="dataset name or JSONL path (default: ours)")
+    parser.add_argument("--split", default="test", choices=("train", "dev", "test", "all"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="reports/deploy", help="folder for the JSON/CSV results")
+    parser.add_argument("--model", default="local:qwen2.5-coder-0.5b", help="model spec for both phases")
+    parser.add_argument("--sleep-model", default=None)
+    parser.add_argument("--test-model", default=None)
+    parser.add_argument("--store", default=None, help="learned-context store (default: a fresh one)")
+    parser.add_argument("-n", "--n", type=int, default=n, help="questions")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python3 -m optimize.deploy_bench",
+                                     description=__doc__.split("\n\n")[0])
+    modes = parser.add_subparsers(dest="mode", required=True)
+    lat = modes.add_parser("latency", help="(a) test-time latency and time to first token")
+    _common(lat, 30)
+    lat.add_argument("--verbosities", type=lambda s: [int(v) for v in s.split(",")], default=[0, 2, 4],
+                     help="test-time-only verbosities to compare, e.g. 0,2,4")
+    lat.add_argument("--notes-verbosity", type=int, default=0)
+    lat.add_argument("-k", type=int, default=1, help="sleep samples for the learned contexts")
+    lat.add_argument("--sleep-max-tokens", type=int, default=512, help="token cap of each sleep-time call")
+    lat.add_argument("--max-tokens", type=int, default=None,
+                     help="test-time token cap (default: the Budget's, per verbosity where it has one)")
+    for name, kill in (("load", False), ("kill", True)):
+        sub = modes.add_parser(name, help="(c) server killed mid-load and restarted" if kill
+                               else "(b) concurrent clients against sleeptime serve")
+        _common(sub, 0)
+        sub.add_argument("--questions", type=int, default=200)
+        sub.add_argument("--contexts", type=int, default=20)
+        sub.add_argument("--clients", type=int, default=8)
+        sub.add_argument("--policy", default="wait", choices=("wait", "test-only", "require"))
+        sub.add_argument("--deadline", type=float, default=60.0, help="seconds an ask waits for notes")
+        sub.add_argument("--retries", type=int, default=60 if kill else 3)
+        sub.add_argument("--backoff", type=float, default=1.0)
+        sub.add_argument("--budget", default=None, help="Budget fields as JSON for the server")
+        sub.add_argument("--scheduler", default="break-even", choices=("break-even", "always", "never"))
+        sub.add_argument("--sleep-workers", type=int, default=1)
+        sub.add_argument("--max-concurrency", type=int, default=2)
+        sub.add_argument("--server-url", default=None, help="load an already running server instead")
+        if kill:
+            sub.add_argument("--kill-at", type=float, default=0.5, help="fraction of answers before the kill")
+    for name, text in (("scheduler", "(d) scheduler saving against always- and never-sleep"),
+                       ("predictability", "(e) predictability estimate against the measured gain")):
+        sub = modes.add_parser(name, help=text)
+        _common(sub, 0)
+        sub.add_argument("--rows", action="append", required=True,
+                         help="LABEL=PATH of evaluate's rows: sleep-k1=..., test-v0=... (repeat)")
+        sub.add_argument("--tokens", default="completion", choices=("completion", "total"))
+        sub.add_argument("--method", default="overlap", choices=("label", "overlap", "forced"),
+                         help="predictability estimate (forced decoding needs a llama.cpp model)")
+        if name == "scheduler":
+            sub.add_argument("-N", "--questions-per-context", type=lambda s: [int(v) for v in s.split(",")],
+                             default=[1, 3, 10])
+            sub.add_argument("-t", "--price-ratio", type=float, default=10.0)
+        else:
+            sub.add_argument("--methods", default=None, help="several methods, e.g. label,overlap,forced")
+    return parser
+
+
+def _markdown(frame) -> str:
+    """A markdown table of a data frame (numbers to 3 significant digits)."""
+    if not len(frame):
+        return "(no rows)"
+
+    def cell(value) -> str:
+        return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    out = Path(args.out)
+    if args.mode == "latency":
+        result = latency(args)
+        _write(out, "latency.csv", result["table"])
+        _write(out, "latency_rows.csv", result["rows"])
+        _write(out, "latency_verdict.json", result["verdict"])
+        print(_markdown(result["table"]))
+        print(json.dumps(result["verdict"], indent=2, default=str))
+    elif args.mode in ("load", "kill"):
+        summary = load(args, kill=args.mode == "kill")
+        _write(out, f"{args.mode}.json", summary)
+        print(json.dumps(summary, indent=2, default=str))
+    elif args.mode == "scheduler":
+        frames = read_labelled_rows(args.rows)
+        estimates = context_predictability(frames, args.data, args.method, args.model)
+        table = scheduler_savings(frames, estimates, questions=args.questions_per_context,
+                                  price_ratio=args.price_ratio, tokens=args.tokens)
+        _write(out, "scheduler.csv", table)
+        print(_markdown(table))
+    else:
+        frames = read_labelled_rows(args.rows)
+        sleep = [f for label, f in frames.items() if label.startswith("sleep")]
+        test = [f for label, f in frames.items() if label.startswith("test")]
+        if len(sleep) != 1 or len(test) != 1:
+            raise SystemExit("error: predictability takes one sleep-... and one test-... rows file")
+        methods = (args.methods or args.method).split(",")
+        estimates = {m: question_predictability(sleep[0], args.data, m, args.model) for m in methods}
+        table = predictability_correlation(sleep[0], test[0], estimates, tokens=args.tokens)
+        _write(out, "predictability.csv", table)
+        print(_markdown(table))
+    print(f"results in {out}/", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
