@@ -27,6 +27,8 @@ _EXPORTS = {
     "TruncatedReplyError": "programs.adapter",
     "extract_number": "programs.answers",
     "is_correct": "programs.answers",
+    "SleepTimeSession": "programs.session",
+    "SleepScheduler": "programs.scheduler",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -69,6 +69,13 @@ class LMBinding:
             for predictor in unbound:
                 predictor.lm = lm
 
+    def use(self):
+        """``with binding.use(): predictor(...)`` runs predictors that have no LM of their own on this phase's
+        LM and adapter (for modules built outside a program, e.g. a session's reviser)."""
+        if self.spec is None:
+            return dspy.context(adapter=self.adapter)
+        return dspy.context(lm=self.lm, adapter=self.adapter)
+
     def is_own(self, lm: Any) -> bool:
         """Whether ``lm`` is the LM this binding built (not one set with set_lm or configured in DSPy)."""
         return lm is not None and lm is self._lm

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import dspy
 
-from programs.adapter import LMBinding
 from programs.answers import extract_number, is_correct
+from programs.binding import LMBinding
 from programs.signatures import CONTEXT_DESC
 from programs.test_time import TestTimeAnswerer
 

@@ -313,7 +313,7 @@ class SleepTimeSession:
 
     def _check(self, text: str, key: str) -> dict:
         """The probe check of freshly made notes (see the class docstring)."""
-        from programs.adapter import LMBinding
+        from programs.binding import LMBinding
         from programs.probes import NotesProbe
 
         with self._lock:
@@ -374,7 +374,9 @@ class SleepTimeSession:
             if self._closed:
                 return True
             records = [self._record(i) for i in ids]
-            return all(r.state not in UNFINISHED and not r.pending_text for r in records)
+            # a failed revision keeps its pending facts (a later update retries them) but is settled
+            return all(r.state not in UNFINISHED and (not r.pending_text or r.state == "failed")
+                       for r in records)
 
         with self._changed:
             return self._changed.wait_for(settled, timeout)
