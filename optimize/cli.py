@@ -45,14 +45,14 @@ def _one_line(exc: BaseException) -> str:
     if isinstance(exc, OSError) and getattr(exc, "filename", None) and str(exc.filename) not in text:
         text = f"{text}: {exc.filename}"
     if isinstance(exc, PermissionError) or "readonly" in text.lower() or "read-only" in text.lower():
-        text += " (not writable: pick another path, e.g. SLEEPTIME_MLRUNS_DIR or --out, or fix its permissions)"
+        text += " (not writable: pick another path, e.g. SLEEPTIME_MLRUNS_DIR or --out, or fix permissions)"
     return redact(" ".join(text.split()))
 
 
 def _is_user_error(exc: BaseException) -> bool:
     if isinstance(exc, user_error_types()):
         return True
-    # A store that cannot be written (read-only mlruns, SQLite file in a read-only folder) is the user's to fix.
+    # A store that cannot be written (read-only mlruns or SQLite folder) is the user's to fix.
     text = str(exc).lower()
     return "readonly database" in text or "read-only" in text or "unable to open database file" in text
 
