@@ -90,16 +90,20 @@ def _mlflow_run(enabled: bool, tracking_uri: str | None, run_name: str, params: 
     from optimize.tracking import Tracker, safe_params
 
     tracker = Tracker(tracking_uri, experiment=COMPILE_EXPERIMENT)
+    previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(tracker.tracking_uri)
     try:
         mlflow.dspy.autolog(log_compiles=True, log_evals=False, log_traces=False)
     except Exception as exc:  # autolog is a nicety; the run itself is still logged
         warnings.warn(f"mlflow.dspy.autolog unavailable ({exc}); logging params and metrics only",
                       stacklevel=2)
-    with mlflow.start_run(experiment_id=tracker.experiment_id, run_name=run_name) as run:
-        mlflow.set_tag("sleeptime.kind", "compile")
-        mlflow.log_params({k: v[:500] for k, v in safe_params(params).items()})
-        yield run
+    try:
+        with mlflow.start_run(experiment_id=tracker.experiment_id, run_name=run_name) as run:
+            mlflow.set_tag("sleeptime.kind", "compile")
+            mlflow.log_params({k: v[:500] for k, v in safe_params(params).items()})
+            yield run
+    finally:
+        mlflow.set_tracking_uri(previous)  # the fluent URI is process-wide: leave it as it was
 
 
 def compile_program(budget: Budget, trainset: list, *, devset: list | None = None,
@@ -161,4 +165,47 @@ def compile_program(budget: Budget, trainset: list, *, devset: list | None = Non
             mlflow.log_metrics({k: float(v) for k, v in scores.items() if v == v})  # skip NaN
             if out_dir is not None:
                 mlflow.log_artifacts(str(out_dir), artifact_path="program")
+            log_program_model(program)
     return program, scores
+
+
+MODEL_NAME = "compiled_program"
+"""Name of the MLflow model a compile run logs: ``mlflow.dspy.load_model(f"runs:/{run_id}/compiled_program")``
+(MLflow refuses pickled models unless ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=true``)."""
+
+
+def log_program_model(program) -> str | None:
+    """Log ``program`` as an MLflow DSPy model in the active run; return its model URI, or None (with a
+    warning and the tag ``sleeptime.model_logged=false``) when the program cannot be serialized.
+
+    DSPy's own whole-program save (``save(dir, save_program=True)``) is used when the program's ``save``
+    keeps DSPy's meaning; otherwise MLflow's cloudpickle of the program.
+    """
+    import mlflow
+
+    accepts = "save_program" in inspect.signature(program.save).parameters
+    try:
+        info = mlflow.dspy.log_model(program, name=MODEL_NAME, use_dspy_model_save=accepts)
+    except Exception as exc:  # noqa: BLE001 - the compile result is saved already; the model is a nicety
+        mlflow.set_tag("sleeptime.model_logged", "false")
+        warnings.warn(f"the compiled program was not logged as an MLflow model ({type(exc).__name__}: "
+                      f"{str(exc)[:200]}); its files are under the run's 'program' artifacts", stacklevel=2)
+        return None
+    mlflow.set_tag("sleeptime.model_logged", "true")
+    _drop_autolog_placeholder(mlflow.active_run())
+    return info.model_uri
+
+
+def _drop_autolog_placeholder(run) -> None:
+    """``mlflow.dspy.autolog`` makes an empty model named "dspy" at compile start (so the UI shows a Run
+    tab) and never finishes it: with the real model logged, that PENDING placeholder only misleads."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    try:
+        for model in client.search_logged_models([run.info.experiment_id]):
+            if model.source_run_id == run.info.run_id and model.name == "dspy" and \
+                    str(getattr(model.status, "name", model.status)).upper() == "PENDING":
+                client.delete_logged_model(model.model_id)
+    except Exception as exc:  # noqa: BLE001 - cosmetic: the real model is logged either way
+        warnings.warn(f"could not remove autolog's placeholder model ({exc})", stacklevel=2)
