@@ -170,7 +170,10 @@ def _describe(spec: BudgetFlag, default: Any) -> str:
     parts = [spec.help.rstrip(".")]
     if spec.range is not None:
         parts.append(f"range {spec.range[0]}..{spec.range[1]}")
-    return f"{'; '.join(parts)} (default: {default})"
+    text = "; ".join(parts).replace("%", "%%")
+    if default is None and "default" in spec.help:
+        return text + " (default: as described)"  # e.g. test_max_tokens: a cap per verbosity
+    return f"{text} (default: {default})"
 
 
 def _comma_list(item: Callable[[str], Any]) -> Callable[[str], tuple]:

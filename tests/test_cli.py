@@ -95,6 +95,21 @@ def test_debug_shows_the_traceback_before_or_after_the_command():
         assert result.returncode == 2 and "Traceback" in result.stderr
 
 
+def test_debug_is_accepted_by_every_command():
+    result = sleeptime("data", "stats", "no/such/file.jsonl", "--debug")  # a command that does not list it
+    assert result.returncode != 0 and "unrecognized" not in result.stderr and "no/such/file" in result.stderr
+
+
+def test_the_doctests_of_flags_and_errors_run():
+    import doctest
+
+    import optimize.errors
+    import optimize.flags
+
+    for module in (optimize.flags, optimize.errors):
+        assert doctest.testmod(module).failed == 0
+
+
 def test_credentials_in_an_error_are_redacted():
     result = sleeptime("evaluate", "--model", "openai/m@ftp://bob:hunter2@example.com/v1")
     line = assert_one_error_line(result)
