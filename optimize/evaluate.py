@@ -186,14 +186,17 @@ def _config_path(results_path: str | os.PathLike) -> Path:
 
 
 def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
-    out = []
+    """Readable differences between two configurations: changed values first, then fields only one has."""
+    changed, only = [], []
     for key in sorted(set(old) | set(new)):
         a, b = old.get(key), new.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
-            out += _differences(a, b, f"{prefix}{key}.")
+            changed += _differences(a, b, f"{prefix}{key}.")
+        elif key not in old or key not in new:
+            only.append(f"{prefix}{key}")
         elif a != b:
-            out.append(f"{prefix}{key} {a!r} -> {b!r}")
-    return out
+            changed.append(f"{prefix}{key} {a!r} -> {b!r}")
+    return changed + ([f"fields in only one of them: {', '.join(only)}"] if only else [])
 
 
 def check_resume(results_path: str | os.PathLike, rows: list[dict], config: dict) -> None:
@@ -206,7 +209,7 @@ def check_resume(results_path: str | os.PathLike, rows: list[dict], config: dict
     detail = ""
     if saved.exists():
         try:
-            detail = "; it differs in " + ", ".join(_differences(json.loads(saved.read_text()), config)[:6])
+            detail = "; it differs in " + "; ".join(_differences(json.loads(saved.read_text()), config)[:8])
         except (OSError, json.JSONDecodeError):
             detail = ""
     elif any(row.get("config_id") is None for row in foreign):
