@@ -5,7 +5,6 @@ unparseable replies are their own columns, and threads change the order of work 
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import dspy
 import pytest
@@ -144,18 +143,26 @@ def test_an_unparseable_reply_is_a_parse_error_row_not_just_a_wrong_answer():
     assert not frame["correct"].any()
 
 
+def _call(phase: str, finish_reason: str):
+    import dataclasses
+
+    from programs.lm.ledger import LMCall
+
+    call = LMCall("m", phase, 1, 1, 0.0)
+    if "finish_reason" in {field.name for field in dataclasses.fields(LMCall)}:
+        return dataclasses.replace(call, finish_reason=finish_reason)
+    object.__setattr__(call, "finish_reason", finish_reason)  # before branch lm adds the field
+    return call
+
+
 def test_a_test_call_cut_off_at_its_cap_marks_the_row_truncated():
-    example = examples(1, 1)[0]
-    calls = [SimpleNamespace(phase="sleep", finish_reason="length", prompt_tokens=1, completion_tokens=1,
-                             seconds=0.0, ok=True),
-             SimpleNamespace(phase="test", finish_reason="length", prompt_tokens=1, completion_tokens=1,
-                             seconds=0.0, ok=True)]
     from programs.lm.ledger import LedgerScope
 
+    example = examples(1, 1)[0]
     scope = LedgerScope()
-    scope.calls = calls
+    scope.calls = [_call("sleep", "length"), _call("test", "length")]
     assert score_row(example, dspy.Prediction(answer="2"), None, scope, 0.1)["truncated"] is True
-    scope.calls = calls[:1]  # only the sleep call was cut: the answer is not truncated
+    scope.calls = [_call("sleep", "length"), _call("test", "stop")]  # only the sleep call was cut
     assert score_row(example, dspy.Prediction(answer="2"), None, scope, 0.1)["truncated"] is False
 
 
@@ -185,3 +192,29 @@ def test_threads_change_the_order_of_work_but_not_the_rows():
             sleep_at = [i for i, text in enumerate(order) if "question" not in text and f"Box {c} " in text]
             answers_at = [i for i, text in enumerate(order) if f"Q{c}-" in text]
             assert len(sleep_at) == 1 and sleep_at[0] < min(answers_at)
+
+
+def test_a_reply_cut_off_at_the_cap_is_reported_truncated_end_to_end():
+    import inspect
+
+    if "finish_reason" not in inspect.signature(FakeEngine).parameters:
+        pytest.skip("the fake engine reports finish reasons once branch lm is merged")
+    ledger = TokenLedger()
+    answer = chat_adapter_reply(answer="4")
+    with FakeEngine(lambda messages, request: answer, finish_reason="length") as engine:
+        spec = f"openai/fake@{engine.api_base}"
+        program = build_program(Budget(use_sleep=False, test_model=spec), ledger=ledger,
+                                 lm_options={"num_retries": 0})
+        frame = evaluate(program, examples(1, 2), ledger=ledger, progress=False)
+    assert frame["truncated"].tolist() == [True, True]
+
+
+def test_the_cli_default_threads_come_from_the_test_models_server():
+    import programs.lm
+    from optimize.run_cli import default_threads
+
+    if not hasattr(programs.lm, "suggested_concurrency"):
+        assert default_threads("openai/m@http://127.0.0.1:9/v1") == 1
+    else:
+        expected = programs.lm.suggested_concurrency("openai/m@http://127.0.0.1:9/v1")
+        assert default_threads("openai/m@http://127.0.0.1:9/v1") == expected
