@@ -219,9 +219,10 @@ def check_resume(results_path: str | os.PathLike, rows: list[dict], config: dict
         "reported as this run's: write to a new --out file, or delete it to start over"))
 
 
-def _write_config(results_path: str | os.PathLike, config: dict) -> None:
+def _write_config(results_path: str | os.PathLike, config: dict, *, fresh: bool) -> None:
+    """Write the configuration beside the results (``fresh``: no rows yet, so replace any old file)."""
     path = _config_path(results_path)
-    if not path.exists():
+    if fresh or not path.exists():
         path.write_text(json.dumps(config, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
 
 
@@ -263,6 +264,7 @@ def evaluate(program, examples, *, ledger: TokenLedger, num_threads: int = 1,
     wanted_id = config_id(config) if config is not None else None
     finished: dict[str, dict] = {}
     retried: list[str] = []
+    previous: list[dict] = []
     if results_path is not None:
         previous = read_results(results_path)
         if config is not None:
@@ -289,7 +291,7 @@ def evaluate(program, examples, *, ledger: TokenLedger, num_threads: int = 1,
     if results_path is not None:
         Path(results_path).parent.mkdir(parents=True, exist_ok=True)
         if config is not None:
-            _write_config(results_path, config)
+            _write_config(results_path, config, fresh=not previous)
         torn = False
         if Path(results_path).exists() and Path(results_path).stat().st_size > 0:
             with open(results_path, "rb") as existing:
