@@ -201,8 +201,8 @@ def add_budget_flags(parser: argparse.ArgumentParser, *,
 
     Flags default to None ("not given"), so :func:`budget_from_args` only changes what was given; ``--help``
     shows the Budget's own default (or ``defaults[field]``). ``use_sleep`` is ``--use-sleep/--no-use-sleep``
-    with the short ``--no-sleep``. With ``many`` each flag takes comma-separated values (a search space) and
-    parses to a tuple.
+    (``--no-sleep`` still works, hidden). With ``many`` each flag takes comma-separated values (a search
+    space) and parses to a tuple.
     """
     defaults = dict(defaults or {})
     skip = set(skip)
@@ -216,9 +216,8 @@ def add_budget_flags(parser: argparse.ArgumentParser, *,
             group.add_argument(spec.flag, dest=spec.field, action=argparse.BooleanOptionalAction,
                                default=None, help=_describe(spec, shown))
             short = "--no-" + spec.field.removeprefix("use_").replace("_", "-")
-            if short != "--no-" + spec.flag[2:]:  # --no-sleep for --no-use-sleep
-                group.add_argument(short, dest=spec.field, action="store_false", default=None,
-                                   help=f"same as --no-{spec.flag[2:]}")
+            if short != "--no-" + spec.flag[2:]:  # --no-sleep, the short old spelling of --no-use-sleep
+                add_hidden_alias(group, short, dest=spec.field, action="store_false")
             if hidden:
                 add_hidden_alias(group, *hidden, dest=spec.field, action="store_true")
             continue
