@@ -135,8 +135,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.adapter == "both" and args.program:
         raise UserError("--adapter both builds programs from a budget; drop --program or pick one adapter")
     budget = None if args.program else budget_from_args(args)
-    if args.program and not Path(args.program).is_dir():
-        raise UserError(f"--program {args.program} is not a saved program directory")
     if budget is not None:
         check_models(budget, args.api_base)
     data = data_identity(args.data)

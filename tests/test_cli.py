@@ -151,3 +151,8 @@ def test_shared_flags_parse_the_same_everywhere(tmp_path):
 
 def test_no_command_prints_help_and_fails(capsys):
     assert main([]) == 2
+
+
+def test_a_missing_saved_program_is_a_user_error():
+    assert_one_error_line(sleeptime("evaluate", "--program", "no/such/program", "--split", "all", "--n", "1"),
+                          mentions="no/such/program")
