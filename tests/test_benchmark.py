@@ -14,20 +14,13 @@ import dspy
 import pandas as pd
 import pytest
 
-from optimize.benchmark import (
-    PRESETS,
-    BenchmarkError,
-    BenchmarkRun,
-    amortization,
-    estimate_seconds,
-    latency_from_calls,
-    latency_table,
-    measure_latency,
-    paired_seconds,
-    preset_budgets,
-    ratio_at_equal_accuracy,
-    run_benchmark,
-)
+from optimize.analysis import amortization_table as amortization
+from optimize.analysis import token_ratio_table as ratio_at_equal_accuracy
+from optimize.bench.errors import BenchmarkError
+from optimize.bench.estimate import estimate_seconds
+from optimize.bench.latency import latency_from_calls, latency_table, measure_latency, paired_seconds
+from optimize.bench.orchestration import BenchmarkRun, run_benchmark
+from optimize.bench.presets import PRESETS, preset_budgets
 from optimize.search import budget_id
 from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
 from programs.lm.ledger import LMCall
@@ -238,17 +231,17 @@ def finished(tmp_path_factory):
 def test_a_second_run_reuses_every_finished_row(finished):
     assert finished["first_requests"] > 0
     assert finished["second_requests"] == 0
-    rows = list((finished["dir"]).glob("*/rows/*.jsonl"))
+    rows = list((finished["dir"]).glob("*/*/rows/*.jsonl"))
     assert rows, "rows persist per configuration"
 
 
 def test_every_question_has_a_table_and_a_summary_section(finished):
-    from optimize.benchmark import QUESTION_FILES
+    from optimize.bench.questions import QUESTIONS
 
     text = finished["summary"].read_text()
     for q in range(1, 8):
         assert f"## Q{q}." in text
-    for name in QUESTION_FILES.values():
+    for name in (q.table for q in QUESTIONS):
         assert (finished["dir"] / name).exists(), name
     assert "Not measured in this run" not in text
     assert "**Answer" in text
@@ -267,7 +260,7 @@ def test_summary_lists_every_configuration_that_ran(finished):
 
 
 def test_report_figures_are_written_per_test_model(finished):
-    assert list(finished["dir"].glob("*/report/pareto_shift.png"))
+    assert list(finished["dir"].glob("*/*/report/pareto_shift.png"))
 
 
 def test_cold_cache_mode_sends_cache_prompt_false_and_keeps_per_question_calls(tmp_path):
