@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_search import fake_evaluator, make_examples  # noqa: E402
 
 from optimize.report import amortization_table, predictability_table, write_report  # noqa: E402
-from optimize.search import SearchError  # noqa: E402
+from optimize.report import ReportError  # noqa: E402
 from optimize.sweep import run_sweep  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -102,7 +102,7 @@ def test_report_writes_every_view_from_a_sweep(tmp_path):
 
 
 def test_report_refuses_an_empty_table(tmp_path):
-    with pytest.raises(SearchError, match="configs.csv"):
+    with pytest.raises(ReportError, match="configs.csv"):
         write_report(pd.DataFrame(), pd.DataFrame(), tmp_path)
 
 
