@@ -222,10 +222,11 @@ def k_scaling_table(configs: pd.DataFrame) -> pd.DataFrame:
                 "test_only_accuracy": best_baseline["accuracy"] if best_baseline is not None else math.nan,
                 "test_only_ci_low": base_low,
                 "test_only_ci_high": base_high,
+                **{name: best.get(name, math.nan) for name in FAILURE_COLUMNS},
             })
     return pd.DataFrame(rows, columns=["test_budget", "k", "accuracy", "accuracy_ci_low", "accuracy_ci_high",
                                        "sleep_rounds", "mean_test_tokens", "test_only_accuracy",
-                                       "test_only_ci_low", "test_only_ci_high"])
+                                       "test_only_ci_low", "test_only_ci_high", *FAILURE_COLUMNS])
 
 
 def plot_k_scaling(table: pd.DataFrame, path: Path) -> Path:
@@ -345,10 +346,11 @@ def amortization_table(
                 "cost_per_query": cost_per_query(row["mean_test_tokens"], sleep_per_context, n, price_ratio),
                 "cost_ci_low": low,
                 "cost_ci_high": high,
+                **{name: row.get(name, math.nan) for name in FAILURE_COLUMNS},
             })
     return pd.DataFrame(rows, columns=["config", "label", "use_sleep", "accuracy", "questions_per_context",
                                        "mean_test_tokens", "sleep_tokens_per_context", "price_ratio",
-                                       "cost_per_query", "cost_ci_low", "cost_ci_high"])
+                                       "cost_per_query", "cost_ci_low", "cost_ci_high", *FAILURE_COLUMNS])
 
 
 def plot_amortization(table: pd.DataFrame, path: Path) -> Path:

@@ -156,6 +156,7 @@ def latency_table(configs, frames: dict, preset, measured: dict[str, tuple]) -> 
                     "measurement": "grid",
                     "test_verbosity": v,
                     "mode": name,
+                    "config_id": config["config_id"],
                     "n": len(frame),
                     "mean_seconds": mean,
                     "seconds_ci_low": low,

@@ -137,7 +137,8 @@ def q4_table(part: PartResults) -> pd.DataFrame:
         if "predictability" not in a:
             continue
         gap = predictability_gap(a, b)
-        rows += [{"test_verbosity": str(v), **r} for r in gap.to_dict("records")]
+        ids = {"sleep_config_id": sleep["config_id"], "test_config_id": test["config_id"]}
+        rows += [{"test_verbosity": str(v), **ids, **r} for r in gap.to_dict("records")]
         tag = f"@v{v}"
         pooled_a.append(a.assign(question_id=a["question_id"].astype(str) + tag))
         pooled_b.append(b.assign(question_id=b["question_id"].astype(str) + tag))
