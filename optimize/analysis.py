@@ -232,6 +232,8 @@ def predictability_gap(sleep_rows: pd.DataFrame, test_rows: pd.DataFrame, *,
         >>> gap[["predictability", "difference", "n"]].values.tolist()
         [['high', 1.0, 2], ['low', 0.5, 2]]
     """
+    if label in sleep_rows:  # questions without a label (e.g. GSM-Symbolic's) are in no bucket
+        sleep_rows = sleep_rows[sleep_rows[label].notna() & (sleep_rows[label].astype(str) != "None")]
     if sleep_rows.empty or label not in sleep_rows:
         return pd.DataFrame(columns=[label, *PAIRED_COLUMNS])
     labels = sleep_rows[label].astype(str)

@@ -94,6 +94,8 @@ def test_predictability_buckets_come_in_natural_order_with_intervals():
     gap = predictability_gap(a, a.assign(correct=[False, True, False, True, False, True]))
     assert gap["predictability"].tolist() == ["high", "medium", "low"]
     assert {"ci_low", "ci_high", "ci_low_template", "significant", "n_contexts"} <= set(gap.columns)
+    unlabelled = predictability_gap(a.assign(predictability=None), a)
+    assert unlabelled.empty  # GSM-Symbolic rows carry no label: no "None" bucket
 
 
 def test_failure_rates_tolerate_old_rows_and_name_every_configuration():

@@ -162,6 +162,7 @@ def benchmark_command(args: argparse.Namespace) -> int:
         compile_tracking=not args.no_mlflow,
         heldout=heldout or None,
         threads=threads,
+        lm_options={"num_retries": args.retries},
         meta={
             "size": args.size,
             "command": " ".join(["sleeptime", *sys.argv[1:]]),
