@@ -34,7 +34,7 @@ from optimize.analysis import PRICE_RATIO, with_cluster_intervals, with_failure_
 from optimize.bench.errors import BenchmarkError
 from optimize.bench.presets import Preset, base_budget, preset_budgets, search_space
 from optimize.bench.questions import BY_ID, QUESTION_IDS, QUESTIONS
-from optimize.bench.tables import PartResults, canonical_id
+from optimize.bench.tables import PartResults, canonical_budget, canonical_id
 
 COMMITTED_PATTERNS = ("*/*/rows/*.jsonl", "*/*/latency/*.jsonl", "*/*/compiled/**", "*/*/report/*.png",
                       "q*.csv", "configs.csv", "meta.json", "summary.md")
@@ -113,6 +113,7 @@ def shared_rows_evaluator(evaluator: Callable, rows_dir: Path, base) -> Callable
     configuration is answered once however many groups or search trials ask for it."""
 
     def evaluate_shared(budget, examples, *, results_path=None, store=None, ledger=None):
+        budget = canonical_budget(budget, base)  # the rows file records the Budget that wrote it
         target = rows_dir / f"{canonical_id(budget, base)}.jsonl" if results_path is not None else None
         return evaluator(budget, examples, results_path=target, store=store, ledger=ledger)
 

@@ -169,19 +169,24 @@ def q5_table(part: PartResults) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def canonical_budget(budget, base):
+    """What a Budget actually runs: without sleep time its sleep fields are irrelevant, so they are set to
+    ``base``'s; a search trial's test-time-only Budget and the grid's one are then the same Budget."""
+    if budget.use_sleep:
+        return budget
+    return budget.replace(
+        sleep_samples=base.sleep_samples,
+        sleep_rounds=base.sleep_rounds,
+        sleep_max_tokens=base.sleep_max_tokens,
+        sleep_model=base.sleep_model,
+    )
+
+
 def canonical_id(budget, base) -> str:
-    """The id of what a Budget actually runs: without sleep time its sleep fields are irrelevant, so a
-    search trial's test-time-only Budget and the grid's one (different unused sleep fields) are the same."""
+    """The id of :func:`canonical_budget` (the name of its rows file)."""
     from optimize.search import budget_id
 
-    if not budget.use_sleep:
-        budget = budget.replace(
-            sleep_samples=base.sleep_samples,
-            sleep_rounds=base.sleep_rounds,
-            sleep_max_tokens=base.sleep_max_tokens,
-            sleep_model=base.sleep_model,
-        )
-    return budget_id(budget)
+    return budget_id(canonical_budget(budget, base))
 
 
 INT_FIELDS = ("test_verbosity", "test_max_tokens", "sleep_samples", "sleep_rounds", "sleep_max_tokens")
