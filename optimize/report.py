@@ -31,6 +31,7 @@ from optimize.analysis import (
     cost_per_query,
     matched_baseline,
     predictability_gap,
+    with_cluster_intervals,
     with_failure_columns,
 )
 from optimize.pareto import pareto_front
@@ -475,9 +476,11 @@ def _save(fig, path: Path) -> Path:
 def build_tables(configs: pd.DataFrame, examples: pd.DataFrame) -> dict[str, pd.DataFrame]:
     # A configuration evaluated by several steps (a sweep and a search trial) is one point, not several.
     configs = configs.drop_duplicates("config_id", keep="first")
-    known = set(FAILURE_COLUMNS) <= set(configs.columns)
-    if not known and {"config_id", "truncated"} <= set(examples.columns):
-        frames = {str(k): v for k, v in examples.groupby("config_id")}
+    frames = ({str(k): v for k, v in examples.groupby("config_id")}
+              if {"config_id", "correct"} <= set(examples.columns) else {})
+    if frames and "accuracy_ci_low_context" not in configs:  # context-clustered, not Wilson's iid interval
+        configs = with_cluster_intervals(configs, frames)
+    if frames and not set(FAILURE_COLUMNS) <= set(configs.columns) and "truncated" in examples:
         configs = with_failure_columns(configs, frames)
     return {
         "pareto_shift": pareto_shift_table(configs),

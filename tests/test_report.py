@@ -162,6 +162,8 @@ def test_figure_tables_carry_intervals_labels_and_natural_bucket_order(tmp_path)
     assert gap[["ci_low", "ci_high"]].notna().all().all()
     pareto = tables["pareto_shift"]
     assert set(pareto["label"]) == {"S v0", "S v0 k2", "T v0", "T v3"}
+    # intervals come from the example rows, resampled by context (the configs' Wilson ends are +-0.1)
+    assert not (pareto["accuracy_ci_low"] - (pareto["accuracy"] - 0.1)).abs().lt(1e-9).any()
     assert pareto["truncation_rate"].tolist() == [1 / 12] * 4  # from the examples' truncated column
     assert tables["amortization"][["cost_ci_low", "cost_ci_high"]].notna().all().all()
     assert sorted(tables["amortization"]["questions_per_context"].unique()) == list(range(1, 11))
