@@ -380,7 +380,7 @@ def test_a_copy_of_the_committed_rows_resumes_on_another_machine(standard_like):
     rows = sorted(p.relative_to(results).parts[:3] for p in results.glob("*/*/rows/*.jsonl"))
     assert {r[0] for r in rows} == {"ours", "gsm-symbolic"}
     gitignore = (results / ".gitignore").read_text()
-    assert "!*/*/rows/*.jsonl" in gitignore and "!summary.md" in gitignore
+    assert "!*/*/rows/*.jsonl" in gitignore and "!/summary.md" in gitignore
 
 
 def test_tables_carry_clustered_intervals_failure_rates_and_both_datasets(standard_like):

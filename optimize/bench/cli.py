@@ -9,7 +9,7 @@ Run it::
 
     sleeptime benchmark --size quick --name bench-quick
     # standard: hours on 2 CPU cores; run it in the background and follow the log
-    nohup sleeptime benchmark --size standard --heldout data/gsm-symbolic-heldout.jsonl \\
+    nohup sleeptime benchmark --size standard --heldout mlruns/gsm-symbolic-heldout.jsonl \\
         --name standard > bench-standard.log 2>&1 &
 
 Reproducing the paper's setting needs no code change: the harness talks to any OpenAI-compatible endpoint::
@@ -35,7 +35,7 @@ from optimize.bench.questions import QUESTION_IDS, parse_only
 
 HELDOUT_HINT = (
     "generate it with `sleeptime data generate --templates ../shared/data/gsm-symbolic/templates/symbolic "
-    "--per-template 2 --seed 0 --out data/gsm-symbolic-heldout.jsonl` (never committed)"
+    "--per-template 2 --seed 0 --out mlruns/gsm-symbolic-heldout.jsonl` (never committed)"
 )
 
 

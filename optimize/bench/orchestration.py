@@ -339,7 +339,7 @@ def _meta(run: BenchmarkRun, parts: Sequence[Part], answered: Sequence[str]) -> 
 def _gitignore(results: Path) -> None:
     """A committed size keeps only the rows, tables and summary in git (not frames, stores, databases)."""
     lines = ["# written by sleeptime benchmark: commit the raw rows, tables and summary only", "*", "!*/",
-             "!.gitignore", *[f"!{p}" for p in COMMITTED_PATTERNS]]
+             "!.gitignore", *[f"!{p if '/' in p else '/' + p}" for p in COMMITTED_PATTERNS]]
     (results / ".gitignore").write_text("\n".join(lines) + "\n")
 
 
