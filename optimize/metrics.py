@@ -9,7 +9,9 @@ Token convention (``tokens=``): the paper counts *generated* tokens (``"completi
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
+import numpy as np
 import pandas as pd
 
 Z_95 = 1.959963984540054
@@ -87,7 +89,7 @@ def summarize(df: pd.DataFrame, *, questions_per_context: float | None = None, p
                 "sleep_tokens_per_context": math.nan, "questions_per_context": math.nan,
                 "cost_per_query": math.nan, "errors": 0, "mean_test_seconds": math.nan,
                 "tokens": tokens, "price_ratio": price_ratio}
-    correct = int(df["correct"].astype(bool).sum())
+    correct = int(df["correct"].map(as_bool).sum())
     low, high = wilson_interval(correct, n)
     contexts = df["context_id"].nunique() if "context_id" in df else n
     observed_n = n / max(contexts, 1)
@@ -135,15 +137,274 @@ def paired_difference(df_a: pd.DataFrame, df_b: pd.DataFrame, *, key: str = "que
     n = len(merged)
     if n == 0:
         raise ValueError(f"the two results share no {key}; evaluate both on the same questions")
-    diffs = merged["correct_a"].astype(int) - merged["correct_b"].astype(int)
+    diffs = merged["correct_a"].map(as_bool).astype(int) - merged["correct_b"].map(as_bool).astype(int)
     mean, low, high = mean_interval(diffs.tolist(), z)
     return {
         "n": n,
-        "accuracy_a": float(merged["correct_a"].astype(bool).mean()),
-        "accuracy_b": float(merged["correct_b"].astype(bool).mean()),
+        "accuracy_a": float(merged["correct_a"].map(as_bool).mean()),
+        "accuracy_b": float(merged["correct_b"].map(as_bool).mean()),
         "difference": mean,
         "ci_low": low,
         "ci_high": high,
         "a_only": int((diffs == 1).sum()),
         "b_only": int((diffs == -1).sum()),
     }
+
+
+# -- clustered intervals --------------------------------------------------------------------------------
+# Questions that share a context (and contexts that share a template) are not independent: a bootstrap that
+# resamples questions one by one understates the uncertainty. These resample whole clusters instead.
+BOOTSTRAP_RESAMPLES = 4000
+CLUSTER_LEVELS = ("context", "template")
+
+
+def _codes(labels) -> tuple[np.ndarray, int]:
+    values = pd.Series(list(labels)).astype(str)
+    codes, uniques = pd.factorize(values, sort=True)
+    return codes.astype(np.int64), len(uniques)
+
+
+def cluster_bootstrap_means(values, contexts, templates=None, *, n_resamples: int = BOOTSTRAP_RESAMPLES,
+                            seed: int = 0) -> np.ndarray:
+    """``n_resamples`` bootstrap means of ``values``, resampling whole contexts (one level) or, with
+    ``templates``, templates first and then contexts within each drawn template (two levels).
+
+    Each replicate's mean is (sum of the drawn questions' values) / (number of drawn questions), so a
+    context with more questions weighs more, as it does in the point estimate. Deterministic for a seed.
+
+    Example:
+        >>> means = cluster_bootstrap_means([1, 1, 0, 0], ["a", "a", "b", "b"], n_resamples=1000, seed=1)
+        >>> sorted(set(means.round(2).tolist()))   # a replicate draws {a,a}, {a,b} or {b,b}
+        [0.0, 0.5, 1.0]
+    """
+    x = np.asarray(values, dtype=float)
+    if x.ndim != 1 or len(x) == 0:
+        raise ValueError("cluster_bootstrap_means needs a non-empty 1-d list of values")
+    context_codes, n_contexts = _codes(contexts)
+    if len(context_codes) != len(x):
+        raise ValueError(f"{len(x)} values but {len(context_codes)} context labels; pass one label per value")
+    sums = np.bincount(context_codes, weights=x, minlength=n_contexts)
+    counts = np.bincount(context_codes, minlength=n_contexts).astype(float)
+    rng = np.random.default_rng(seed)
+    if templates is None:
+        drawn = rng.integers(0, n_contexts, size=(n_resamples, n_contexts))
+        return sums[drawn].sum(axis=1) / counts[drawn].sum(axis=1)
+    template_codes, n_templates = _codes(templates)
+    if len(template_codes) != len(x):
+        raise ValueError(f"{len(x)} values but {len(template_codes)} template labels; one label per value")
+    # The contexts of each template, padded to a rectangle (-1 = no context).
+    owner = np.full(n_contexts, -1)
+    owner[context_codes] = template_codes
+    per_template = [np.flatnonzero(owner == t) for t in range(n_templates)]
+    width = max(len(c) for c in per_template)
+    table = np.full((n_templates, width), 0)
+    sizes = np.array([len(c) for c in per_template])
+    for t, members in enumerate(per_template):
+        table[t, : len(members)] = members
+    chosen = rng.integers(0, n_templates, size=(n_resamples, n_templates))  # templates, with replacement
+    chosen_sizes = sizes[chosen]
+    picks = np.floor(rng.random((n_resamples, n_templates, width)) * chosen_sizes[..., None]).astype(np.int64)
+    drawn = table[chosen[..., None], picks]  # contexts within each drawn template, with replacement
+    used = np.arange(width)[None, None, :] < chosen_sizes[..., None]
+    return (sums[drawn] * used).sum(axis=(1, 2)) / (counts[drawn] * used).sum(axis=(1, 2))
+
+
+def cluster_interval(values, contexts, templates=None, *, confidence: float = 0.95,
+                     n_resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> dict:
+    """Mean of ``values`` with a percentile bootstrap interval clustered by context (or by template, then
+    context, when ``templates`` is given); also the number of values, contexts and templates behind it.
+
+    Example:
+        >>> r = cluster_interval([1, 0, 1, 1, 0, 1], ["a", "a", "b", "b", "c", "c"], seed=0)
+        >>> r["mean"], r["n"], r["n_contexts"], r["low"] < r["mean"] < r["high"]
+        (0.6666666666666666, 6, 3, True)
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
+    x = np.asarray(values, dtype=float)
+    if len(x) == 0:
+        return {"mean": math.nan, "low": math.nan, "high": math.nan, "n": 0, "n_contexts": 0,
+                "n_templates": 0}
+    means = cluster_bootstrap_means(x, contexts, templates, n_resamples=n_resamples, seed=seed)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return {"mean": float(x.mean()), "low": float(low), "high": float(high), "n": int(len(x)),
+            "n_contexts": _codes(contexts)[1],
+            "n_templates": _codes(templates)[1] if templates is not None else math.nan}
+
+
+def _labels(df: pd.DataFrame, column: str) -> list:
+    return df[column].astype(str).tolist() if column in df else df.index.astype(str).tolist()
+
+
+def accuracy_intervals(rows: pd.DataFrame, *, seed: int = 0, n_resamples: int = BOOTSTRAP_RESAMPLES,
+                       confidence: float = 0.95) -> dict:
+    """Accuracy of evaluate rows with its context-clustered and template-clustered bootstrap intervals.
+
+    A row without ``context_id`` is its own context; without ``template_id`` the template interval equals
+    the context one.
+
+    Example:
+        >>> rows = pd.DataFrame({"context_id": ["a", "a", "b", "b"], "template_id": ["t", "t", "u", "u"],
+        ...                      "correct": [True, True, False, True]})
+        >>> r = accuracy_intervals(rows)
+        >>> r["accuracy"], r["n"], r["n_contexts"], r["n_templates"]
+        (0.75, 4, 2, 2)
+    """
+    if len(rows) == 0:
+        return {"accuracy": math.nan, "ci_low_context": math.nan, "ci_high_context": math.nan,
+                "ci_low_template": math.nan, "ci_high_template": math.nan, "n": 0, "n_contexts": 0,
+                "n_templates": 0}
+    correct = rows["correct"].map(as_bool).astype(float).to_numpy()
+    contexts = _labels(rows, "context_id")
+    templates = _labels(rows, "template_id") if "template_id" in rows else contexts
+    options = {"seed": seed, "n_resamples": n_resamples, "confidence": confidence}
+    by_context = cluster_interval(correct, contexts, **options)
+    by_template = cluster_interval(correct, contexts, templates, **options)
+    return {"accuracy": by_context["mean"], "ci_low_context": by_context["low"],
+            "ci_high_context": by_context["high"], "ci_low_template": by_template["low"],
+            "ci_high_template": by_template["high"], "n": by_context["n"],
+            "n_contexts": by_context["n_contexts"], "n_templates": by_template["n_templates"]}
+
+
+def paired_bootstrap(df_a: pd.DataFrame, df_b: pd.DataFrame, *, key: str = "question_id", seed: int = 0,
+                     n_resamples: int = BOOTSTRAP_RESAMPLES, confidence: float = 0.95) -> dict:
+    """Accuracy of A minus accuracy of B on the questions both answered, with intervals from a bootstrap
+    that resamples contexts (``ci_low``/``ci_high``) and templates then contexts (``*_template``).
+
+    ``significant`` is True only when the context-clustered paired interval excludes zero
+    (``significant_template`` the same for the template-clustered one).
+
+    Example:
+        >>> a = pd.DataFrame({"question_id": [1, 2, 3, 4], "context_id": ["x", "x", "y", "y"],
+        ...                   "correct": [True, True, True, False]})
+        >>> b = a.assign(correct=[False, False, True, False])
+        >>> d = paired_bootstrap(a, b)
+        >>> d["n"], d["difference"], d["n_contexts"], d["significant"]
+        (4, 0.5, 2, False)
+    """
+    keep = [c for c in (key, "correct", "context_id", "template_id") if c in df_a.columns]
+    merged = df_a[keep].merge(df_b[[key, "correct"]], on=key, suffixes=("_a", "_b"))
+    if len(merged) == 0:
+        raise ValueError(f"the two results share no {key}; evaluate both on the same questions")
+    a = merged["correct_a"].map(as_bool).astype(float).to_numpy()
+    b = merged["correct_b"].map(as_bool).astype(float).to_numpy()
+    contexts = _labels(merged, "context_id") if "context_id" in merged else merged[key].astype(str).tolist()
+    templates = _labels(merged, "template_id") if "template_id" in merged else contexts
+    options = {"seed": seed, "n_resamples": n_resamples, "confidence": confidence}
+    by_context = cluster_interval(a - b, contexts, **options)
+    by_template = cluster_interval(a - b, contexts, templates, **options)
+    return {
+        "n": int(len(merged)),
+        "n_contexts": by_context["n_contexts"],
+        "n_templates": by_template["n_templates"],
+        "accuracy_a": float(a.mean()),
+        "accuracy_b": float(b.mean()),
+        "difference": by_context["mean"],
+        "ci_low": by_context["low"],
+        "ci_high": by_context["high"],
+        "ci_low_template": by_template["low"],
+        "ci_high_template": by_template["high"],
+        "significant": excludes_zero(by_context["low"], by_context["high"]),
+        "significant_template": excludes_zero(by_template["low"], by_template["high"]),
+        "a_only": int(((a - b) == 1).sum()),
+        "b_only": int(((a - b) == -1).sum()),
+    }
+
+
+def excludes_zero(low: float, high: float) -> bool:
+    """True when an interval lies entirely above or below zero (NaN ends: False)."""
+    return bool(low > 0 or high < 0) if not (math.isnan(low) or math.isnan(high)) else False
+
+
+# -- power: how many questions can decide a difference ------------------------------------------------------
+DEFAULT_DIFFERENCE_SD = 0.55  # per-question sd of a paired 0/1 difference with ~30% discordant answers
+DEFAULT_ICC = 0.1  # intra-context correlation of those differences (a prior until a pilot says otherwise)
+
+
+def questions_needed(difference: float, *, sd: float = DEFAULT_DIFFERENCE_SD, icc: float = DEFAULT_ICC,
+                     questions_per_context: float = 1.0, alpha: float = 0.05, power: float = 0.8) -> dict:
+    """Questions (and contexts) needed to detect a paired accuracy ``difference`` with a two-sided test at
+    level ``alpha`` and the given ``power``, when per-question differences have standard deviation ``sd``
+    and questions of one context correlate by ``icc`` (design effect ``1 + (m - 1) icc``).
+
+    n = (z_{1-alpha/2} + z_{power})^2 * sd^2 * design_effect / difference^2.
+
+    Example:
+        >>> r = questions_needed(0.1, sd=0.5, icc=0.0)
+        >>> r["questions"], r["contexts"]
+        (197, 197)
+        >>> questions_needed(0.1, sd=0.5, icc=0.2, questions_per_context=4)["questions"]
+        314
+    """
+    if not difference or difference <= 0:
+        raise ValueError(f"difference must be a positive accuracy difference (e.g. 0.1), got {difference}")
+    if not (0 < alpha < 1 and 0 < power < 1):
+        raise ValueError(f"alpha and power must be between 0 and 1, got {alpha} and {power}")
+    m = max(float(questions_per_context), 1.0)
+    z = NormalDist().inv_cdf(1 - alpha / 2) + NormalDist().inv_cdf(power)
+    design = 1 + (m - 1) * max(icc, 0.0)
+    questions = math.ceil(z * z * sd * sd * design / (difference * difference))
+    return {"difference": difference, "questions": questions, "contexts": math.ceil(questions / m),
+            "sd": sd, "icc": icc, "design_effect": design, "questions_per_context": m, "alpha": alpha,
+            "power": power}
+
+
+def pilot_variance(differences, contexts) -> dict:
+    """Per-question sd and intra-context correlation (ICC, one-way ANOVA estimator) of paired differences
+    from a pilot run, for :func:`questions_needed`.
+
+    Example:
+        >>> r = pilot_variance([1, 1, 0, 0, 1, 0], ["a", "a", "b", "b", "c", "c"])
+        >>> round(r["sd"], 3), r["icc"] > 0
+        (0.548, True)
+    """
+    x = np.asarray(differences, dtype=float)
+    codes, k = _codes(contexts)
+    n = len(x)
+    sd = float(x.std(ddof=1)) if n > 1 else DEFAULT_DIFFERENCE_SD
+    if k < 2 or n <= k:
+        return {"sd": sd, "icc": DEFAULT_ICC, "n": n, "n_contexts": k}
+    sizes = np.bincount(codes, minlength=k).astype(float)
+    means = np.bincount(codes, weights=x, minlength=k) / sizes
+    between = float((sizes * (means - x.mean()) ** 2).sum() / (k - 1))
+    within = float(((x - means[codes]) ** 2).sum() / (n - k))
+    m0 = (n - (sizes**2).sum() / n) / (k - 1)
+    icc = (between - within) / (between + (m0 - 1) * within) if between + (m0 - 1) * within > 0 else 0.0
+    return {"sd": sd, "icc": float(min(max(icc, 0.0), 1.0)), "n": n, "n_contexts": k}
+
+
+def format_power(estimate: dict, *, available: int | None = None) -> str:
+    """One line for the console: how many questions the difference needs, and whether the run has them."""
+    line = (f"power: detecting a {100 * estimate['difference']:.0f}-point paired difference at 95%/"
+            f"{100 * estimate['power']:.0f}% needs ~{estimate['questions']} questions "
+            f"(~{estimate['contexts']} contexts; sd {estimate['sd']:.2f}, ICC {estimate['icc']:.2f}, design "
+            f"effect {estimate['design_effect']:.2f})")
+    if available is not None:
+        line += f"; this run has {available}" + (" (enough)" if available >= estimate["questions"] else
+                                                   " (too few to decide a difference that small)")
+    return line
+
+
+def as_bool(value) -> bool:
+    """The one reading of a boolean cell (CSV text, JSON, numpy): True for true/1/1.0/yes, else False.
+
+    Example:
+        >>> [as_bool(v) for v in (True, "True", "true", 1, 1.0, "1.0", "yes", 0, 0.0, "False", None,
+        ...                       float("nan"), "")]
+        [True, True, True, True, True, True, True, False, False, False, False, False, False]
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return not math.isnan(float(value)) and float(value) != 0.0
+    if value is None:
+        return False
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "y", "t"):
+        return True
+    try:
+        number = float(text)
+    except ValueError:
+        return False
+    return not math.isnan(number) and number != 0.0

@@ -12,6 +12,13 @@ import math
 from collections.abc import Sequence
 
 _SIGNS = {"maximize": -1.0, "minimize": 1.0}
+OBJECTIVES: tuple[tuple[str, str], ...] = (
+    ("accuracy", "maximize"),
+    ("mean_test_tokens", "minimize"),
+    ("cost_per_query", "minimize"),
+)
+"""The project's three objectives (name, direction): a search, a sweep and a report rank configurations by
+these."""
 
 
 def _as_minimized(point: Sequence[float], directions: Sequence[str]) -> tuple[float, ...]:

@@ -14,20 +14,13 @@ import dspy
 import pandas as pd
 import pytest
 
-from optimize.benchmark import (
-    PRESETS,
-    BenchmarkError,
-    BenchmarkRun,
-    amortization,
-    estimate_seconds,
-    latency_from_calls,
-    latency_table,
-    measure_latency,
-    paired_seconds,
-    preset_budgets,
-    ratio_at_equal_accuracy,
-    run_benchmark,
-)
+from optimize.analysis import amortization_table as amortization
+from optimize.analysis import token_ratio_table as ratio_at_equal_accuracy
+from optimize.bench.errors import BenchmarkError
+from optimize.bench.estimate import estimate_seconds
+from optimize.bench.latency import latency_from_calls, latency_table, measure_latency, paired_seconds
+from optimize.bench.orchestration import BenchmarkRun, run_benchmark
+from optimize.bench.presets import PRESETS, preset_budgets
 from optimize.search import budget_id
 from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
 from programs.lm.ledger import LMCall
@@ -238,17 +231,17 @@ def finished(tmp_path_factory):
 def test_a_second_run_reuses_every_finished_row(finished):
     assert finished["first_requests"] > 0
     assert finished["second_requests"] == 0
-    rows = list((finished["dir"]).glob("*/rows/*.jsonl"))
+    rows = list((finished["dir"]).glob("*/*/rows/*.jsonl"))
     assert rows, "rows persist per configuration"
 
 
 def test_every_question_has_a_table_and_a_summary_section(finished):
-    from optimize.benchmark import QUESTION_FILES
+    from optimize.bench.questions import QUESTIONS
 
     text = finished["summary"].read_text()
     for q in range(1, 8):
         assert f"## Q{q}." in text
-    for name in QUESTION_FILES.values():
+    for name in (q.table for q in QUESTIONS):
         assert (finished["dir"] / name).exists(), name
     assert "Not measured in this run" not in text
     assert "**Answer" in text
@@ -267,7 +260,7 @@ def test_summary_lists_every_configuration_that_ran(finished):
 
 
 def test_report_figures_are_written_per_test_model(finished):
-    assert list(finished["dir"].glob("*/report/pareto_shift.png"))
+    assert list(finished["dir"].glob("*/*/report/pareto_shift.png"))
 
 
 def test_cold_cache_mode_sends_cache_prompt_false_and_keeps_per_question_calls(tmp_path):
@@ -317,3 +310,100 @@ def test_unknown_question_is_a_clear_error(tmp_path):
                 only=("q9",),
             )
         )
+
+
+# -- the standard size: whole split, second held-out set, resumable from committed rows, Q1 first ----------
+def test_standard_preset_runs_the_issue_configurations():
+    from optimize.bench.presets import LARGE_MODEL, SMALL_MODEL
+
+    standard = PRESETS["standard"]
+    assert standard.contexts is None and standard.committed
+    assert standard.test_models == (LARGE_MODEL, SMALL_MODEL)  # the paper's same-model setting first
+    assert standard.questions[0] == "q1" and set(standard.questions) == {"q1", "q2", "q3", "q4", "q7"}
+    groups = preset_budgets(standard, LARGE_MODEL, LARGE_MODEL)
+    pareto = {(b.use_sleep, b.test_verbosity) for b in groups["pareto"]}
+    assert pareto == {(True, 0), (True, 1)} | {(False, v) for v in range(4)}
+    assert {b.sleep_samples for b in groups["scaling"] if b.use_sleep} == {1, 2, 4}
+    assert {b.test_verbosity for b in groups["scaling"]} == {0}
+
+
+def test_power_estimate_is_printed_from_a_prior_or_a_pilot():
+    from optimize.bench.estimate import power_line
+
+    line = power_line(0.1, 238, 63)
+    assert "needs ~" in line and "this run has 238" in line and "prior" in line
+    assert "from 40 paired pilot" in power_line(0.1, 238, 63, {"sd": 0.5, "icc": 0.0, "n": 40})
+
+
+@pytest.fixture(scope="module")
+def standard_like(tmp_path_factory):
+    """q1 then q2 on the test split and a second held-out set; then the rows alone, copied to a new
+    directory (another machine), resume the run without a single LM request."""
+    import shutil
+
+    from optimize.bench.orchestration import COMMITTED_PATTERNS
+    from optimize.search import evaluate_budget
+
+    tmp_path = tmp_path_factory.mktemp("standard")
+    seen = []
+    with FakeEngine(reply) as engine:
+        def evaluator(budget, examples, **kw):
+            seen.append((budget.sleep_samples, (tmp_path / "a" / "q1_pareto.csv").exists()))
+            return evaluate_budget(budget, examples, progress=False, **kw)
+
+        run = fake_run(engine, tmp_path, results_dir=tmp_path / "a", only=("q1", "q2"),
+                       heldout=examples(2, 2, prefix="h"), heldout_name="gsm-symbolic", evaluator=evaluator,
+                       preset=replace(PRESETS["quick"], contexts=2, committed=True, sleep_verbosities=(0,)))
+        summary = run_benchmark(run)
+        first = len(engine.requests)
+        copy = tmp_path / "b"
+        for pattern in COMMITTED_PATTERNS:
+            for path in run.results_dir.glob(pattern):
+                if path.is_file() and "/rows/" in str(path):
+                    target = copy / path.relative_to(run.results_dir)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(path, target)
+        again = run_benchmark(replace(run, results_dir=copy, store=InMemoryStore()))
+        second = len(engine.requests) - first
+    return {"run": run, "summary": summary, "again": again, "first": first, "second": second, "seen": seen}
+
+
+def test_q1_is_answered_before_the_scaling_group_starts(standard_like):
+    seen = standard_like["seen"]
+    assert any(k > 1 for k, _ in seen)
+    assert all(written for k, written in seen if k > 1)  # q1's table existed before any k=2 evaluation
+
+
+def test_a_copy_of_the_committed_rows_resumes_on_another_machine(standard_like):
+    assert standard_like["first"] > 0 and standard_like["second"] == 0
+    results = standard_like["run"].results_dir
+    rows = sorted(p.relative_to(results).parts[:3] for p in results.glob("*/*/rows/*.jsonl"))
+    assert {r[0] for r in rows} == {"ours", "gsm-symbolic"}
+    gitignore = (results / ".gitignore").read_text()
+    assert "!*/*/rows/*.jsonl" in gitignore and "!/summary.md" in gitignore
+
+
+def test_tables_carry_clustered_intervals_failure_rates_and_both_datasets(standard_like):
+    results = standard_like["run"].results_dir
+    q1 = pd.read_csv(results / "q1_pareto.csv")
+    assert set(q1["dataset"]) == {"ours", "gsm-symbolic"}
+    assert {"paired_ci_low", "paired_ci_high_template", "paired_significant", "paired_n_templates",
+            "sleep_truncation_rate", "test_parse_failures"} <= set(q1.columns)
+    q2 = pd.read_csv(results / "q2_sleep_scaling.csv")
+    assert {"ci_low_template", "significant", "n_contexts", "truncation_rate"} <= set(q2.columns)
+    configs = pd.read_csv(results / "configs.csv")
+    assert {"accuracy_ci_low_context", "accuracy_ci_low_template", "n_templates", "truncation_rate",
+            "parse_failures"} <= set(configs.columns)
+    text = standard_like["summary"].read_text()
+    assert "by context" in text and "templates)" in text
+    assert "dataset `gsm-symbolic`" in text
+    assert "`gsm-symbolic`: 4 questions in 2 contexts from 2 templates" in text
+
+
+def test_benchmark_help_names_the_sizes_and_the_heldout_set(capsys):
+    from optimize.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["benchmark", "--help"])
+    out = capsys.readouterr().out
+    assert "standard" in out and "--heldout" in out and "--only" in out and "--threads" in out

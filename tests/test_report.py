@@ -12,8 +12,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from test_search import fake_evaluator, make_examples  # noqa: E402
 
-from optimize.report import amortization_table, predictability_table, write_report  # noqa: E402
-from optimize.search import SearchError  # noqa: E402
+from optimize.report import (  # noqa: E402
+    ReportError,
+    amortization_table,
+    predictability_table,
+    write_report,
+)
 from optimize.sweep import run_sweep  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -102,7 +106,7 @@ def test_report_writes_every_view_from_a_sweep(tmp_path):
 
 
 def test_report_refuses_an_empty_table(tmp_path):
-    with pytest.raises(SearchError, match="configs.csv"):
+    with pytest.raises(ReportError, match="configs.csv"):
         write_report(pd.DataFrame(), pd.DataFrame(), tmp_path)
 
 
@@ -130,3 +134,45 @@ def test_a_configuration_listed_twice_is_one_point():
                             _config("b", True, 0.6, 10, 100)])
     table = build_tables(configs, pd.DataFrame())["pareto_shift"]
     assert len(table) == 2
+
+
+def _examples_for(configs: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for _, config in configs.iterrows():
+        for q in range(12):
+            label = ("high", "medium", "low")[q % 3]
+            right = (q % 2 == 0) if not config["use_sleep"] else (label != "low" or q % 2 == 0)
+            rows.append({"config_id": config["config_id"], "context_id": f"c{q // 3}",
+                         "template_id": f"t{q // 6}", "question_id": f"q{q}", "predictability": label,
+                         "correct": right,
+                         "test_completion_tokens": config["mean_test_tokens"] + q % 3,
+                         "sleep_completion_tokens": config["sleep_tokens_per_context"],
+                         "truncated": q == 0, "parse_error": False})
+    return pd.DataFrame(rows)
+
+
+def test_figure_tables_carry_intervals_labels_and_natural_bucket_order(tmp_path):
+    configs = pd.DataFrame([_config("s", True, 0.8, 10, 400), _config("s2", True, 0.85, 10, 800, k=2),
+                            _config("t", False, 0.5, 50, 0), _config("t3", False, 0.8, 90, 0, verbosity=3)])
+    from optimize.report import build_tables
+
+    tables = build_tables(configs, _examples_for(configs))
+    gap = tables["predictability"]
+    assert gap["bucket"].tolist() == ["high", "medium", "low"]  # not alphabetical
+    assert gap[["ci_low", "ci_high"]].notna().all().all()
+    pareto = tables["pareto_shift"]
+    assert set(pareto["label"]) == {"S v0", "S v0 k2", "T v0", "T v3"}
+    # intervals come from the example rows, resampled by context (the configs' Wilson ends are +-0.1)
+    assert not (pareto["accuracy_ci_low"] - (pareto["accuracy"] - 0.1)).abs().lt(1e-9).any()
+    assert pareto["truncation_rate"].tolist() == [1 / 12] * 4  # from the examples' truncated column
+    assert tables["amortization"][["cost_ci_low", "cost_ci_high"]].notna().all().all()
+    assert sorted(tables["amortization"]["questions_per_context"].unique()) == list(range(1, 11))
+    assert {"test_only_ci_low", "test_only_ci_high"} <= set(tables["k_scaling"].columns)
+
+
+def test_a_view_without_data_says_not_run(tmp_path):
+    configs = pd.DataFrame([_config("t", False, 0.5, 50, 0), _config("t3", False, 0.8, 90, 0, verbosity=3)])
+    paths = write_report(configs, pd.DataFrame(), tmp_path)
+    for view in ("k_scaling", "predictability"):
+        assert paths[view]["png"].read_bytes()[:8] == PNG_MAGIC
+        assert paths[view]["md"].read_text().startswith("(not run")

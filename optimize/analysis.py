@@ -1,0 +1,310 @@
+"""The tables every report needs, computed once: the distinct-budget Pareto front, the matched baseline,
+amortized cost at N questions per context and price ratio t, the predictability gap and paired differences
+with clustered intervals, plus the truncation and parse-failure rates that sit beside every accuracy.
+
+Inputs are a configs table (one row per configuration: ``config_id``, ``use_sleep``, ``test_verbosity``,
+``accuracy``, ``mean_test_tokens``, ``sleep_tokens_per_context``, ...) and per-configuration example frames
+(evaluate's rows: ``question_id``, ``context_id``, ``template_id``, ``correct``, ``predictability``,
+``truncated``, ``parse_error``). The report, the benchmark and the demo all read these functions.
+
+Example:
+    >>> import pandas as pd
+    >>> configs = pd.DataFrame({"config_id": ["s", "t0", "t3"], "use_sleep": ["True", "False", "False"],
+    ...     "test_verbosity": [0, 0, 3], "accuracy": [0.5, 0.3, 0.6], "mean_test_tokens": [10.0, 8.0, 80.0],
+    ...     "sleep_tokens_per_context": [300.0, 0.0, 0.0]})
+    >>> sleep, test_only = split_by_sleep(configs)
+    >>> baseline, matched = matched_baseline(sleep.iloc[0], test_only)
+    >>> baseline["config_id"], matched
+    ('t3', True)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from optimize.metrics import as_bool, paired_bootstrap
+from optimize.pareto import OBJECTIVES, pareto_front
+
+PRICE_RATIO = 10.0
+AMORTIZATION_N = tuple(range(1, 11))
+"""The one N grid (questions per context) of every amortization table and figure."""
+PREDICTABILITY_ORDER = ("high", "medium", "low")
+"""The natural order of predictability labels (most predictable first), in tables and figures."""
+
+
+# -- columns ------------------------------------------------------------------------------------------------
+def bool_column(values: pd.Series) -> pd.Series:
+    """A column of booleans read from CSV text, JSON or numpy (``"True"``, ``1``, ``1.0`` are True)."""
+    return values.map(as_bool).astype(bool)
+
+
+def split_by_sleep(configs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(sleep-time configs, test-time-only configs)``, with ``use_sleep`` read as a boolean."""
+    df = configs.copy()
+    df["use_sleep"] = bool_column(df["use_sleep"]) if "use_sleep" in df else False
+    return df[df["use_sleep"]], df[~df["use_sleep"]]
+
+
+def ordered_labels(labels: Sequence[Any], order: Sequence[str] = PREDICTABILITY_ORDER) -> list[str]:
+    """Labels in their natural order (``high, medium, low``), unknown ones after, sorted.
+
+    Example:
+        >>> ordered_labels(["low", "high", "x", "medium", "low"])
+        ['high', 'medium', 'low', 'x']
+    """
+    present = list(dict.fromkeys(str(x) for x in labels))
+    return [x for x in order if x in present] + sorted(x for x in present if x not in order)
+
+
+# -- the matched baseline -----------------------------------------------------------------------------------
+def matched_baseline(sleep_row: Mapping[str, Any], test_only: pd.DataFrame, *,
+                     cost: str = "mean_test_tokens") -> tuple[pd.Series | None, bool]:
+    """The cheapest test-time-only configuration at least as accurate as ``sleep_row`` (``matched`` True),
+    else the most accurate one (cheapest among equals; ``matched`` False); ``(None, False)`` if none ran.
+
+    Ties in cost go to the more accurate configuration.
+    """
+    if test_only is None or len(test_only) == 0:
+        return None, False
+    as_good = test_only[test_only["accuracy"] >= sleep_row["accuracy"]]
+    if len(as_good):
+        return as_good.sort_values([cost, "accuracy"], ascending=[True, False]).iloc[0], True
+    return test_only.sort_values(["accuracy", cost], ascending=[False, True]).iloc[0], False
+
+
+def _sleep_fields(s: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "sleep_config_id": s["config_id"],
+        "sleep_verbosity": int(s["test_verbosity"]),
+        "sleep_samples": int(s.get("sleep_samples", 1) or 1),
+        "sleep_rounds": int(s.get("sleep_rounds", 0) or 0),
+        "sleep_accuracy": s["accuracy"],
+    }
+
+
+def token_ratio_table(configs: pd.DataFrame) -> pd.DataFrame:
+    """Question 1: for each sleep-time config, its matched baseline and the test-token ratio.
+
+    ``token_ratio`` = baseline mean test tokens / sleep-time mean test tokens; when no test-only config
+    reaches the sleep config's accuracy, ``matched`` is False, the ratio is NaN and ``note`` says so (the
+    most accurate test-only config is named for reference).
+
+    Example:
+        >>> rows = pd.DataFrame({"config_id": ["s0", "t0", "t4"], "use_sleep": [True, False, False],
+        ...     "test_verbosity": [0, 0, 4], "accuracy": [0.6, 0.4, 0.7], "mean_test_tokens": [20, 18, 200],
+        ...     "accuracy_ci_low": [0.3, 0.2, 0.4], "accuracy_ci_high": [0.8, 0.6, 0.9]})
+        >>> token_ratio_table(rows)["token_ratio"].tolist()
+        [10.0]
+    """
+    sleep, test = split_by_sleep(configs)
+    rows = []
+    for _, s in sleep.sort_values("mean_test_tokens").iterrows():
+        t, matched = matched_baseline(s, test)
+        row = {**_sleep_fields(s), "sleep_ci_low": s.get("accuracy_ci_low"),
+               "sleep_ci_high": s.get("accuracy_ci_high"), "sleep_test_tokens": s["mean_test_tokens"]}
+        ratio = math.nan
+        if t is None:
+            note = "no test-time-only configs ran"
+        elif matched:
+            ratio = t["mean_test_tokens"] / s["mean_test_tokens"] if s["mean_test_tokens"] > 0 else math.nan
+            note = (f"test-time only needs {t['mean_test_tokens']:.0f} tokens (verbosity "
+                    f"{int(t['test_verbosity'])}, accuracy {t['accuracy']:.2f}) to match {s['accuracy']:.2f}")
+        else:
+            note = (f"no test-time-only config reached accuracy {s['accuracy']:.2f}; the most accurate has "
+                    f"{t['accuracy']:.2f} at {t['mean_test_tokens']:.0f} tokens")
+        row.update({
+            "test_config_id": None if t is None else t["config_id"],
+            "test_verbosity": None if t is None else int(t["test_verbosity"]),
+            "test_accuracy": None if t is None else t["accuracy"],
+            "test_ci_low": None if t is None else t.get("accuracy_ci_low"),
+            "test_ci_high": None if t is None else t.get("accuracy_ci_high"),
+            "test_test_tokens": None if t is None else t["mean_test_tokens"],
+            "matched": matched,
+            "token_ratio": ratio,
+            "note": note,
+        })
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# -- amortization -------------------------------------------------------------------------------------------
+def cost_per_query(mean_test_tokens: float, sleep_tokens_per_context: float, n: float,
+                   price_ratio: float = PRICE_RATIO) -> float:
+    """``t * test tokens + sleep tokens per context / N``, in sleep-token units.
+
+    Example:
+        >>> cost_per_query(10, 300, 10, 10)
+        130.0
+    """
+    return price_ratio * float(mean_test_tokens) + float(sleep_tokens_per_context or 0.0) / n
+
+
+def amortization_table(configs: pd.DataFrame, *, price_ratio: float = PRICE_RATIO,
+                       questions: Sequence[int] = AMORTIZATION_N) -> pd.DataFrame:
+    """Question 3: cost per query as N grows, for every sleep-time config against its matched baseline.
+
+    Example:
+        >>> rows = pd.DataFrame({"config_id": ["s", "t"], "use_sleep": [True, False],
+        ...     "test_verbosity": [0, 3], "accuracy": [0.5, 0.5], "mean_test_tokens": [10.0, 50.0],
+        ...     "sleep_tokens_per_context": [300.0, 0]})
+        >>> table = amortization_table(rows, questions=(1, 10))
+        >>> table["cost_sleep"].tolist(), table["cost_ratio"].tolist()
+        ([400.0, 130.0], [1.25, 3.8461538461538463])
+    """
+    sleep, test = split_by_sleep(configs)
+    rows = []
+    for _, s in sleep.iterrows():
+        t, matched = matched_baseline(s, test)
+        if t is None:
+            continue
+        per_context = float(s.get("sleep_tokens_per_context", 0.0) or 0.0)
+        cost_test = cost_per_query(t["mean_test_tokens"], 0.0, 1, price_ratio)
+        for n in questions:
+            cost_sleep = cost_per_query(s["mean_test_tokens"], per_context, n, price_ratio)
+            rows.append({
+                **_sleep_fields(s),
+                "test_config_id": t["config_id"],
+                "test_verbosity": int(t["test_verbosity"]),
+                "test_accuracy": t["accuracy"],
+                "matched": matched,
+                "questions_per_context": n,
+                "price_ratio": price_ratio,
+                "sleep_test_tokens": float(s["mean_test_tokens"]),
+                "sleep_tokens_per_context": per_context,
+                "test_test_tokens": float(t["mean_test_tokens"]),
+                "cost_sleep": cost_sleep,
+                "cost_test_only": cost_test,
+                "cost_ratio": cost_test / cost_sleep if cost_sleep else math.nan,
+            })
+    return pd.DataFrame(rows)
+
+
+# -- Pareto front -------------------------------------------------------------------------------------------
+def front_table(configs: pd.DataFrame, objectives: Sequence[tuple[str, str]] = OBJECTIVES, *,
+                key: str = "config_id") -> pd.DataFrame:
+    """One row per distinct configuration (``key``) with ``on_front``: no other distinct configuration is at
+    least as good on every objective and better on one. A configuration listed twice is one point.
+
+    Example:
+        >>> configs = pd.DataFrame({"config_id": ["a", "a", "b", "c"], "accuracy": [0.5, 0.5, 0.6, 0.4],
+        ...     "mean_test_tokens": [10, 10, 20, 30], "cost_per_query": [100, 100, 200, 300]})
+        >>> front_table(configs).set_index("config_id")["on_front"].to_dict()
+        {'a': True, 'b': True, 'c': False}
+    """
+    distinct = configs.drop_duplicates(subset=[key]).reset_index(drop=True)
+    if distinct.empty:
+        return distinct.assign(on_front=pd.Series(dtype=bool))
+    names = [name for name, _ in objectives]
+    front = set(pareto_front(distinct[names].astype(float).to_numpy().tolist(), [d for _, d in objectives]))
+    return distinct.assign(on_front=[i in front for i in range(len(distinct))])
+
+
+# -- paired differences and the predictability gap ----------------------------------------------------------
+PAIRED_COLUMNS = ("n", "n_contexts", "n_templates", "accuracy_a", "accuracy_b", "difference", "ci_low",
+                  "ci_high", "ci_low_template", "ci_high_template", "significant", "significant_template",
+                  "a_only", "b_only")
+
+
+def paired_row(frames: Mapping[str, pd.DataFrame], a: Mapping[str, Any] | None,
+               b: Mapping[str, Any] | None, **extra: Any) -> dict[str, Any]:
+    """Config ``a`` minus config ``b`` on their shared questions (:func:`optimize.metrics.paired_bootstrap`,
+    context- and template-clustered), with ``extra`` columns; ``n`` 0 and a note when one side is missing."""
+    if a is None or b is None or a["config_id"] not in frames or b["config_id"] not in frames:
+        return {**extra, "n": 0, "difference": math.nan, "ci_low": math.nan, "ci_high": math.nan,
+                "significant": False, "note": "one side did not run"}
+    d = paired_bootstrap(frames[a["config_id"]], frames[b["config_id"]])
+    return {**extra, "config_a": a["config_id"], "config_b": b["config_id"], **d}
+
+
+def predictability_gap(sleep_rows: pd.DataFrame, test_rows: pd.DataFrame, *,
+                       label: str = "predictability") -> pd.DataFrame:
+    """Sleep-time minus test-time-only accuracy per predictability label (natural order), paired on shared
+    questions with clustered intervals.
+
+    Example:
+        >>> a = pd.DataFrame({"question_id": [1, 2, 3, 4], "context_id": ["x", "x", "y", "y"],
+        ...     "predictability": ["low", "high", "low", "high"], "correct": [True, True, False, True]})
+        >>> gap = predictability_gap(a, a.assign(correct=False))
+        >>> gap[["predictability", "difference", "n"]].values.tolist()
+        [['high', 1.0, 2], ['low', 0.5, 2]]
+    """
+    if label in sleep_rows:  # questions without a label (e.g. GSM-Symbolic's) are in no bucket
+        sleep_rows = sleep_rows[sleep_rows[label].notna() & (sleep_rows[label].astype(str) != "None")]
+    if sleep_rows.empty or label not in sleep_rows:
+        return pd.DataFrame(columns=[label, *PAIRED_COLUMNS])
+    labels = sleep_rows[label].astype(str)
+    rows = []
+    for name in ordered_labels(labels):
+        part = sleep_rows[labels == name]
+        try:
+            rows.append({label: name, **paired_bootstrap(part, test_rows)})
+        except ValueError:  # no shared questions in this bucket
+            continue
+    return pd.DataFrame(rows)
+
+
+# -- truncation and parse failures --------------------------------------------------------------------------
+FAILURE_COLUMNS = ("truncation_rate", "parse_failures")
+
+
+def failure_rates(rows: pd.DataFrame) -> dict[str, float]:
+    """Share of rows whose test call hit its token cap, and the number whose reply could not be parsed.
+
+    Rows written before these columns existed count as NaN (unknown), not as zero.
+
+    Example:
+        >>> failure_rates(pd.DataFrame({"truncated": ["True", False, 0.0, 1.0], "parse_error": [0, 0, 1, 0]}))
+        {'truncation_rate': 0.5, 'parse_failures': 1}
+    """
+    truncated = rows["truncated"].dropna() if "truncated" in rows else pd.Series(dtype=object)
+    parse = rows["parse_error"].dropna() if "parse_error" in rows else pd.Series(dtype=object)
+    return {
+        "truncation_rate": float(bool_column(truncated).mean()) if len(truncated) else math.nan,
+        "parse_failures": int(bool_column(parse).sum()) if len(parse) else math.nan,
+    }
+
+
+def with_failure_columns(table: pd.DataFrame, frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """``table`` with the truncation rate and parse failures of every configuration it names: a column
+    ``config_id`` gets ``truncation_rate``/``parse_failures``, a column ``<x>_config_id`` (or ``config_<x>``)
+    gets ``<x>_truncation_rate``/``<x>_parse_failures``."""
+    if table.empty:
+        return table
+    rates = {config_id: failure_rates(frame) for config_id, frame in frames.items()}
+    out = table.copy()
+    for column in [c for c in table.columns if c == "config_id" or c.endswith("_config_id")
+                   or c.startswith("config_")]:
+        if column == "config_id":
+            prefix = ""
+        elif column.endswith("_config_id"):
+            prefix = column.removesuffix("config_id")
+        else:
+            prefix = column.removeprefix("config_") + "_"
+        for name in FAILURE_COLUMNS:
+            out[prefix + name] = [rates.get(str(c), {}).get(name, math.nan) for c in table[column]]
+    return out
+
+
+def with_cluster_intervals(configs: pd.DataFrame, frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """``configs`` with context- and template-clustered accuracy intervals and the number of contexts and
+    templates behind each accuracy (from each configuration's example frame)."""
+    from optimize.metrics import accuracy_intervals
+
+    if configs.empty:
+        return configs
+    columns = ("ci_low_context", "ci_high_context", "ci_low_template", "ci_high_template", "n_contexts",
+               "n_templates")
+    out = configs.copy()
+    values = {c: [] for c in columns}
+    for config_id in configs["config_id"]:
+        frame = frames.get(str(config_id))
+        found = accuracy_intervals(frame) if frame is not None else {}
+        for c in columns:
+            values[c].append(found.get(c, math.nan))
+    for c in columns:
+        out[f"accuracy_{c}" if c.startswith("ci_") else c] = values[c]
+    return out

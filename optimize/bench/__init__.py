@@ -1,0 +1,1 @@
+"""The benchmark: the paper's seven questions measured on held-out data (see :mod:`optimize.benchmark`)."""

@@ -1,0 +1,127 @@
+"""Before a run: the expected wall time (from the models' measured speeds and token shapes) and the power
+estimate (how many questions the run needs to decide a difference of a given size).
+
+Example:
+    >>> from optimize.bench.presets import PRESETS
+    >>> parts = estimate_seconds(PRESETS["quick"], ["local:qwen2.5-coder-0.5b"], "local:qwen2.5-coder-1.5b",
+    ...                          n_questions=11, n_contexts=3)
+    >>> 0 < parts["total"] < 3600
+    True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from optimize.bench.questions import QUESTION_IDS, groups_for
+
+# Measured on this project's 2-core machine (prompt tok/s, generated tok/s); unknown models use FALLBACK.
+MODEL_SPEEDS = {
+    "local:qwen2.5-coder-0.5b": (120.0, 27.0),
+    "local:qwen2.5-coder-1.5b": (67.0, 13.0),
+}
+FALLBACK_SPEED = (2000.0, 60.0)  # a hosted API or a GPU server: fast prompts, network-bound generation
+# Rough token shapes of one call, from the local models' runs (prompt tokens not in the prefix cache).
+ANSWER_TOKENS = {0: 20, 1: 50, 2: 100, 3: 150, 4: 200}
+TEST_PROMPT = 530  # a test prompt with context and learned context (measured on the 0.5B model)
+TEST_PROMPT_UNCACHED = 50  # a later question of the same context: the prefix is in the server's cache
+QUESTIONS_PER_CONTEXT = 3.8
+SLEEP_PROMPT, SLEEP_GENERATED = 300, 200
+# Total throughput of the local server with N parallel slots relative to one (measured: +24% at 2, +40% at 4).
+SLOT_SPEEDUP = {1: 1.0, 2: 1.24, 4: 1.4}
+
+
+def _speed(model: str) -> tuple[float, float]:
+    return MODEL_SPEEDS.get(model, FALLBACK_SPEED)
+
+
+def answer_seconds(model: str, verbosity: int, n_questions: int, cache: bool = True) -> float:
+    """Serial seconds to answer ``n_questions`` at ``verbosity`` (prefix cache warm unless ``cache``)."""
+    prompt_speed, gen_speed = _speed(model)
+    # The first question of each context (and every question with the cache off) reads the whole prompt.
+    first = 1 / QUESTIONS_PER_CONTEXT
+    prompt = first * TEST_PROMPT + (1 - first) * TEST_PROMPT_UNCACHED if cache else TEST_PROMPT
+    return n_questions * (prompt / prompt_speed + ANSWER_TOKENS.get(verbosity, 200) / gen_speed)
+
+
+def sleep_seconds(model: str, k: int, rounds: int, n_contexts: int) -> float:
+    """Serial seconds to make ``n_contexts`` learned contexts with k samples and ``rounds`` rethinks."""
+    prompt_speed, gen_speed = _speed(model)
+    one = SLEEP_PROMPT / prompt_speed + SLEEP_GENERATED / gen_speed
+    merge = (SLEEP_PROMPT + SLEEP_GENERATED * k) / prompt_speed + SLEEP_GENERATED / gen_speed if k > 1 else 0
+    rethink = rounds * ((SLEEP_PROMPT + SLEEP_GENERATED) / prompt_speed + SLEEP_GENERATED / gen_speed)
+    return n_contexts * (k * one + merge + rethink)
+
+
+def slot_speedup(threads: int) -> float:
+    """Throughput gain of ``threads`` concurrent requests (interpolated below 4, flat above)."""
+    known = sorted(SLOT_SPEEDUP)
+    below = max(k for k in known if k <= max(threads, 1))
+    return SLOT_SPEEDUP[below]
+
+
+def estimate_seconds(preset, test_models: Sequence[str], sleep_model: str, *, n_questions: int,
+                     n_contexts: int, only: Sequence[str] = QUESTION_IDS,
+                     threads: int = 1) -> dict[str, float]:
+    """Expected wall time per part (seconds), from the token shapes and the models' measured speeds.
+
+    Sleep work is counted once per sleep budget: the store shares it across verbosities and test models.
+    Search trials are counted at the mean grid configuration's cost, half of them assumed new.
+    """
+    groups = set(groups_for(only))
+    parts = {"sleep": 0.0, "grid": 0.0, "compile": 0.0, "search": 0.0, "latency": 0.0}
+    sleep_budgets = set()
+    if groups & {"pareto", "compiled", "latency"}:
+        sleep_budgets.add((1, 0))
+    if "scaling" in groups:
+        sleep_budgets |= {(k, r) for k in preset.k_values for r in preset.rounds}
+    parts["sleep"] = sum(sleep_seconds(sleep_model, k, r, n_contexts) for k, r in sleep_budgets)
+    train_contexts = max(1, math.ceil(preset.compile_train_questions / QUESTIONS_PER_CONTEXT))
+    for model in test_models:
+        configs: set[tuple] = set()
+        if "pareto" in groups:
+            configs |= {(True, v) for v in preset.sleep_grid} | {(False, v) for v in preset.verbosities}
+        if "scaling" in groups:
+            configs |= {(True, preset.k_verbosity, k, r) for k in preset.k_values for r in preset.rounds}
+            configs.add((False, preset.k_verbosity))
+        grid = sum(answer_seconds(model, c[1], n_questions) for c in configs)
+        parts["grid"] += grid
+        if "compiled" in groups:
+            for v in preset.compile_verbosities:
+                parts["compile"] += answer_seconds(
+                    model, v, n_questions + preset.compile_train_questions
+                ) + sleep_seconds(sleep_model, 1, 0, n_contexts + train_contexts)
+                if "pareto" not in groups:
+                    parts["compile"] += answer_seconds(model, v, n_questions)
+        if "search" in groups:
+            mean_config = grid / max(len(configs), 1) if configs else answer_seconds(model, 2, n_questions)
+            parts["search"] += 0.5 * preset.search_trials * mean_config
+        if "latency" in groups:  # measured serially: one request at a time
+            parts["latency"] += answer_seconds(model, 0, n_questions) + answer_seconds(
+                model, 0, n_questions, cache=False
+            )
+    speedup = slot_speedup(threads)
+    for name in ("sleep", "grid", "compile", "search"):
+        parts[name] /= speedup
+    parts["total"] = sum(parts.values())
+    return parts
+
+
+def format_estimate(parts: dict[str, float]) -> str:
+    detail = ", ".join(f"{k} {v / 60:.1f}" for k, v in parts.items() if k != "total" and v > 0)
+    return f"expected duration ~{parts['total'] / 60:.0f} min ({detail} min; rough, from measured speeds)"
+
+
+def power_line(difference: float, n_questions: int, n_contexts: int, pilot: dict | None = None) -> str:
+    """The power estimate printed before a run: from a pilot's variance (committed rows of this run) when
+    there is one, else from the prior sd/ICC of :mod:`optimize.metrics`."""
+    from optimize.metrics import DEFAULT_DIFFERENCE_SD, DEFAULT_ICC, format_power, questions_needed
+
+    sd = pilot["sd"] if pilot else DEFAULT_DIFFERENCE_SD
+    icc = pilot["icc"] if pilot else DEFAULT_ICC
+    estimate = questions_needed(difference, sd=sd, icc=icc,
+                                questions_per_context=n_questions / max(n_contexts, 1))
+    source = (f"from {pilot['n']} paired pilot questions of this run" if pilot
+              else "prior sd and ICC; a resumed run uses its own rows")
+    return format_power(estimate, available=n_questions) + f" [{source}]"

@@ -1,0 +1,441 @@
+"""Running a benchmark: evaluate the groups each asked question needs, question by question, for every
+(dataset, test model) part; rebuild the question tables and ``summary.md`` after each question, so the
+first question's answer exists before the later ones start.
+
+Layout of a results directory (``docs/benchmarks/<name>/`` for committed sizes, else
+``mlruns/results/<name>/``)::
+
+    <dataset>/<test-model>/rows/<config id>.jsonl      raw per-question rows, one file per configuration,
+                                                       appended as questions finish (what a resume reads)
+    <dataset>/<test-model>/latency/<id>-{warm,cold}.jsonl (+ -calls.jsonl)   question 7's timed rows
+    <dataset>/<test-model>/<group>/                    the group's configs/frames (rebuilt from the rows)
+    <dataset>/<test-model>/report/                     the report's figures
+    q1_pareto.csv .. q7_latency.csv, configs.csv, meta.json, summary.md
+
+The config id is a hash of the Budget that ran (:func:`optimize.bench.tables.canonical_id`), so the same
+configuration maps to the same file on every machine and a copy of ``rows/`` resumes the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from optimize.analysis import PRICE_RATIO, with_cluster_intervals, with_failure_columns
+from optimize.bench.errors import BenchmarkError
+from optimize.bench.presets import Preset, base_budget, preset_budgets, search_space
+from optimize.bench.questions import BY_ID, QUESTION_IDS, QUESTIONS
+from optimize.bench.tables import PartResults, canonical_budget, canonical_id
+
+COMMITTED_PATTERNS = ("*/*/rows/*.jsonl", "*/*/latency/*.jsonl", "*/*/compiled/**", "*/*/report/*.png",
+                      "q*.csv", "configs.csv", "meta.json", "summary.md")
+
+
+@dataclass
+class BenchmarkRun:
+    """Everything one benchmark invocation needs; :func:`run_benchmark` fills the results directory.
+
+    ``heldout`` is a second held-out set (e.g. generated from GSM-Symbolic templates) answered like the
+    test split, under the dataset name ``heldout_name``.
+
+    Example::
+
+        run = BenchmarkRun(test_examples=spread_contexts(load_examples("ours", split="test"), 3),
+                           train_examples=load_examples("ours", split="train")[:4], preset=PRESETS["quick"],
+                           test_models=["local:qwen2.5-coder-0.5b"], sleep_model="local:qwen2.5-coder-1.5b",
+                           results_dir=Path("mlruns/results/bench"))
+        run_benchmark(run)
+    """
+
+    test_examples: list
+    train_examples: list
+    preset: Preset
+    test_models: list[str]
+    sleep_model: str
+    results_dir: Path
+    name: str = "benchmark"
+    only: tuple[str, ...] = QUESTION_IDS
+    api_base: str | None = None
+    store: Any = None
+    tracker: Any = False
+    storage: str | None = None
+    evaluator: Callable | None = None
+    lm_options: dict | None = None
+    compile_tracking: bool = False
+    progress: bool = True
+    meta: dict = None  # type: ignore[assignment]
+    heldout: list | None = None
+    heldout_name: str = "gsm-symbolic"
+    threads: int = 1
+    dataset_name: str = "ours"
+
+
+@dataclass
+class Part:
+    """One dataset x test model: where its files go and what it has run."""
+
+    dataset: str
+    examples: list
+    test_model: str
+    model_dir: Path
+    base: Any
+    budgets: dict[str, list]
+    evaluator: Callable
+    ran: dict[str, pd.DataFrame] = field(default_factory=dict)
+    measured: dict[str, tuple] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset}-{model_label(self.test_model)}"
+
+    @property
+    def n_contexts(self) -> int:
+        return len({e.get("context_id") for e in self.examples})
+
+
+def model_label(spec: str) -> str:
+    """A folder-safe name of a model spec (never including an @URL)."""
+    name = spec.split("@", 1)[0]
+    return "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in name).strip("-")
+
+
+def shared_rows_evaluator(evaluator: Callable, rows_dir: Path, base) -> Callable:
+    """Send every group's rows for a configuration to one file (named by :func:`canonical_id`), so a
+    configuration is answered once however many groups or search trials ask for it."""
+
+    def evaluate_shared(budget, examples, *, results_path=None, store=None, ledger=None):
+        budget = canonical_budget(budget, base)  # the rows file records the Budget that wrote it
+        target = rows_dir / f"{canonical_id(budget, base)}.jsonl" if results_path is not None else None
+        return evaluator(budget, examples, results_path=target, store=store, ledger=ledger)
+
+    return evaluate_shared
+
+
+def machine_facts() -> dict[str, Any]:
+    cpu, ram = platform.processor() or "unknown", None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                ram = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+                break
+    except OSError:
+        pass
+    return {"cores": os.cpu_count(), "cpu": cpu, "ram": ram, "platform": platform.platform(),
+            "python": platform.python_version()}
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    if not path.exists() or path.stat().st_size <= 1:
+        return pd.DataFrame()
+    return pd.read_csv(path)
+
+
+def _frames(model_dir: Path) -> dict[str, pd.DataFrame]:
+    """Per-example rows of every configuration of one part, by config id (from the groups' frames)."""
+    frames: dict[str, pd.DataFrame] = {}
+    for path in sorted(model_dir.glob("*/frames/*.csv")):
+        frames.setdefault(path.stem, pd.read_csv(path))
+    return frames
+
+
+def _concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+# -- the groups ----------------------------------------------------------------------------------------------
+def _sweep(run: BenchmarkRun, part: Part, group: str, budgets: list) -> pd.DataFrame:
+    from optimize.sweep import run_sweep
+
+    return run_sweep(
+        part.examples,
+        budgets=budgets,
+        name=f"{run.name}-{part.label}-{group}",
+        grid=group,
+        questions_per_context=len(part.examples) / max(part.n_contexts, 1),
+        price_ratio=PRICE_RATIO,
+        store=run.store,
+        tracker=run.tracker,
+        split="test",
+        evaluator=part.evaluator,
+        results_dir=part.model_dir / group,
+        progress=run.progress,
+    )
+
+
+def _compile(run: BenchmarkRun, budget, out_dir: Path) -> str:
+    from optimize.compile import compile_program
+
+    if not (out_dir / "program.json").exists():
+        compile_program(
+            budget,
+            list(run.train_examples),
+            optimizer="bootstrap",
+            max_demos=run.preset.compile_max_demos,
+            api_base=run.api_base,
+            out_dir=out_dir,
+            track=run.compile_tracking,
+            progress=run.progress,
+            data={"source": "ours", "split": "train", "n": len(run.train_examples)},
+            lm_options=run.lm_options,
+        )
+    return str(out_dir.resolve())
+
+
+def _search(run: BenchmarkRun, part: Part) -> pd.DataFrame:
+    from optuna.trial import TrialState
+
+    from optimize.search import open_study, run_search
+
+    n_per_context = len(part.examples) / max(part.n_contexts, 1)
+    study_name = f"{run.name}-{part.label}-search"
+    storage = run.storage or f"sqlite:///{(Path(run.results_dir) / 'optuna.db').resolve()}"
+    study = open_study(storage, study_name, questions_per_context=n_per_context, price_ratio=PRICE_RATIO)
+    done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    if run.preset.search_trials - done > 0:
+        run_search(
+            part.examples,
+            n_trials=run.preset.search_trials - done,
+            storage=storage,
+            study_name=study_name,
+            questions_per_context=n_per_context,
+            price_ratio=PRICE_RATIO,
+            space=search_space(run.preset, part.test_model, run.sleep_model),
+            store=run.store,
+            tracker=run.tracker,
+            split="test",
+            evaluator=part.evaluator,
+            results_dir=part.model_dir / "search",
+            progress=run.progress,
+        )
+    return _read_csv(part.model_dir / "search" / "configs.csv")
+
+
+def _latency(run: BenchmarkRun, part: Part) -> None:
+    from optimize.bench.latency import cold_cache_supported, measure_latency
+    from optimize.search import budget_id
+
+    budget = part.budgets["latency"][0]
+    for mode in ["warm"] + (["cold"] if cold_cache_supported(part.test_model) else []):
+        _, calls = measure_latency(budget, part.examples, mode=mode, out_dir=part.model_dir / "latency",
+                                   store=run.store, api_base=run.api_base, lm_options=run.lm_options,
+                                   progress=run.progress)
+        part.measured[mode] = (budget_id(budget), calls)
+
+
+def run_group(run: BenchmarkRun, part: Part, group: str) -> None:
+    """Evaluate one group for one part (once per process; finished rows are reused from ``rows/``)."""
+    if group in part.ran:
+        return
+    print(f"== {part.dataset} / {part.test_model}: {group} ({len(part.examples)} questions, "
+          f"{part.n_contexts} contexts)", flush=True)
+    if group in ("pareto", "scaling"):
+        part.ran[group] = _sweep(run, part, group, part.budgets[group])
+    elif group == "compiled":
+        compiled = []
+        for budget in part.budgets["compiled"]:
+            path = _compile(run, budget, part.model_dir / "compiled" / f"v{budget.test_verbosity}")
+            compiled += [budget, budget.replace(compiled=path)]
+        part.ran[group] = _sweep(run, part, group, compiled)
+    elif group == "search":
+        part.ran[group] = _search(run, part)
+    elif group == "latency":
+        _latency(run, part)
+        part.ran[group] = pd.DataFrame()
+    else:
+        raise BenchmarkError(f"unknown evaluation group {group!r}")
+
+
+# -- tables --------------------------------------------------------------------------------------------------
+def part_results(run: BenchmarkRun, part: Part) -> PartResults:
+    """What a part has measured, with clustered intervals and failure rates on every configuration."""
+    from optimize.search import budget_id
+
+    grid = _concat([part.ran.get(g, pd.DataFrame()) for g in ("pareto", "scaling", "compiled")])
+    if len(grid):
+        grid = grid.drop_duplicates(subset=["config_id"]).reset_index(drop=True)
+    search = part.ran.get("search", pd.DataFrame())
+    everything = _concat([grid.assign(origin="grid") if len(grid) else grid,
+                          search.assign(origin="search") if len(search) else search])
+    frames = _frames(part.model_dir)
+    if len(everything):
+        everything = everything.drop_duplicates(subset=["config_id"]).reset_index(drop=True)
+        if "compiled" not in everything:
+            everything["compiled"] = None
+        everything = with_failure_columns(with_cluster_intervals(everything, frames), frames)
+    else:
+        everything = pd.DataFrame(columns=["config_id", "compiled"])
+    return PartResults(configs=everything, frames=frames, preset=run.preset,
+                       pareto_ids={budget_id(b) for b in part.budgets["pareto"]}, grid=grid, search=search,
+                       base=part.base, measured=part.measured)
+
+
+def write_tables(run: BenchmarkRun, parts: Sequence[Part], answered: Sequence[str]) -> Path:
+    """Write every question's table (answered ones from the parts, others empty), ``configs.csv``,
+    ``meta.json`` and ``summary.md``."""
+    from optimize.benchmark_summary import write_summary
+
+    results = Path(run.results_dir)
+    tables: dict[str, list] = {q.id: [] for q in QUESTIONS}
+    configs = []
+    for part in parts:
+        measured = part_results(run, part)
+        tag = {"dataset": part.dataset, "test_model": part.test_model}
+        if len(measured.configs):
+            configs.append(measured.configs.assign(**tag))
+        for qid in answered:
+            table = BY_ID[qid].build(measured)
+            if len(table):
+                tables[qid].append(with_failure_columns(table, measured.frames).assign(**tag))
+    for q in QUESTIONS:
+        _concat(tables[q.id]).to_csv(results / q.table, index=False)
+    _concat(configs).to_csv(results / "configs.csv", index=False)
+    (results / "meta.json").write_text(json.dumps(_meta(run, parts, answered), indent=2, default=str))
+    return write_summary(results)
+
+
+def _meta(run: BenchmarkRun, parts: Sequence[Part], answered: Sequence[str]) -> dict[str, Any]:
+    meta = {
+        **(run.meta or {}),
+        "name": run.name,
+        "preset": asdict(run.preset),
+        "test_models": run.test_models,
+        "sleep_model": run.sleep_model,
+        "only": list(run.only),
+        "answered": list(answered),
+        "datasets": {},
+        "n_train": len(run.train_examples),
+        "price_ratio": PRICE_RATIO,
+        "threads": run.threads,
+        "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    for part in parts:
+        meta["datasets"][part.dataset] = {
+            "n_questions": len(part.examples),
+            "n_contexts": part.n_contexts,
+            "n_templates": len({str(e.get("template_id")) for e in part.examples}),
+        }
+    first = parts[0] if parts else None
+    if first is not None:  # the main dataset's counts, as older summaries read them
+        meta.update({"n_questions": len(first.examples), "n_contexts": first.n_contexts,
+                     "context_ids": sorted({str(e.get("context_id")) for e in first.examples})})
+    meta.setdefault("machine", machine_facts())
+    return meta
+
+
+def _gitignore(results: Path) -> None:
+    """A committed size keeps only the rows, tables and summary in git (not frames, stores, databases)."""
+    lines = ["# written by sleeptime benchmark: commit the raw rows, tables and summary only", "*", "!*/",
+             "!.gitignore", *[f"!{p if '/' in p else '/' + p}" for p in COMMITTED_PATTERNS]]
+    (results / ".gitignore").write_text("\n".join(lines) + "\n")
+
+
+# -- the run -------------------------------------------------------------------------------------------------
+def make_parts(run: BenchmarkRun) -> list[Part]:
+    """Every (dataset, test model) part of a run, in the order they are answered."""
+    from optimize.search import evaluate_budget
+
+    base_eval = run.evaluator or (
+        lambda b, ex, **kw: evaluate_budget(b, ex, api_base=run.api_base, progress=run.progress,
+                                            num_threads=run.threads, **kw)
+    )
+    datasets = [(run.dataset_name, list(run.test_examples))]
+    if run.heldout:
+        datasets.append((run.heldout_name, list(run.heldout)))
+    parts = []
+    for dataset, examples in datasets:
+        for test_model in run.test_models:
+            model_dir = Path(run.results_dir) / dataset / model_label(test_model)
+            base = base_budget(run.preset, test_model, run.sleep_model)
+            parts.append(Part(dataset=dataset, examples=examples, test_model=test_model, model_dir=model_dir,
+                              base=base, budgets=preset_budgets(run.preset, test_model, run.sleep_model),
+                              evaluator=shared_rows_evaluator(base_eval, model_dir / "rows", base)))
+    return parts
+
+
+def run_benchmark(run: BenchmarkRun) -> Path:
+    """Answer every asked question for every part, in the order of ``run.only``; returns ``summary.md``."""
+    unknown = sorted(set(run.only) - set(QUESTION_IDS))
+    if unknown:
+        raise BenchmarkError(f"unknown question(s) {unknown} in --only; use a comma list of {QUESTION_IDS}")
+    if not run.test_examples:
+        raise BenchmarkError("no held-out examples; check --contexts (at least 1)")
+    results = Path(run.results_dir)
+    results.mkdir(parents=True, exist_ok=True)
+    if run.preset.committed:
+        _gitignore(results)
+    parts = make_parts(run)
+    answered: list[str] = []
+    for qid in run.only:
+        for part in parts:
+            for group in BY_ID[qid].groups:
+                run_group(run, part, group)
+        answered.append(qid)
+        summary = write_tables(run, parts, answered)
+        print(f"answered {qid}: {summary}", flush=True)
+    for part in parts:
+        measured = part_results(run, part)
+        if len(measured.configs) and "accuracy" in measured.configs:
+            from optimize.report import write_report
+
+            examples = _concat(list(measured.frames.values()))
+            try:
+                write_report(measured.configs, examples, part.model_dir / "report")
+            except Exception as exc:  # the figures are a view; the question tables are the answer
+                print(f"report figures for {part.label} failed: {exc}", file=sys.stderr)
+    run.meta = {**(run.meta or {}), "finished_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    summary = write_tables(run, parts, answered)
+    if run.tracker:
+        _log(run, summary)
+    return summary
+
+
+def _log(run: BenchmarkRun, summary: Path) -> None:
+    results = Path(run.results_dir)
+    parent = run.tracker.start_parent(
+        f"benchmark-{run.name}",
+        kind="benchmark",
+        tags={"sleeptime.benchmark": run.name},
+        params={"size": (run.meta or {}).get("size"), "test_models": run.test_models,
+                "sleep_model": run.sleep_model},
+        resume_key=f"benchmark:{run.name}",
+    )
+    tables = [results / q.table for q in QUESTIONS]
+    for path in [summary, results / "configs.csv", results / "meta.json", *tables]:
+        run.tracker.log_file(parent, path, "benchmark")
+    run.tracker.finish(parent, "FINISHED")
+
+
+def pilot_from_rows(run: BenchmarkRun) -> dict | None:
+    """Paired sleep-minus-test-only differences at verbosity 0 from rows this run already has (a resumed or
+    copied ``rows/``), as a pilot for the power estimate; None when there are none."""
+    from optimize.evaluate import read_results
+    from optimize.metrics import as_bool, pilot_variance
+
+    part = make_parts(run)[0]
+    sleep = next((b for b in part.budgets["pareto"] if b.use_sleep), None)
+    test = next((b for b in part.budgets["pareto"] if not b.use_sleep and b.test_verbosity == 0), None)
+    if sleep is None or test is None:
+        return None
+    paths = [part.model_dir / "rows" / f"{canonical_id(b, part.base)}.jsonl" for b in (sleep, test)]
+    if not all(p.exists() for p in paths):
+        return None
+    a, b = ({str(r["question_id"]): r for r in read_results(p) if not r.get("error")} for p in paths)
+    shared = sorted(set(a) & set(b))
+    if len(shared) < 10:
+        return None
+    diffs = [float(as_bool(a[q]["correct"])) - float(as_bool(b[q]["correct"])) for q in shared]
+    return pilot_variance(diffs, [str(a[q].get("context_id")) for q in shared])

@@ -1,0 +1,151 @@
+"""What each benchmark size runs: the Budgets of every evaluation group and the Optuna space of question 6.
+
+Groups: ``pareto`` (questions 1, 3, 4, 7: sleep time at each sleep verbosity, test-time only at each
+verbosity), ``scaling`` (question 2: k x rounds at one verbosity plus test-time only there), ``compiled``
+(question 5: the hand-written sleep-time program whose compiled twin is added after compiling), ``search``
+(question 6) and ``latency`` (question 7: the sleep-time program at verbosity 0, prompt cache warm and cold).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from optimize.bench.questions import QUESTION_IDS
+
+SMALL_MODEL = "local:qwen2.5-coder-0.5b"
+LARGE_MODEL = "local:qwen2.5-coder-1.5b"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """What one benchmark size runs.
+
+    ``contexts`` None = every context of the test split. ``sleep_verbosities`` None = ``verbosities``.
+    ``test_max_tokens`` None = the Budget's default (per-verbosity caps that let the local models finish).
+    ``questions`` and ``test_models`` are the defaults of ``--only`` and ``--test-models``; ``committed``
+    sizes write their results (and the raw rows a new machine resumes from) under ``docs/benchmarks/``.
+
+    Example:
+        >>> PRESETS["quick"].verbosities
+        (0, 2, 4)
+        >>> replace(PRESETS["quick"], contexts=5).contexts
+        5
+        >>> PRESETS["standard"].sleep_verbosities, PRESETS["standard"].k_values
+        ((0, 1), (1, 2, 4))
+    """
+
+    contexts: int | None
+    verbosities: tuple[int, ...]
+    k_values: tuple[int, ...]
+    rounds: tuple[int, ...]
+    k_verbosity: int
+    compile_train_questions: int
+    compile_max_demos: int
+    compile_verbosities: tuple[int, ...]
+    search_trials: int
+    test_max_tokens: int | None = 256
+    sleep_max_tokens: int = 512
+    sleep_verbosities: tuple[int, ...] | None = None
+    questions: tuple[str, ...] = QUESTION_IDS
+    test_models: tuple[str, ...] = (SMALL_MODEL,)
+    committed: bool = False
+
+    @property
+    def sleep_grid(self) -> tuple[int, ...]:
+        """The verbosities at which sleep time runs in the ``pareto`` group."""
+        return self.sleep_verbosities if self.sleep_verbosities is not None else self.verbosities
+
+
+PRESETS = {
+    "quick": Preset(
+        contexts=3,
+        verbosities=(0, 2, 4),
+        k_values=(1, 2),
+        rounds=(0,),
+        k_verbosity=0,
+        compile_train_questions=4,
+        compile_max_demos=2,
+        compile_verbosities=(0,),
+        search_trials=3,
+    ),
+    # The paper's questions 1-4 and 7 on the whole test split, decisively on 2 cores: the 1.5B in both phases
+    # (the paper's same-model setting) first, then the 1.5B sleeping for the 0.5B.
+    "standard": Preset(
+        contexts=None,
+        verbosities=(0, 1, 2, 3),
+        sleep_verbosities=(0, 1),
+        k_values=(1, 2, 4),
+        rounds=(0,),
+        k_verbosity=0,
+        compile_train_questions=12,
+        compile_max_demos=2,
+        compile_verbosities=(0,),
+        search_trials=0,
+        test_max_tokens=None,
+        questions=("q1", "q3", "q4", "q2", "q7"),
+        test_models=(LARGE_MODEL, SMALL_MODEL),
+        committed=True,
+    ),
+    "full": Preset(
+        contexts=10,
+        verbosities=(0, 1, 2, 3, 4),
+        k_values=(1, 2, 5, 10),
+        rounds=(0, 1),
+        k_verbosity=0,
+        compile_train_questions=12,
+        compile_max_demos=2,
+        compile_verbosities=(0, 2),
+        search_trials=12,
+    ),
+}
+
+
+def base_budget(preset: Preset, test_model: str, sleep_model: str):
+    """The Budget every configuration of a benchmark starts from."""
+    from programs.budget import Budget
+
+    caps = {"sleep_max_tokens": preset.sleep_max_tokens}
+    if preset.test_max_tokens is not None:  # else the Budget's per-verbosity default
+        caps["test_max_tokens"] = preset.test_max_tokens
+    return Budget(test_model=test_model, sleep_model=sleep_model, **caps)
+
+
+def preset_budgets(preset: Preset, test_model: str, sleep_model: str) -> dict[str, list]:
+    """The Budgets each evaluation group runs (compiled twins are added once compiled).
+
+    ``pareto``: sleep time (k=1, no rethink) at each sleep verbosity and test-time only at each verbosity;
+    ``scaling``: every k x rounds at ``k_verbosity`` plus test-time only at that verbosity; ``compiled``: the
+    hand-written sleep-time program at each compile verbosity; ``latency``: sleep time at verbosity 0.
+    """
+    base = base_budget(preset, test_model, sleep_model)
+    pareto = [base.replace(use_sleep=True, test_verbosity=v) for v in preset.sleep_grid]
+    pareto += [base.replace(use_sleep=False, test_verbosity=v) for v in preset.verbosities]
+    scaling = [
+        base.replace(use_sleep=True, test_verbosity=preset.k_verbosity, sleep_samples=k, sleep_rounds=r)
+        for k in preset.k_values
+        for r in preset.rounds
+    ]
+    scaling.append(base.replace(use_sleep=False, test_verbosity=preset.k_verbosity))
+    compiled = [base.replace(use_sleep=True, test_verbosity=v) for v in preset.compile_verbosities]
+    latency = [base.replace(use_sleep=True, test_verbosity=0)]
+    return {"pareto": pareto, "scaling": scaling, "compiled": compiled, "latency": latency}
+
+
+def search_space(preset: Preset, test_model: str, sleep_model: str):
+    """The Optuna space of question 6: the grid's dimensions plus a test token cap the grid keeps fixed."""
+    from optimize.search import SearchSpace
+
+    cap = preset.test_max_tokens if preset.test_max_tokens is not None else 1024
+    return SearchSpace(
+        use_sleep=(True, False),
+        test_verbosity=preset.verbosities,
+        test_max_tokens=tuple(sorted({128, cap})),
+        sleep_samples=preset.k_values,
+        sleep_rounds=preset.rounds,
+        sleep_max_tokens=(preset.sleep_max_tokens,),
+        sleep_model=(sleep_model,),
+        test_model=(test_model,),
+    )
+
+
+__all__ = ["PRESETS", "Preset", "base_budget", "preset_budgets", "replace", "search_space"]

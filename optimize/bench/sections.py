@@ -1,0 +1,287 @@
+"""The text of each question's section in ``summary.md``: the headline number with its clustered
+interval, the number of questions, contexts and templates behind it, and what it does and does not show.
+
+A difference is called significant only when its context-clustered paired interval excludes zero.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from optimize.metrics import as_bool
+
+
+def _pct(x: Any) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * float(x):.1f}%"
+
+
+def _pp(x: Any) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * float(x):+.1f} pp"
+
+
+def _num(x: Any, digits: int = 1) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{float(x):.{digits}f}"
+
+
+def interval_sentence(n: int, low: float, high: float, what: str = "difference") -> str:
+    """What an interval does and does not show, in words.
+
+    Example:
+        >>> interval_sentence(11, -0.2, 0.3)
+        'n=11: the interval of the difference spans zero, so this run does not show a difference either way.'
+    """
+    if n is None or n == 0 or low is None or high is None or math.isnan(low) or math.isnan(high):
+        return f"n={n or 0}: too few paired questions for an interval; no conclusion."
+    if low > 0:
+        return f"n={n}: the interval of the {what} lies above zero."
+    if high < 0:
+        return f"n={n}: the interval of the {what} lies below zero."
+    return f"n={n}: the interval of the {what} spans zero, so this run does not show a difference either way."
+
+
+def _count(x: Any) -> str:
+    return "?" if x is None or (isinstance(x, float) and math.isnan(x)) else str(int(x))
+
+
+def paired_text(r: Any, what: str = "difference") -> str:
+    """A paired difference in words: value, context- and template-clustered intervals, the questions,
+    contexts and templates behind it, and whether it is significant (context interval excludes zero).
+
+    Example:
+        >>> text = paired_text({"difference": 0.2, "ci_low": 0.05, "ci_high": 0.35, "ci_low_template": -0.02,
+        ...                     "ci_high_template": 0.4, "n": 60, "n_contexts": 16, "n_templates": 5})
+        >>> text[:46]
+        '**+20.0 pp** [+5.0 pp, +35.0 pp] by context, ['
+        >>> text.split("): ")[-1]
+        'significant (the context-clustered interval excludes zero; the template-clustered one does not)'
+    """
+    get = r.get if hasattr(r, "get") else (lambda k, d=None: d)
+    low, high = get("ci_low"), get("ci_high")
+    t_low, t_high = get("ci_low_template", math.nan), get("ci_high_template", math.nan)
+    text = (f"**{_pp(get('difference'))}** [{_pp(low)}, {_pp(high)}] by context"
+            + (f", [{_pp(t_low)}, {_pp(t_high)}] by template" if not pd.isna(t_low) else "")
+            + f" (n={_count(get('n'))} questions, {_count(get('n_contexts'))} contexts, "
+            f"{_count(get('n_templates'))} templates): ")
+    if low is None or pd.isna(low) or pd.isna(high):
+        return text + "too few paired questions for an interval; no conclusion"
+    if low > 0 or high < 0:
+        by_template = (not pd.isna(t_low)) and (t_low > 0 or t_high < 0)
+        return text + ("significant (the context-clustered interval excludes zero; the template-clustered "
+                       "one " + ("does too)" if by_template else "does not)"))
+    return text + f"not significant (the interval of the {what} spans zero)"
+
+
+# -- one section per question -------------------------------------------------------------------------------
+def _paired(r: Any, prefix: str = "") -> dict[str, Any]:
+    return {k: r.get(prefix + k) for k in ("difference", "ci_low", "ci_high", "ci_low_template",
+                                            "ci_high_template", "n", "n_contexts", "n_templates")}
+
+
+def q1(df: pd.DataFrame) -> list[str]:
+    out = []
+    matched = df[df["matched"].map(as_bool)]
+    if matched.empty:
+        out.append(
+            "- **Answer:** equal accuracy could not be matched: no test-time-only configuration was as "
+            "accurate as any sleep-time one, so no token ratio is reported."
+        )
+    else:
+        low = matched.sort_values("sleep_test_tokens").iloc[0]
+        out.append(
+            f"- **Answer (lowest-budget matched sleep config):** test-time only needs "
+            f"**{_num(low['token_ratio'], 2)}x** the test-time tokens ({_num(low['test_test_tokens'])} vs "
+            f"{_num(low['sleep_test_tokens'])}) to reach {_pct(low['test_accuracy'])} "
+            f"[{_pct(low['test_ci_low'])}, {_pct(low['test_ci_high'])}] vs sleep time's "
+            f"{_pct(low['sleep_accuracy'])} [{_pct(low['sleep_ci_low'])}, {_pct(low['sleep_ci_high'])}] "
+            f"(sleep verbosity {int(low['sleep_verbosity'])}, "
+            f"test-only verbosity {int(low['test_verbosity'])})."
+        )
+        ratios = ", ".join(
+            f"v{int(r['sleep_verbosity'])}: {_num(r['token_ratio'], 2)}x" for _, r in matched.iterrows()
+        )
+        out.append(f"- All matched ratios: {ratios}. Unmatched sleep configs: {len(df) - len(matched)}.")
+    for _, r in df.iterrows():
+        if "paired_difference" in r and not pd.isna(r.get("paired_n")) and r.get("paired_n"):
+            out.append(
+                f"- sleep v{int(r['sleep_verbosity'])} minus its baseline (test-only "
+                f"v{_num(r['test_verbosity'], 0)}), paired: " + paired_text(_paired(r, "paired_")) + "."
+            )
+    if matched.empty:
+        out.append(
+            "- **What it shows:** sleep time was more accurate than every test-time-only budget tried "
+            "(point estimates; the paired intervals above say whether by more than noise), which a token "
+            "ratio cannot express; a larger test-time budget would be needed to find the matching point."
+        )
+        return out
+    out.append(
+        "- **What it shows:** matching uses the point accuracies of measured configs; 'equal accuracy' "
+        "holds within the paired interval only; ratios are taken at measured grid points, not interpolated "
+        "along the fronts."
+    )
+    return out
+
+
+def q2(df: pd.DataFrame) -> list[str]:
+    out = []
+    scaled = df[
+        (df["versus"] == "sleep k=1, rounds=0") & ((df["sleep_samples"] > 1) | (df["sleep_rounds"] > 0))
+    ]
+    if scaled.empty:
+        out.append("- **Answer:** only k=1 without rethink ran; no scaling measurement.")
+        return out
+    for _, r in scaled.sort_values(["sleep_samples", "sleep_rounds"]).iterrows():
+        out.append(
+            f"- **Answer (k={int(r['sleep_samples'])}, rounds={int(r['sleep_rounds'])}, verbosity "
+            f"{int(r['test_verbosity'])}, minus k=1):** " + paired_text(_paired(r)) + "."
+        )
+    out.append(
+        "- **What it shows:** each k is paired with k=1 on the same questions; reading only the largest "
+        "gain would be biased upwards. Every configuration's difference against test-time only is in the "
+        "table."
+    )
+    return out
+
+
+def q3(df: pd.DataFrame) -> list[str]:
+    out = []
+    at10 = df[df["questions_per_context"] == df["questions_per_context"].max()]
+    if at10.empty:
+        return ["- **Answer:** no sleep-time configuration ran."]
+    head = at10.sort_values(["sleep_accuracy", "cost_sleep"], ascending=[False, True]).iloc[0]
+    n = int(head["questions_per_context"])
+    match_text = (
+        "a test-time-only config at least as accurate"
+        if as_bool(head["matched"])
+        else "the closest test-time-only config (NOT as accurate: no baseline matched, so the ratio "
+        "compares unequal accuracies)"
+    )
+    out.append(
+        f"- **Answer (most accurate sleep config, N={n}, t={_num(head['price_ratio'], 0)}):** cost per query "
+        f"{_num(head['cost_sleep'])} vs {_num(head['cost_test_only'])} for {match_text}: "
+        f"**{_num(head['cost_ratio'], 2)}x** lower with sleep time "
+        f"(sleep accuracy {_pct(head['sleep_accuracy'])}, "
+        f"baseline {_pct(head['test_accuracy'])}, sleep tokens per context "
+        f"{_num(head['sleep_tokens_per_context'])})."
+    )
+    per_config = ", ".join(
+        f"v{int(r['sleep_verbosity'])}{'' if as_bool(r['matched']) else ' (unmatched)'}: "
+        f"{_num(r['cost_ratio'], 2)}x"
+        for _, r in at10.iterrows()
+    )
+    out.append(f"- Ratio at N={n} for every sleep config: {per_config}.")
+    out.append(
+        "- **What it shows:** the cost is computed from measured mean tokens; it carries the sampling "
+        "noise of those means and of the accuracy match (see Q1 intervals). Full N=1..10 curves are in "
+        "the CSV."
+    )
+    return out
+
+
+def q4(df: pd.DataFrame) -> list[str]:
+    pooled = df[df["test_verbosity"].astype(str) == "pooled"]
+    use = pooled if len(pooled) else df
+    where = "pooled over verbosities" if len(pooled) else "per verbosity"
+    out = [f"- **Answer (sleep minus test-time only, {where}):**"]
+    for _, r in use.iterrows():
+        level = "" if len(pooled) else f"verbosity {r['test_verbosity']}, "
+        out.append(f"  - {level}{r['predictability']}: " + paired_text(_paired(r)))
+    out.append(
+        "- **What it shows:** a trend across labels needs the intervals of the buckets to separate; "
+        "pooled rows count a question once per verbosity inside its context cluster, so their intervals "
+        "stay clustered. The labels come from the data, not from a model's log-probability."
+    )
+    return out
+
+
+def q5(df: pd.DataFrame) -> list[str]:
+    out = []
+    for _, r in df.iterrows():
+        if r.get("n", 0) == 0 or pd.isna(r.get("difference")):
+            out.append(f"- verbosity {int(r['test_verbosity'])}: compiled or uncompiled did not run.")
+            continue
+        out.append(
+            f"- **Answer (verbosity {int(r['test_verbosity'])}):** compiled minus hand-written "
+            f"({_pct(r['accuracy_a'])} vs {_pct(r['accuracy_b'])}): " + paired_text(_paired(r)) + "."
+        )
+    out.append(
+        "- **What it shows:** BootstrapFewShot on a handful of train questions; a small train set "
+        "limits what compiling can add."
+    )
+    return out
+
+
+def q6(df: pd.DataFrame) -> list[str]:
+    search = df[df["origin"] == "search"] if "origin" in df else pd.DataFrame()
+    if search.empty:
+        return ["- **Answer:** the search did not run."]
+    found = df[df["found_by_search_only"].map(as_bool)]
+    outside = (
+        search[~search["in_grid"].map(as_bool)]["canonical_id"].nunique()
+        if "canonical_id" in search
+        else int((~search["in_grid"].map(as_bool)).sum())
+    )
+    out = [
+        f"- **Answer:** {len(search)} distinct search configurations; {outside} of them outside the grid; "
+        "on the combined Pareto front (accuracy up, test tokens down, "
+        "cost down) but not in the grid: "
+        + (
+            "**none**."
+            if found.empty
+            else ", ".join(
+                f"**{r['config_id']}** (sleep={r['use_sleep']}, v{int(r['test_verbosity'])}, max "
+                f"{int(r['test_max_tokens'])} tokens, k={r.get('sleep_samples')}; "
+                f"accuracy {_pct(r['accuracy'])} [{_pct(r['accuracy_ci_low'])}, "
+                f"{_pct(r['accuracy_ci_high'])}], {_num(r['mean_test_tokens'])} "
+                "tokens)"
+                for _, r in found.iterrows()
+            )
+            + "."
+        )
+    ]
+    out.append(
+        "- **What it shows:** front membership uses point estimates; with few questions the front "
+        "is noisy and a short search explores little of the space."
+    )
+    return out
+
+
+def q7(df: pd.DataFrame) -> list[str]:
+    out = []
+    grid = df[df["measurement"] == "grid"]
+    diffs = grid[grid["mode"] == "sleep minus test_only"]
+    for _, r in diffs.iterrows():
+        out.append(
+            f"- verbosity {int(r['test_verbosity'])}: test-time seconds per query, sleep minus test-only "
+            f"{_num(r['mean_seconds'], 2)} s [{_num(r['seconds_ci_low'], 2)}, "
+            f"{_num(r['seconds_ci_high'], 2)}]; "
+            + interval_sentence(int(r["n"]), r["seconds_ci_low"], r["seconds_ci_high"])
+        )
+    cache = df[df["measurement"] == "prompt cache"]
+    for _, r in cache[cache["mode"].isin(["warm", "cold"])].iterrows():
+        out.append(
+            f"- prompt cache **{r['mode']}**: {_num(r['mean_seconds'], 2)} s per query "
+            f"[{_num(r['seconds_ci_low'], 2)}, {_num(r['seconds_ci_high'], 2)}], "
+            f"{_num(r['mean_prompt_tokens'])} prompt tokens of which {_num(r['mean_cached_prompt_tokens'])} "
+            f"cached ({_pct(r['cached_fraction'])})."
+        )
+    saved = cache[cache["mode"] == "cold minus warm"]
+    if len(saved):
+        r = saved.iloc[0]
+        out.append(
+            f"- **Answer (cache):** the warm prefix cache saves **{_num(r['mean_seconds'], 2)} s** per "
+            f"query [{_num(r['seconds_ci_low'], 2)}, {_num(r['seconds_ci_high'], 2)}]; "
+            + interval_sentence(int(r["n"]), r["seconds_ci_low"], r["seconds_ci_high"], "saving")
+        )
+    elif len(cache):
+        out.append("- the cold-cache run did not run (the endpoint does not take llama.cpp's cache_prompt).")
+    out.append(
+        "- **What it shows:** wall clock on a shared machine; grid rows ran in sequence with other "
+        "configurations, so only the warm/cold pair is a controlled comparison. A server that reports "
+        "no cached tokens shows 0 cached."
+    )
+    return out
+
+
