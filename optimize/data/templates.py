@@ -707,9 +707,13 @@ def load_template(path: str | Path) -> Template:
     path = Path(path)
     where = str(path)
     try:
-        spec = json.loads(path.read_text(encoding="utf-8"))
+        spec = json.loads(path.read_bytes().decode("utf-8-sig"))
     except FileNotFoundError:
         raise TemplateError(f"{where}: file not found") from None
+    except UnicodeDecodeError as error:
+        raise TemplateError(
+            f"{where}: not valid UTF-8 (byte {error.start + 1}); fix: save the file as UTF-8"
+        ) from None
     except json.JSONDecodeError as error:
         raise TemplateError(f"{where}: invalid JSON at line {error.lineno} ({error.msg})") from None
     if not isinstance(spec, dict):
