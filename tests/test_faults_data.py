@@ -140,9 +140,9 @@ def test_deep_nesting_gives_a_clear_error_not_a_recursion_error(source):
 
 
 def test_the_work_of_one_expression_is_bounded():
-    with pytest.raises(ExpressionError, match="too many steps"):
+    with pytest.raises(ExpressionError, match="too many evaluation steps"):
         # each sum is allowed, but together they exceed the step budget of one evaluation
-        evaluate(" + ".join(["sum(range(100000))"] * 50), {})
+        evaluate(" + ".join(["sum(range(50000))"] * 10), {})
 
 
 def gsm_template(directory: Path, name: str, init: str, answer: str = "n") -> Path:
@@ -164,7 +164,7 @@ def gsm_template(directory: Path, name: str, init: str, answer: str = "n") -> Pa
 
 def test_rejection_sampling_of_expensive_lines_stops_at_the_work_budget(tmp_path):
     path = gsm_template(
-        tmp_path, "slow.json", "- $n = range(1, 5)\n- $m = len(list(range(150000)))\n\n#conditions:\n- m < 0"
+        tmp_path, "slow.json", "- $n = range(1, 5)\n- $m = len(list(range(200000)))\n\n#conditions:\n- m < 0"
     )
     template = load_template(path)
     with pytest.raises(TemplateError, match=r"slow\.json.*evaluation steps"):
@@ -178,7 +178,7 @@ def test_skip_broken_skips_every_kind_of_bounded_failure(tmp_path):
     gsm_template(tmp_path, "0003.json", "- $n = range(2, 9)", answer="len(str([[n]*200000]*200000))")
     gsm_template(tmp_path, "0004.json", "- $n = range(2, 9)", answer="((((((10**6)**64)**64)**64)**64)**n)")
     gsm_template(
-        tmp_path, "0005.json", "- $n = range(1, 5)\n- $m = len(list(range(150000)))\n\n#conditions:\n- m < 0"
+        tmp_path, "0005.json", "- $n = range(1, 5)\n- $m = len(list(range(200000)))\n\n#conditions:\n- m < 0"
     )
     with pytest.raises(TemplateError, match="0001.json"):
         generate_rows(tmp_path, per_template=1, seed=0, progress=False)

@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,13 @@ from optimize.data.cli import register
 from optimize.data.generate import generate_file, generate_rows
 from optimize.data.templates import TemplateError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm-symbolic" / "templates"
+# ../shared next to the checkout; SLEEPTIME_SHARED points elsewhere (e.g. from a git worktree).
+SHARED = (
+    Path(os.environ.get("SLEEPTIME_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+    / "data"
+    / "gsm-symbolic"
+    / "templates"
+)
 
 
 def make_templates(directory: Path) -> Path:

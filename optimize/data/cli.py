@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _generate(args: argparse.Namespace) -> int:
     from optimize.data.generate import generate_file
-    from optimize.data.templates import TemplateError
+    from optimize.data.instances import TemplateError
 
     try:
         count, problems = generate_file(
@@ -71,7 +71,8 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _coverage(args: argparse.Namespace) -> int:
-    from optimize.data.templates import TemplateError, coverage
+    from optimize.data.checks import coverage
+    from optimize.data.instances import TemplateError
 
     try:
         results = coverage(args.templates, samples=args.samples, seed=args.seed)

@@ -17,7 +17,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from optimize.data.templates import Template, TemplateError, load_template, template_paths
+from optimize.data.instances import Template, TemplateError
+from optimize.data.parsing import load_template, template_paths
 
 __all__ = ["generate_rows", "instance_rows", "write_jsonl", "generate_file"]
 

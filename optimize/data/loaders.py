@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from optimize.data.templates import split_context_question
+from optimize.data.sentences import split_context_question
 
 __all__ = [
     "DataError",
