@@ -72,12 +72,15 @@ def generate_rows(
     seed: int,
     levels: Iterable[str] | None = None,
     skip_broken: bool = False,
+    checked: bool = False,
     progress: bool = True,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Rows for every template (optionally only some ``levels``); returns ``(rows, problems)``.
 
     With ``skip_broken`` a template that fails to parse or sample is reported in ``problems`` and skipped;
-    otherwise the first failure raises :class:`TemplateError`.
+    otherwise the first failure raises :class:`TemplateError`. With ``checked`` a GSM-Symbolic template whose
+    ``#answer`` disagrees with its own annotated solution (:func:`~optimize.data.checks.check_template`) is
+    reported and skipped, so a held-out set carries no wrong answer keys.
     """
     if per_template < 1:
         raise ValueError(f"per_template must be at least 1 (got {per_template})")
@@ -95,6 +98,8 @@ def generate_rows(
         loaded = list(templates)
     wanted = set(levels) if levels else None
     selected = [t for t in loaded if wanted is None or t.level in wanted]
+    if checked:
+        selected = _checked(selected, problems)
     ids = [t.id for t in selected]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
@@ -110,6 +115,19 @@ def generate_rows(
                 raise
             problems.append(str(error))
     return rows, problems
+
+
+def _checked(templates: list[Template], problems: list[str]) -> list[Template]:
+    from optimize.data.checks import check_template
+
+    kept = []
+    for template in templates:
+        result = check_template(template.path) if template.format == "gsm-symbolic" else None
+        if result is None or result.ok:
+            kept.append(template)
+        else:
+            problems.append(f"{template.path}: fails its coverage check ({'; '.join(result.problems)})")
+    return kept
 
 
 def write_jsonl(rows: Iterable[dict[str, Any]], path: str | Path) -> int:
@@ -132,6 +150,7 @@ def generate_file(
     seed: int,
     levels: Iterable[str] | None = None,
     skip_broken: bool = False,
+    checked: bool = False,
     progress: bool = True,
 ) -> tuple[int, list[str]]:
     """Generate and write a dataset file; returns ``(rows written, problems)``."""
@@ -141,6 +160,7 @@ def generate_file(
         seed=seed,
         levels=levels,
         skip_broken=skip_broken,
+        checked=checked,
         progress=progress,
     )
     return write_jsonl(rows, out), problems

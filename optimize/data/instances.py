@@ -337,6 +337,11 @@ class Template:
         context = render(self.text, texts)
         if self.format == "gsm-symbolic":
             context, question = split_context_question(context)
+            if not context:
+                raise TemplateError(
+                    f"{self.path}: template {self.id!r} is one sentence: no context precedes its question; "
+                    "fix: state the facts in their own sentences before the question"
+                )
             questions[0]["question"] = question
         return Instance(self.id, context, questions, values, texts or {})
 
