@@ -15,19 +15,17 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
 from optimize.data.arithmetic import add, divide
 from optimize.data.limits import MAX_ITEMS, LimitError, charge, check_value
-from optimize.data.values import DecimalValue, exact, format_value, terminates
+from optimize.data.values import DecimalValue, exact, format_value, number_from_text, terminates
 
 __all__ = ["safe_functions", "sampling_functions", "is_int", "divides", "frange", "text_of", "CONSTANTS"]
 
 _MAX_ROUND_DIGITS = 1000
-_NUMBER_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE]([+-]?\d+))?|[+-]?\d+\s*/\s*\d+")
 
 
 def is_int(value: Any) -> bool:
@@ -50,20 +48,9 @@ def divides(a: Any, b: Any) -> bool:
     return is_int(divide(a, b))
 
 
-def _number_text(text: str) -> Fraction:
-    """An exact number from text (``"1,250"``, ``"0.3"``, ``"3/4"``, ``"2e3"``); huge exponents refused."""
-    cleaned = text.strip().replace(",", "")
-    match = _NUMBER_TEXT.fullmatch(cleaned)
-    if len(cleaned) > 1000 or match is None:
-        raise ValueError(f"{text[:40]!r} is not a number")
-    if match.group(1) is not None and abs(int(match.group(1))) > _MAX_ROUND_DIGITS:
-        raise LimitError(f"number text {text[:40]!r} is too large (exponent over {_MAX_ROUND_DIGITS})")
-    return Fraction(cleaned.replace(" ", ""))
-
-
 def _int(value: Any = 0, *args: Any) -> int:
     if isinstance(value, str) and not args:
-        return int(_number_text(value))
+        return int(number_from_text(value))
     if isinstance(value, str):
         return int(value[:MAX_ITEMS], *args)
     return int(value, *args)
@@ -74,7 +61,7 @@ def _float(value: Any = 0) -> Any:
     if isinstance(value, (int, Fraction)) and not isinstance(value, bool):
         return exact(Fraction(value))
     if isinstance(value, str):
-        return exact(_number_text(value))
+        return exact(number_from_text(value))
     return float(value)
 
 
@@ -90,7 +77,7 @@ def _round(value: Any, ndigits: int | None = None) -> Any:
 def _fraction(numerator: Any = 0, denominator: Any = None) -> Any:
     def to_fraction(value: Any) -> Fraction:
         if isinstance(value, str):
-            return _number_text(value)
+            return number_from_text(value)
         return Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
 
     if denominator is None:

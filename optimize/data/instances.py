@@ -38,7 +38,15 @@ from optimize.data.functions import is_int
 from optimize.data.limits import LimitError, StepLimitError, charge, metered
 from optimize.data.pools import NUMBER_WORDS, pool_namespace
 from optimize.data.sentences import split_context_question
-from optimize.data.values import DecimalValue, exact, format_value, is_exact_number, to_answer, worded
+from optimize.data.values import (
+    DecimalValue,
+    exact,
+    format_value,
+    is_exact_number,
+    number_from_text,
+    to_answer,
+    worded,
+)
 
 __all__ = [
     "TemplateError",
@@ -367,12 +375,12 @@ def _split_item(item: Any) -> tuple[str, Any]:
 
 def _parse_number(text: str) -> Any:
     cleaned = text.strip().replace(",", "").lstrip("$€£¥₹").rstrip("%").strip()
-    if re.fullmatch(r"-?\d+", cleaned):
-        return int(cleaned)
     if re.fullmatch(r"-?\d*\.\d+", cleaned):
-        return DecimalValue(cleaned)
-    if re.fullmatch(r"-?\d+\s*/\s*\d+", cleaned):
-        return exact(Fraction(cleaned.replace(" ", "")))
+        return DecimalValue(cleaned)  # keeps the digits as written ("0.30")
+    try:
+        return exact(number_from_text(cleaned))
+    except ValueError:
+        pass
     word = text.strip().lower()
     if word in NUMBER_WORDS:
         return exact(NUMBER_WORDS[word])

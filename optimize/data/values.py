@@ -11,10 +11,11 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 from fractions import Fraction
 from typing import Any
 
-from optimize.data.limits import ExpressionError
+from optimize.data.limits import ExpressionError, LimitError
 
 __all__ = [
     "DecimalValue",
@@ -27,7 +28,11 @@ __all__ = [
     "terminates",
     "format_value",
     "to_answer",
+    "number_from_text",
 ]
+
+_MAX_EXPONENT_TEXT = 1000
+_NUMBER_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE]([+-]?\d+))?|[+-]?\d+\s*/\s*\d+")
 
 
 class DecimalValue(Fraction):
@@ -217,3 +222,22 @@ def to_answer(value: Any) -> int | float:
     if value.denominator == 1:
         return int(value.numerator)
     return float(value)
+
+
+def number_from_text(text: str) -> Fraction:
+    """The exact number a text spells in digits (``"1,250"``, ``"0.3"``, ``"3/4"``, ``"2e3"``).
+
+    Raises ``ValueError`` for other text and :class:`~optimize.data.limits.LimitError` for an exponent over
+    1000 (``Fraction("1e1000000000")`` would spend minutes building the number).
+
+    Example:
+        >>> number_from_text("1,250"), number_from_text(" 3 / 4 ")
+        (Fraction(1250, 1), Fraction(3, 4))
+    """
+    cleaned = text.strip().replace(",", "")
+    match = _NUMBER_TEXT.fullmatch(cleaned)
+    if len(cleaned) > 1000 or match is None:
+        raise ValueError(f"{text[:40]!r} is not a number")
+    if match.group(1) is not None and abs(int(match.group(1))) > _MAX_EXPONENT_TEXT:
+        raise LimitError(f"number text {text[:40]!r} is too large (exponent over {_MAX_EXPONENT_TEXT})")
+    return Fraction(cleaned.replace(" ", ""))
