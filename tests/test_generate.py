@@ -178,6 +178,19 @@ def test_checked_skips_a_gsm_template_whose_answer_disagrees_with_its_solution(t
     assert len(problems) == 1 and "0001.json" in problems[0] and "coverage check" in problems[0]
 
 
+def test_checked_instances_must_agree_with_the_solution(tmp_path):
+    from optimize.data.checks import AnswerMismatch
+    from optimize.data.generate import instance_rows
+    from optimize.data.templates import load_template
+
+    folder = tmp_path / "templates" / "symbolic"
+    path = gsm_template(folder, "0002.json", "Cy has {n,3} mugs. He buys 2 more. How many now?", "n", "n+2")
+    template = load_template(path)
+    assert len(instance_rows(template, per_template=2, seed=0)) == 2
+    with pytest.raises(AnswerMismatch, match=r"0002\.json: an instance fails its coverage check"):
+        instance_rows(template, per_template=2, seed=0, checked=True)
+
+
 def test_a_one_sentence_gsm_template_has_no_context_and_is_refused_or_skipped(tmp_path):
     folder = tmp_path / "templates" / "symbolic"
     gsm_template(folder, "0000.json", "Ann has {n,3} pens. How many pens does she have?", "n", "n")

@@ -24,7 +24,19 @@ from optimize.data.instances import Template, TemplateError, render
 from optimize.data.parsing import load_template, template_paths
 from optimize.data.values import exact, format_value, is_exact_number, to_answer
 
-__all__ = ["validate_template", "CoverageResult", "check_template", "coverage", "final_answer_expression"]
+__all__ = [
+    "validate_template",
+    "CoverageResult",
+    "check_template",
+    "coverage",
+    "final_answer_expression",
+    "AnswerMismatch",
+    "solution_disagreement",
+]
+
+
+class AnswerMismatch(TemplateError):
+    """A template's ``#answer`` disagrees with its own annotated solution (its answer key is suspect)."""
 
 def final_answer_expression(answer_annotated: str) -> str | None:
     """The expression in the final ``#### {expr}`` of an annotated solution (or a literal number)."""
@@ -110,6 +122,26 @@ def _same_number(a: Any, b: Any) -> bool:
         return False
 
 
+def solution_disagreement(template: Template, values: Mapping[str, Any]) -> str | None:
+    """Why ``template``'s ``#answer`` on ``values`` differs from its solution's ``#### {expr}``, or None.
+
+    Only GSM-Symbolic templates carry a solution; other templates always agree.
+    """
+    final = final_answer_expression(template.answer_annotated or "")
+    if template.format != "gsm-symbolic" or final is None:
+        return None if template.format != "gsm-symbolic" else "answer_annotated has no '#### {expr}'"
+    try:
+        answer, expected = template.answers(values)[0], Expression(final).evaluate(values)
+    except ExpressionError as error:
+        return str(error)
+    if _same_number(answer, expected):
+        return None
+    return (
+        f"#answer gives {format_value(answer)} but '#### {final}' gives {format_value(expected)} "
+        f"for {_short(values)}"
+    )
+
+
 def check_template(path: str | Path, *, samples: int = 5, seed: int = 0) -> CoverageResult:
     """Parse, sample ``samples`` instances and check each ``#answer`` against the solution's ``#### {expr}``;
     for base GSM-Symbolic templates also check the defaults reproduce the original ``answer``."""
@@ -120,39 +152,23 @@ def check_template(path: str | Path, *, samples: int = 5, seed: int = 0) -> Cove
         result.problems.append(f"parse: {error}")
         return result
     result.parses = True
-    final = final_answer_expression(template.answer_annotated or "")
-    final_expression = None
-    if final is None:
+    checkable = final_answer_expression(template.answer_annotated or "") is not None
+    if not checkable:
         result.problems.append("check: answer_annotated has no '#### {expr}'")
-    else:
-        try:
-            final_expression = Expression(final)
-        except ExpressionError as error:
-            result.problems.append(f"check: {error}")
     rng = random.Random(f"coverage|{seed}|{template.id}")
     mismatches = 0
     try:
         for _ in range(samples):
             values, _ = template.sample_values(rng)
-            answer = template.answers(values)[0]
-            if final_expression is not None:
-                try:
-                    expected = final_expression.evaluate(values)
-                except ExpressionError as error:
-                    result.problems.append(f"check: {error}")
-                    final_expression = None
-                    continue
-                if not _same_number(answer, expected):
-                    mismatches += 1
-                    if mismatches == 1:
-                        result.problems.append(
-                            f"check: #answer gives {format_value(answer)} but '#### {final}' gives "
-                            f"{format_value(expected)} for {_short(values)}"
-                        )
+            problem = solution_disagreement(template, values) if checkable else None
+            if problem is not None:
+                mismatches += 1
+                if mismatches == 1:
+                    result.problems.append(f"check: {problem}")
         result.generates = True
     except TemplateError as error:
         result.problems.append(f"generate: {error}")
-    if result.generates and final_expression is not None:
+    if result.generates and checkable:
         result.answers_check = mismatches == 0
     elif result.generates:
         result.answers_check = False

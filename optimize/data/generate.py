@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from optimize.data.checks import AnswerMismatch, check_template, solution_disagreement
 from optimize.data.instances import Template, TemplateError
 from optimize.data.parsing import load_template, template_paths
 
@@ -25,10 +26,14 @@ __all__ = ["generate_rows", "instance_rows", "write_jsonl", "generate_file"]
 MAX_DUPLICATE_FACTOR = 20
 
 
-def instance_rows(template: Template, *, per_template: int, seed: int) -> list[dict[str, Any]]:
+def instance_rows(
+    template: Template, *, per_template: int, seed: int, checked: bool = False
+) -> list[dict[str, Any]]:
     """Up to ``per_template`` distinct instances of one template as dataset rows.
 
     Distinct means a different context + questions; a template with fewer possible instances yields fewer.
+    With ``checked`` an instance whose answer disagrees with the template's own solution raises
+    :class:`~optimize.data.checks.AnswerMismatch`.
     """
     rows: list[dict[str, Any]] = []
     seen: set[tuple[str, ...]] = set()
@@ -37,6 +42,8 @@ def instance_rows(template: Template, *, per_template: int, seed: int) -> list[d
         rng = random.Random(f"{seed}|{template.id}|{attempt}")
         attempt += 1
         instance = template.instantiate(rng)
+        if checked:
+            _check_instance(template, instance.values)
         key = (instance.context, *(q["question"] for q in instance.questions))
         if key in seen:
             continue
@@ -109,7 +116,9 @@ def generate_rows(
     rows: list[dict[str, Any]] = []
     for template in tqdm(selected, desc="generating", unit="template", disable=not progress):
         try:
-            rows.extend(instance_rows(template, per_template=per_template, seed=seed))
+            rows.extend(instance_rows(template, per_template=per_template, seed=seed, checked=checked))
+        except AnswerMismatch as error:  # only with `checked`: skipped, never raised
+            problems.append(str(error))
         except TemplateError as error:
             if not skip_broken:
                 raise
@@ -117,9 +126,13 @@ def generate_rows(
     return rows, problems
 
 
-def _checked(templates: list[Template], problems: list[str]) -> list[Template]:
-    from optimize.data.checks import check_template
+def _check_instance(template: Template, values: dict[str, Any]) -> None:
+    problem = solution_disagreement(template, values)
+    if problem is not None:
+        raise AnswerMismatch(f"{template.path}: an instance fails its coverage check ({problem})")
 
+
+def _checked(templates: list[Template], problems: list[str]) -> list[Template]:
     kept = []
     for template in templates:
         result = check_template(template.path) if template.format == "gsm-symbolic" else None
