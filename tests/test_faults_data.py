@@ -101,6 +101,17 @@ def test_a_template_with_a_bom_loads_and_invalid_utf8_names_the_file(tmp_path):
         load_template(broken)
 
 
+def test_deeply_nested_json_is_a_clear_error_not_a_recursion_error(tmp_path):
+    rows = tmp_path / "deep.jsonl"
+    rows.write_text(json.dumps(our_row(1)) + "\n" + "[" * 100_000 + "]" * 100_000 + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"deep\.jsonl:2: JSON nested too deeply"):
+        load_examples(rows)
+    template = tmp_path / "deep.json"
+    template.write_text('{"id": ' + "[" * 100_000 + "]" * 100_000 + "}", encoding="utf-8")
+    with pytest.raises(TemplateError, match=r"deep\.json: JSON nested too deeply"):
+        load_template(template)
+
+
 # ---------------------------------------------------------------- hangs and crashes in the evaluator
 
 HANGS = {

@@ -284,6 +284,8 @@ class Expression:
             ) from None
         except RecursionError:
             raise LimitError(f"expression {_shown(self.source)}: nested too deeply") from None
+        except MemoryError:
+            raise LimitError(f"expression {_shown(self.source)}: ran out of memory") from None
         except Exception as error:  # noqa: BLE001 - any runtime failure becomes a named ExpressionError
             message = str(error).splitlines()[0] if str(error) else ""
             raise ExpressionError(

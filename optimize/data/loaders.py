@@ -83,6 +83,10 @@ def numbered_rows(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
                     f"{path}:{number}: malformed JSON ({error.msg} at column {error.colno}); "
                     "fix: each line must be one complete JSON object"
                 ) from None
+            except RecursionError:
+                raise DataError(
+                    f"{path}:{number}: JSON nested too deeply; fix: one flat JSON object per line"
+                ) from None
             if not isinstance(row, dict):
                 raise DataError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
             rows.append((number, row))

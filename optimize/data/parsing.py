@@ -211,6 +211,8 @@ def load_template(path: str | Path) -> Template:
         ) from None
     except json.JSONDecodeError as error:
         raise TemplateError(f"{where}: invalid JSON at line {error.lineno} ({error.msg})") from None
+    except RecursionError:
+        raise TemplateError(f"{where}: JSON nested too deeply; see docs/template-format.md") from None
     if not isinstance(spec, dict):
         raise TemplateError(f"{where}: expected a JSON object")
     if "question_annotated" in spec:
