@@ -101,7 +101,8 @@ def power(a: Any, b: Any) -> Any:
     """``a ** b`` whose result size is estimated from the operands before anything is computed."""
     charge()
     if is_number(b) and abs(b) > MAX_EXPONENT:
-        raise LimitError(f"exponent {b} is too large (the limit is {MAX_EXPONENT})")
+        shown = b if bits(b) <= 64 else f"of {bits(b)} bits"
+        raise LimitError(f"exponent {shown} is too large (the limit is {MAX_EXPONENT})")
     if isinstance(b, Fraction) and b.denominator != 1:
         return _result(float(a) ** float(b))
     if isinstance(b, Fraction):
