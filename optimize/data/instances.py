@@ -354,7 +354,6 @@ class Template:
         return Instance(self.id, context, questions, values, texts or {})
 
 
-
 class _Reject(Exception):
     """A sample that cannot be completed (empty pool); rejection sampling tries again."""
 
