@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,13 @@ from optimize.data.cli import register
 from optimize.data.generate import generate_file, generate_rows
 from optimize.data.templates import TemplateError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm-symbolic" / "templates"
+# ../shared next to the checkout; SLEEPTIME_SHARED points elsewhere (e.g. from a git worktree).
+SHARED = (
+    Path(os.environ.get("SLEEPTIME_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+    / "data"
+    / "gsm-symbolic"
+    / "templates"
+)
 
 
 def make_templates(directory: Path) -> Path:
@@ -145,3 +152,81 @@ def test_shared_templates_yield_one_question_per_context(tmp_path, capsys):
     assert all(r["level"] == "base" and r["source"] == "gsm-symbolic" for r in rows)
     assert run_cli("data", "coverage", "--templates", str(tmp_path / "templates"), "--samples", "2") == 0
     assert "all checks pass: 3/3" in capsys.readouterr().out
+
+
+def gsm_template(directory: Path, name: str, problem: str, answer: str, solution: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    spec = {
+        "question": "",
+        "answer": "",
+        "question_annotated": f"{problem}\n\n#init:\n- $n = range(2, 9)\n\n#answer: {answer}",
+        "answer_annotated": f"So it is {{{solution}}}.\n#### {{{solution}}}",
+    }
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    return path
+
+
+def test_checked_skips_a_gsm_template_whose_answer_disagrees_with_its_solution(tmp_path):
+    folder = tmp_path / "templates" / "symbolic"
+    gsm_template(folder, "0000.json", "Ann has {n,3} pens. She buys 2 more. How many now?", "n + 2", "n+2")
+    gsm_template(folder, "0001.json", "Bo has {n,3} cups. He buys 2 more. How many now?", "n", "n+2")
+    rows, problems = generate_rows(tmp_path / "templates", per_template=1, seed=0, progress=False)
+    assert len(rows) == 2 and problems == []
+    rows, problems = generate_rows(tmp_path / "templates", per_template=1, seed=0, checked=True)
+    assert [r["template_id"] for r in rows] == ["gsm-symbolic-0000"]
+    assert len(problems) == 1 and "0001.json" in problems[0] and "coverage check" in problems[0]
+
+
+def test_checked_instances_must_agree_with_the_solution(tmp_path):
+    from optimize.data.checks import AnswerMismatch
+    from optimize.data.generate import instance_rows
+    from optimize.data.templates import load_template
+
+    folder = tmp_path / "templates" / "symbolic"
+    path = gsm_template(folder, "0002.json", "Cy has {n,3} mugs. He buys 2 more. How many now?", "n", "n+2")
+    template = load_template(path)
+    assert len(instance_rows(template, per_template=2, seed=0)) == 2
+    with pytest.raises(AnswerMismatch, match=r"0002\.json: an instance fails its coverage check"):
+        instance_rows(template, per_template=2, seed=0, checked=True)
+
+
+def test_a_one_sentence_gsm_template_has_no_context_and_is_refused_or_skipped(tmp_path):
+    folder = tmp_path / "templates" / "symbolic"
+    gsm_template(folder, "0000.json", "Ann has {n,3} pens. How many pens does she have?", "n", "n")
+    gsm_template(folder, "0001.json", "If Bo eats {n,3} pies a day, how many in 2 days?", "2 * n", "2*n")
+    with pytest.raises(TemplateError, match=r"0001\.json.*one sentence"):
+        generate_rows(tmp_path / "templates", per_template=1, seed=0, progress=False)
+    rows, problems = generate_rows(tmp_path / "templates", per_template=1, seed=0, skip_broken=True)
+    assert [r["template_id"] for r in rows] == ["gsm-symbolic-0000"] and len(problems) == 1
+    assert rows[0]["context"] == "Ann has 3 pens." or rows[0]["context"].startswith("Ann has")
+    assert rows[0]["questions"][0]["question"] == "How many pens does she have?"
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared GSM-Symbolic templates are not available")
+def test_held_out_set_from_shared_templates_loads_with_a_sentence_split(tmp_path):
+    """The documented held-out command (data/README.md) on a few files: deterministic, loadable, split."""
+    from optimize.data.loaders import load_examples
+    from optimize.data.sentences import split_context_question
+
+    templates = tmp_path / "templates"
+    for relative in ("symbolic/0000.json", "p1/0048.json", "p1/0074.json", "p1/0095.json", "p1/0099.json"):
+        (templates / relative).parent.mkdir(parents=True, exist_ok=True)
+        (templates / relative).write_bytes((SHARED / relative).read_bytes())  # temporary, not in the repo
+    outputs = []
+    for name in ("a.jsonl", "b.jsonl"):
+        out = tmp_path / name
+        argv = ["data", "generate", "--templates", str(templates), "--per-template", "2", "--seed", "2026"]
+        assert run_cli(*argv, "--skip-broken", "--checked", "--out", str(out)) == 0
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+    examples = load_examples(tmp_path / "a.jsonl")
+    # 0074 answers a different question than it asks, 0099 is one sentence: both skipped
+    assert sorted({e.template_id for e in examples}) == ["gsm-p1-0048", "gsm-p1-0095", "gsm-symbolic-0000"]
+    assert len(examples) == 6 and len({e.context_id for e in examples}) == 6
+    for example in examples:
+        assert example.context and example.question
+        assert split_context_question(f"{example.context} {example.question}") == (
+            example.context,
+            example.question,
+        )

@@ -1,6 +1,7 @@
 """Template parsing and sampling for both formats, including real GSM-Symbolic files when present."""
 
 import json
+import os
 import random
 from fractions import Fraction
 from pathlib import Path
@@ -15,7 +16,13 @@ from optimize.data.templates import (
     split_sentences,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm-symbolic" / "templates"
+# ../shared next to the checkout; SLEEPTIME_SHARED points elsewhere (e.g. from a git worktree).
+SHARED = (
+    Path(os.environ.get("SLEEPTIME_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+    / "data"
+    / "gsm-symbolic"
+    / "templates"
+)
 
 MULTI = {
     "id": "mq-test",

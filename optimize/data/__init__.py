@@ -6,8 +6,9 @@ Example:
 """
 
 from optimize.data.expressions import ExpressionError, evaluate
+from optimize.data.instances import Template, TemplateError
+from optimize.data.parsing import load_template, load_templates
 from optimize.data.splits import SplitError, split_by_template, spread_contexts
-from optimize.data.templates import Template, TemplateError, load_template, load_templates
 
 __all__ = [
     "ExpressionError",

@@ -33,6 +33,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     generate.add_argument("--out", required=True, help="output JSONL path")
     generate.add_argument("--level", nargs="+", choices=["base", "p1", "p2"], help="only these levels")
     generate.add_argument("--skip-broken", action="store_true", help="report and skip templates that fail")
+    generate.add_argument(
+        "--checked",
+        action="store_true",
+        help="skip GSM-Symbolic templates whose #answer disagrees with their own solution (coverage check)",
+    )
     generate.set_defaults(func=_generate)
 
     coverage = commands.add_parser(
@@ -50,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _generate(args: argparse.Namespace) -> int:
     from optimize.data.generate import generate_file
-    from optimize.data.templates import TemplateError
+    from optimize.data.instances import TemplateError
 
     try:
         count, problems = generate_file(
@@ -60,6 +65,7 @@ def _generate(args: argparse.Namespace) -> int:
             seed=args.seed,
             levels=args.level,
             skip_broken=args.skip_broken,
+            checked=args.checked,
         )
     except (TemplateError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -71,7 +77,8 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _coverage(args: argparse.Namespace) -> int:
-    from optimize.data.templates import TemplateError, coverage
+    from optimize.data.checks import coverage
+    from optimize.data.instances import TemplateError
 
     try:
         results = coverage(args.templates, samples=args.samples, seed=args.seed)

@@ -11,16 +11,26 @@ Example:
 
 from __future__ import annotations
 
+import codecs
 import json
+import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from optimize.data.templates import split_context_question
+from optimize.data.sentences import split_context_question
 
-__all__ = ["DataError", "load_examples", "read_jsonl", "rows_to_examples", "available_datasets", "REPO_ROOT"]
+__all__ = [
+    "DataError",
+    "load_examples",
+    "read_jsonl",
+    "numbered_rows",
+    "rows_to_examples",
+    "available_datasets",
+    "REPO_ROOT",
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = REPO_ROOT / "data"
@@ -43,10 +53,27 @@ def available_datasets(data_dir: Path = DATA_DIR) -> dict[str, Path]:
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     """Rows of a JSONL file; blank lines are skipped, a malformed line raises naming file and line."""
+    return [row for _, row in numbered_rows(path)]
+
+
+def numbered_rows(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    """``(1-based line number, row)`` for every non-blank line of a UTF-8 JSONL file (a leading BOM is fine).
+
+    Invalid UTF-8 and malformed JSON raise :class:`DataError` naming the file and line.
+    """
     path = Path(path)
     rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if number == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8) :]
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise DataError(
+                    f"{path}:{number}: not valid UTF-8 (byte {error.start + 1} of the line); "
+                    "fix: save the file as UTF-8"
+                ) from None
             if not line.strip():
                 continue
             try:
@@ -56,9 +83,13 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
                     f"{path}:{number}: malformed JSON ({error.msg} at column {error.colno}); "
                     "fix: each line must be one complete JSON object"
                 ) from None
+            except RecursionError:
+                raise DataError(
+                    f"{path}:{number}: JSON nested too deeply; fix: one flat JSON object per line"
+                ) from None
             if not isinstance(row, dict):
                 raise DataError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
-            rows.append(row)
+            rows.append((number, row))
     return rows
 
 
@@ -72,20 +103,33 @@ def _flavour(row: Mapping[str, Any]) -> str | None:
     return None
 
 
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
 def _number(value: Any, where: str) -> int | float:
+    """The one finite number an answer holds; anything else (two numbers, NaN, none) names the row."""
     if isinstance(value, bool):
-        raise DataError(f"{where}: answer {value!r} is not a number")
-    if isinstance(value, (int, float)):
-        return int(value) if float(value).is_integer() else float(value)
+        raise DataError(f"{where}: answer {value!r} is not a number; fix: write the answer as one number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise DataError(f"{where}: answer {value!r} is not a finite number; fix: write the exact answer")
+        return int(value) if value.is_integer() else value
     text = str(value)
     if "####" in text:
         text = text.rsplit("####", 1)[1]
-    match = re.search(r"-?\d[\d,]*(?:\.\d+)?", text)
-    if not match:
+    numbers = _NUMBER.findall(text)
+    if not numbers:
         raise DataError(
             f"{where}: no numeric answer in {str(value)[-80:]!r}; fix: end the answer with '#### <number>'"
         )
-    number = float(match.group(0).replace(",", ""))
+    if len(numbers) > 1:
+        raise DataError(
+            f"{where}: answer {text.strip()[-80:]!r} holds {len(numbers)} numbers, not exactly one number; "
+            "fix: end the answer with '#### <number>'"
+        )
+    number = float(numbers[0].replace(",", ""))
     return int(number) if number.is_integer() else number
 
 
@@ -98,13 +142,22 @@ def _level_from_name(path: Path | str) -> str:
 
 
 def rows_to_examples(
-    rows: Iterable[Mapping[str, Any]], *, origin: str = "<rows>", default_level: str = "base"
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    origin: str = "<rows>",
+    default_level: str = "base",
+    lines: Sequence[int] | None = None,
 ) -> list:
-    """Flatten rows of any supported flavour into ``dspy.Example`` objects (inputs: context, question)."""
+    """Flatten rows of any supported flavour into ``dspy.Example`` objects (inputs: context, question).
+
+    Errors name ``origin:<line>``: the row's position, or its file line when ``lines`` gives them.
+    """
     import dspy
 
     examples = []
-    for number, row in enumerate(rows, start=1):
+    rows = list(rows)
+    numbers = list(lines) if lines is not None else range(1, len(rows) + 1)
+    for number, row in zip(numbers, rows, strict=True):
         where = f"{origin}:{number}"
         flavour = _flavour(row)
         if flavour is None:
@@ -161,6 +214,10 @@ def _rows_for(row: Mapping[str, Any], flavour: str, where: str, default_level: s
     ]
 
 
+def _unzip(numbered: list[tuple[int, dict[str, Any]]]) -> tuple[list[int], list[dict[str, Any]]]:
+    return [number for number, _ in numbered], [row for _, row in numbered]
+
+
 def _load_hub(name: str, split: str | None) -> list[dict[str, Any]]:
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -197,14 +254,12 @@ def load_examples(
     """
     path = Path(source)
     rows: list[dict[str, Any]]
+    lines: list[int] | None = None
+    if not path.is_file() and str(source) in available_datasets():
+        path = available_datasets()[str(source)]
     if path.is_file():
         origin = str(path)
-        rows = read_jsonl(path)
-        default_level = _level_from_name(path.name)
-    elif str(source) in available_datasets():
-        path = available_datasets()[str(source)]
-        origin = str(path)
-        rows = read_jsonl(path)
+        lines, rows = _unzip(numbered_rows(path))
         default_level = _level_from_name(path.name)
     elif re.fullmatch(r"[\w.-]+/[\w.-]+", str(source)) and not str(source).endswith((".jsonl", ".json")):
         origin = str(source)
@@ -217,7 +272,7 @@ def load_examples(
             "and not a "
             "Hugging Face name (owner/name); fix: pass a JSONL path or one of the names"
         )
-    examples = rows_to_examples(rows, origin=origin, default_level=default_level)
+    examples = rows_to_examples(rows, origin=origin, default_level=default_level, lines=lines)
     if split is not None:
         from optimize.data.splits import split_by_template
 
