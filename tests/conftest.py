@@ -12,7 +12,7 @@ os.environ.setdefault("MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK", "true")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+SHARED = Path(os.environ.get("SLEEPTIME_SHARED") or REPO.parent / "shared")  # env: from a git worktree
 
 
 @pytest.fixture
