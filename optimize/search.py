@@ -1,11 +1,15 @@
 """Budget search: an Optuna multi-objective study over how compute is split between sleep time and test time.
 
-Each trial reads like the experiment it runs: suggest a Budget, build the program for it, evaluate it on the
-dev split, summarize, log a child MLflow run, and return the three objectives
+Each trial reads like the experiment it runs: suggest a Budget, evaluate it with the experiment runner
+(:class:`optimize.runner.Experiment`: program, evaluation on the dev split, a child MLflow run), and return
+the three objectives
 
     accuracy (maximize), mean test-time tokens (minimize), amortized cost per query (minimize)
 
 where cost per query = price_ratio * mean_test_tokens + sleep_tokens_per_context / questions_per_context.
+A trial whose error rate is above ``max_error_rate`` FAILs (never COMPLETE, never on the front); a Budget
+already evaluated in the study is not evaluated again (that trial is PRUNED with ``duplicate_of`` naming
+the trial that holds its values) and does not count as one of the ``n_trials``.
 
 Example::
 
@@ -18,42 +22,38 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 import os
 import random
 import socket
+import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from optimize.runner import (  # noqa: F401  (re-exported: the search's public vocabulary)
+    DEFAULT_MAX_ERROR_RATE,
+    OBJECTIVES,
+    SLEEP_FIELDS,
+    SUMMARY_METRICS,
+    Evaluator,
+    Experiment,
+    TrialFailed,
+    budget_id,
+    configs_table,
+    evaluate_budget,
+    objective_values,
+    run_label,
+    safe_budget_dict,
+    stop_on_signals,
+)
 from optimize.tracking import Tracker, default_mlruns_dir, redact_url
+from programs.redact import redact
 
-OBJECTIVES: tuple[tuple[str, str], ...] = (
-    ("accuracy", "maximize"),
-    ("mean_test_tokens", "minimize"),
-    ("cost_per_query", "minimize"),
-)
-SUMMARY_METRICS = (
-    "n",
-    "accuracy",
-    "accuracy_ci_low",
-    "accuracy_ci_high",
-    "mean_test_tokens",
-    "mean_sleep_tokens_amortized",
-    "sleep_tokens_per_context",
-    "cost_per_query",
-    "errors",
-    "mean_test_seconds",
-)
 RDB_SCHEMES = ("sqlite", "postgresql", "mysql")
-SLEEP_FIELDS = ("sleep_samples", "sleep_rounds", "sleep_max_tokens", "sleep_model")
-
-Evaluator = Callable[..., Any]  # (budget, examples, *, results_path, store, ledger) -> pd.DataFrame
+METRIC_NAMES = [name for name, _ in OBJECTIVES]
 
 
 class SearchError(ValueError):
@@ -134,13 +134,30 @@ class SearchSpace:
                 )
         return self
 
+    def labels(self, name: str) -> dict[Any, Any]:
+        """What Optuna stores for each value of a dimension: the value, with credentials redacted.
+
+        Model specs may carry a password in their URL; the study database only ever sees the redacted
+        label, and :meth:`suggest` maps it back to the real value held in memory.
+        """
+        labels: dict[Any, Any] = {}
+        for index, value in enumerate(self.dimensions()[name]):
+            label = redact(value) if isinstance(value, str) else value
+            labels[f"{label} #{index}" if label in labels else label] = value
+        return labels
+
+    def described(self) -> dict[str, list]:
+        """The space as it may be written anywhere (labels, no credentials)."""
+        return {name: list(self.labels(name)) for name in self.dimensions()}
+
     def suggest(self, trial) -> dict[str, Any]:
         """Ask ``trial`` for one Budget's fields (as a dict)."""
-        dims = self.dimensions()
 
         def pick(name: str):
-            values = dims[name]
-            return values[0] if len(values) == 1 else trial.suggest_categorical(name, list(values))
+            labels = self.labels(name)
+            if len(labels) == 1:
+                return next(iter(labels.values()))
+            return labels[trial.suggest_categorical(name, list(labels))]
 
         params = {"use_sleep": pick("use_sleep")}
         for name in ("test_verbosity", "test_max_tokens", "test_model", "compiled"):
@@ -159,50 +176,6 @@ def objective_spec(questions_per_context: float, price_ratio: float) -> dict[str
         "questions_per_context": float(questions_per_context),
         "price_ratio": float(price_ratio),
     }
-
-
-def objective_values(summary: dict[str, Any]) -> tuple[float, float, float]:
-    """The trial's return value, in the order of :data:`OBJECTIVES`."""
-    return tuple(float(summary[name]) for name, _ in OBJECTIVES)
-
-
-def budget_id(budget) -> str:
-    """A short stable id of a Budget (file names, config ids)."""
-    return hashlib.sha1(budget.to_json().encode()).hexdigest()[:12]
-
-
-def evaluate_budget(
-    budget,
-    examples: Sequence,
-    *,
-    results_path: Path | None = None,
-    store=None,
-    ledger=None,
-    api_base: str | None = None,
-    num_threads: int = 1,
-    progress: bool = True,
-):
-    """The real trial evaluation: ``build_program(budget)`` then ``evaluate`` on ``examples``."""
-    from optimize.evaluate import evaluate
-    from programs import build_program
-    from programs.lm.ledger import TokenLedger
-
-    ledger = ledger if ledger is not None else TokenLedger()
-    program = build_program(budget, ledger=ledger, store=store, api_base=api_base)
-    return evaluate(
-        program,
-        list(examples),
-        ledger=ledger,
-        num_threads=num_threads,
-        results_path=results_path,
-        progress=progress,
-    )
-
-
-def _default_summarize():
-    from optimize.metrics import summarize
-
-    return summarize
 
 
 # -- storage ------------------------------------------------------------------------------------------------
@@ -319,6 +292,10 @@ def _check_same_objectives(study, spec: dict[str, Any], study_name: str, storage
             f"{where} optimizes {len(directions)} objective(s) {directions}, not {wanted} "
             "(accuracy, mean_test_tokens, cost_per_query); use another --study name"
         )
+    if study.metric_names is None:
+        with warnings.catch_warnings():  # set_metric_names is marked experimental
+            warnings.simplefilter("ignore")
+            study.set_metric_names(METRIC_NAMES)  # Optuna's own plots and dashboard label the objectives
     stored = study.user_attrs.get("objective_spec")
     if stored is None:
         for key, value in spec.items():
@@ -381,128 +358,110 @@ def _requeue(study, trial) -> None:
     study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
 
 
+def close_dead_runs(study, tracker: Tracker) -> list[str]:
+    """Close as KILLED every MLflow child run still RUNNING whose trial has failed (its worker is gone)."""
+    from mlflow.exceptions import MlflowException
+    from optuna.trial import TrialState
+
+    closed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        if not run_id:
+            continue
+        try:
+            if tracker.status(run_id) == "RUNNING":
+                tracker.finish(run_id, "KILLED")
+                closed.append(run_id)
+        except MlflowException:
+            continue  # a run of another MLflow store
+    return closed
+
+
 # -- the search ---------------------------------------------------------------------------------------------
 @dataclass
-class _TrialContext:
-    examples: list
+class _Objective:
+    """One trial: suggest a Budget, evaluate it (or return its stored values), record what happened."""
+
+    experiment: Experiment
     space: SearchSpace
-    questions_per_context: float
-    price_ratio: float
-    evaluator: Evaluator | None
-    summarize: Callable | None
-    results_dir: Path
-    tracker: Tracker | None
-    parent_run_id: str | None
-    tags: dict[str, str]
-    store: Any = None
-    ledger: Any = None
-    frames: dict[str, Any] = field(default_factory=dict)
+    evaluated: int = 0
 
-    def __post_init__(self) -> None:
-        # The real program + evaluate, unless a caller (a test, a custom harness) injects its own.
-        if self.evaluator is None:
-            self.evaluator = lambda b, ex, **kw: evaluate_budget(b, ex, progress=False, **kw)
-        if self.summarize is None:
-            self.summarize = _default_summarize()
+    def __call__(self, trial) -> tuple[float, ...]:
+        from programs.budget import Budget
 
-
-def run_config(budget, ctx: _TrialContext, *, run_name: str, extra_tags: dict[str, str] | None = None):
-    """Evaluate one Budget, log its child run and per-example rows; returns ``(summary, frame, run_id)``.
-
-    The child run is closed FAILED (or KILLED on Ctrl-C) when evaluation does not finish.
-    """
-    config_id = budget_id(budget)
-    tags = {
-        **ctx.tags,
-        "sleeptime.config_id": config_id,
-        **(extra_tags or {}),
-        "sleeptime.models": f"sleep={budget.sleep_model if budget.use_sleep else '-'}; "
-        f"test={budget.test_model}",
-    }
-    run_id = None
-    if ctx.tracker is not None and ctx.parent_run_id is not None:
-        run_id = ctx.tracker.start_child(ctx.parent_run_id, name=run_name, params=budget.to_dict(), tags=tags)
-    rows_dir = ctx.results_dir / "rows"
-    rows_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        frame = ctx.evaluator(
-            budget,
-            ctx.examples,
-            results_path=rows_dir / f"{config_id}.jsonl",
-            store=ctx.store,
-            ledger=ctx.ledger,
-        )
-        if frame is None or len(frame) == 0:
-            raise SearchError(f"evaluating {budget.to_json()} produced no rows; is the dev split empty?")
-        summary = dict(
-            ctx.summarize(frame, questions_per_context=ctx.questions_per_context, price_ratio=ctx.price_ratio)
-        )
-        values = objective_values(summary)
-        if any(math.isnan(v) for v in values):
-            raise SearchError(f"objectives {values} for {budget.to_json()} contain NaN")
-    except KeyboardInterrupt:
-        if run_id:
-            ctx.tracker.finish(run_id, "KILLED")
-        raise
-    except BaseException:
-        if run_id:
-            ctx.tracker.finish(run_id, "FAILED")
-        raise
-    frame = frame.copy()
-    frame["config_id"] = config_id
-    frames_dir = ctx.results_dir / "frames"
-    frames_dir.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(frames_dir / f"{config_id}.csv", index=False)
-    if run_id:
-        metrics = {k: summary[k] for k in SUMMARY_METRICS if isinstance(summary.get(k), int | float)}
-        if "seconds" in frame:
-            metrics["mean_seconds"] = float(frame["seconds"].mean())
-        if "sleep_seconds" in frame:
-            metrics["mean_sleep_seconds"] = float(frame["sleep_seconds"].mean())
-        ctx.tracker.log_metrics(run_id, metrics)
-        ctx.tracker.finish(run_id, "FINISHED")
-    return summary, frame, run_id
-
-
-def _objective(ctx: _TrialContext):
-    from programs.budget import Budget
-
-    def objective(trial) -> tuple[float, float, float]:
         trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid()})
-        budget = Budget.from_dict(ctx.space.suggest(trial))
-        trial.set_user_attr("budget", budget.to_dict())
-        trial.set_user_attr("config_id", budget_id(budget))
+        budget = Budget.from_dict(self.space.suggest(trial))
+        config_id = budget_id(budget)
+        trial.set_user_attr("budget", safe_budget_dict(budget))
+        trial.set_user_attr("config_id", config_id)
+        done = _evaluated_trial(trial.study, config_id, trial.number)
+        if done is not None:
+            # Already measured: no second evaluation, not one of the user's trials. PRUNED, not COMPLETE,
+            # so a Budget is one point of the front; its values stay on the trial it duplicates.
+            import optuna
+
+            trial.set_user_attr("duplicate_of", done.number)
+            raise optuna.TrialPruned(f"Budget already evaluated by trial {done.number}")
+        self.evaluated += 1
         try:
-            summary, _, run_id = run_config(
+            result = self.experiment.run(
                 budget,
-                ctx,
-                run_name=f"trial-{trial.number}",
-                extra_tags={"sleeptime.trial": str(trial.number)},
+                run_name=f"#{trial.number} {run_label(budget)}",
+                tags={"sleeptime.trial": str(trial.number)},
+                on_start=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id),
             )
+        except TrialFailed as exc:
+            trial.set_user_attr("failed_reason", redact(str(exc))[:1000])
+            raise
         except KeyboardInterrupt:
             # Optuna marks this trial FAIL; queue its parameters so the resumed study runs them first.
             _requeue(trial.study, trial)
             trial.set_user_attr("requeued", True)
             raise
-        trial.set_user_attr("summary", {k: summary.get(k) for k in SUMMARY_METRICS})
-        if run_id:
-            trial.set_user_attr("mlflow_run_id", run_id)
-        return objective_values(summary)
-
-    return objective
+        trial.set_user_attr("summary", {k: result.summary.get(k) for k in SUMMARY_METRICS})
+        return objective_values(result.summary)
 
 
-def make_sampler(name: str, seed: int | None, *, population_size: int = 20):
-    """``tpe`` (multi-objective TPE) or ``nsga2``, seeded."""
+def _evaluated_trial(study, config_id: str, number: int):
+    from optuna.trial import TrialState
+
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if trial.number != number and trial.user_attrs.get("config_id") == config_id:
+            return trial
+    return None
+
+
+def make_sampler(name: str, seed: int | None, *, population_size: int = 20, constraints_func=None):
+    """``tpe`` (multi-objective TPE), ``nsga2`` or ``random``, seeded; constraints where the sampler has them."""
     import optuna
 
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=8)
-    if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed, population_size=population_size)
+    with warnings.catch_warnings():  # constraints_func is marked experimental
+        warnings.simplefilter("ignore")
+        if name == "tpe":
+            return optuna.samplers.TPESampler(
+                seed=seed, multivariate=True, n_startup_trials=8, constraints_func=constraints_func
+            )
+        if name == "nsga2":
+            return optuna.samplers.NSGAIISampler(
+                seed=seed, population_size=population_size, constraints_func=constraints_func
+            )
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     raise SearchError(f"unknown sampler {name!r}; use 'tpe', 'nsga2' or 'random'")
+
+
+def test_token_constraint(max_test_tokens: float) -> Callable:
+    """An Optuna ``constraints_func``: feasible when mean test tokens are at most ``max_test_tokens``."""
+
+    def constraints(trial) -> tuple[float]:
+        tokens = trial.values[1] if trial.values else float("inf")
+        return (tokens - float(max_test_tokens),)
+
+    return constraints
+
+
+def _feasible(trial, max_test_tokens: float | None) -> bool:
+    return max_test_tokens is None or (bool(trial.values) and trial.values[1] <= max_test_tokens)
 
 
 def run_search(
@@ -527,11 +486,15 @@ def run_search(
     heartbeat_interval: int = 10,
     grace_period: int | None = None,
     progress: bool = True,
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
+    max_test_tokens: float | None = None,
 ):
     """Run (or resume, or join) a budget study and return it; ``study.best_trials`` is the Pareto front.
 
     ``tracker=None`` logs to the default MLflow store, ``tracker=False`` logs nothing. ``evaluator`` defaults
-    to the real program + :func:`optimize.evaluate.evaluate`; tests inject a deterministic one.
+    to the real program + :func:`optimize.evaluate.evaluate`; tests inject a deterministic one. SIGINT and
+    SIGTERM stop the search alike: the running trial is re-queued, its child run KILLED.
+    ``max_test_tokens`` makes trials above that many test tokens per question infeasible.
     """
     import optuna
 
@@ -542,9 +505,11 @@ def run_search(
             f"questions per context ({questions_per_context}) and price ratio ({price_ratio}) "
             "must be positive"
         )
+    if max_test_tokens is not None and max_test_tokens <= 0:
+        raise SearchError(f"--max-test-tokens must be positive, got {max_test_tokens}")
     examples = list(dev_examples)
     if not examples:
-        raise SearchError("the dev split is empty; check --data/--split (or --limit) so trials have examples")
+        raise SearchError("the dev split is empty; check --data/--split (or --n) so trials have examples")
     space = (space or SearchSpace()).validate()
     storage_url = storage or default_storage_url()
     probe = open_study(
@@ -565,172 +530,122 @@ def run_search(
         effective_seed = random.Random(
             f"{seed}-{socket.gethostname()}-{os.getpid()}-{time.time_ns()}"
         ).randrange(2**31)
+    constraints = test_token_constraint(max_test_tokens) if max_test_tokens is not None else None
     study = optuna.load_study(
-        study_name=study_name, storage=probe._storage, sampler=make_sampler(sampler, effective_seed)
+        study_name=study_name,
+        storage=probe._storage,
+        sampler=make_sampler(sampler, effective_seed, constraints_func=constraints),
     )
-    study.set_user_attr("space", {k: [v for v in vals] for k, vals in space.dimensions().items()})
+    study.set_user_attr("space", space.described())
 
-    results_dir = Path(results_dir or default_mlruns_dir() / "results" / study_name)
-    own_tracker = Tracker() if tracker is None else (tracker or None)
-    parent_run_id = None
-    tags = {
-        "sleeptime.split": split,
-        "sleeptime.study": study_name,
-        "sleeptime.storage": redact_url(storage_url),
-    }
-    if own_tracker is not None:
-        parent_run_id = own_tracker.start_parent(
-            f"search-{study_name}",
-            kind="search",
-            tags=tags,
-            params={
-                "questions_per_context": questions_per_context,
-                "price_ratio": price_ratio,
-                "sampler": sampler,
-                "seed": seed,
-                "n_examples": len(examples),
-                "split": split,
-            },
-            resume_key=f"search:{study_name}@{redact_url(storage_url)}",
-        )
-        study.set_user_attr("mlflow_parent_run_id", parent_run_id)
-    ctx = _TrialContext(
-        examples=examples,
-        space=space,
+    safe_storage = redact_url(storage_url)
+    experiment = Experiment(
+        examples,
+        name=f"search-{study_name}",
+        kind="search",
+        split=split,
         questions_per_context=questions_per_context,
         price_ratio=price_ratio,
-        evaluator=evaluator,
-        summarize=summarize,
-        results_dir=results_dir,
-        tracker=own_tracker,
-        parent_run_id=parent_run_id,
-        tags=tags,
         store=store,
         ledger=ledger,
+        tracker=tracker,
+        evaluator=evaluator,
+        summarize=summarize,
+        results_dir=Path(results_dir or default_mlruns_dir() / "results" / study_name),
+        max_error_rate=max_error_rate,
+        params={"sampler": sampler, "seed": seed, "max_test_tokens": max_test_tokens},
+        tags={"sleeptime.study": study_name, "sleeptime.storage": safe_storage},
+        resume_key=f"search:{study_name}@{safe_storage}",
+        space=space.described(),
+        progress=progress,
     )
+    experiment.open()
+    if experiment.tracker is not None:
+        study.set_user_attr("mlflow_parent_run_id", experiment.parent_run_id)
+        close_dead_runs(study, experiment.tracker)
+    objective = _Objective(experiment, space)
     status = "FAILED"
     try:
-        study.optimize(
-            _objective(ctx),
-            n_trials=n_trials,
-            n_jobs=n_jobs,
-            catch=(),
-            show_progress_bar=progress,
-            gc_after_trial=False,
-        )
+        with stop_on_signals() as stop:
+            try:
+                # Budgets already in the study are not evaluated again and do not count: top up until
+                # n_trials were evaluated, with a bound for a space that has nothing new left.
+                for _ in range(4):
+                    remaining = n_trials - objective.evaluated
+                    if remaining <= 0:
+                        break
+                    study.optimize(
+                        objective,
+                        n_trials=remaining,
+                        n_jobs=n_jobs,
+                        catch=(TrialFailed,),
+                        show_progress_bar=progress,
+                        gc_after_trial=False,
+                    )
+            except KeyboardInterrupt:
+                print(
+                    f"search {study_name!r} stopped by {stop.get('signal', 'SIGINT')}: finished trials are "
+                    "kept and the interrupted one is re-queued; run the same command to resume",
+                    file=sys.stderr,
+                )
+                raise
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
         raise
     finally:
-        write_results(
-            study, results_dir, questions_per_context=questions_per_context, price_ratio=price_ratio
+        configs = study_configs(
+            study,
+            questions_per_context=questions_per_context,
+            price_ratio=price_ratio,
+            max_test_tokens=max_test_tokens,
         )
-        if own_tracker is not None and parent_run_id is not None:
-            try:
-                log_parent_results(own_tracker, parent_run_id, results_dir)
-            finally:
-                own_tracker.finish(parent_run_id, status)
+        experiment.close(configs, status=status)
     return study
 
 
 # -- results ------------------------------------------------------------------------------------------------
-def distinct_front(study) -> list:
+def distinct_front(study, *, max_test_tokens: float | None = None) -> list:
     """The Pareto-front trials, most accurate first, one per distinct Budget.
 
     Samplers may propose the same Budget twice; both trials are on the front but they are one point.
     """
-    front = sorted(study.best_trials, key=lambda t: -t.values[0])
+    front = sorted(
+        (t for t in study.best_trials if _feasible(t, max_test_tokens)), key=lambda t: -t.values[0]
+    )
     return list({str(t.user_attrs.get("budget", t.params)): t for t in front}.values())
 
 
-def study_configs(study, *, questions_per_context: float, price_ratio: float):
-    """One row per COMPLETE trial: the Budget, the summary metrics and whether it is on the Pareto front."""
-    import pandas as pd
+def study_configs(study, *, questions_per_context: float, price_ratio: float,
+                  max_test_tokens: float | None = None):
+    """One row per COMPLETE trial that evaluated a Budget (and fits the token ceiling), front marked."""
     from optuna.trial import TrialState
-
-    from optimize.pareto import pareto_front
 
     rows = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        summary = trial.user_attrs.get("summary", {})
+        if "duplicate_of" in trial.user_attrs or not _feasible(trial, max_test_tokens):
+            continue
+        budget = trial.user_attrs.get("budget", {})
         row = {
             "config_id": trial.user_attrs.get("config_id"),
             "trial": trial.number,
             "source": "search",
-            **trial.user_attrs.get("budget", {}),
-            **summary,
+            "label": _label_of(budget),
+            **budget,
+            **trial.user_attrs.get("summary", {}),
             "questions_per_context": questions_per_context,
             "price_ratio": price_ratio,
         }
         for (name, _), value in zip(OBJECTIVES, trial.values, strict=True):
             row[name] = value
         rows.append(row)
-    df = pd.DataFrame(rows)
-    if len(df):
-        front = pareto_front(df[[n for n, _ in OBJECTIVES]].to_numpy().tolist(), [d for _, d in OBJECTIVES])
-        df["on_front"] = False
-        df.loc[df.index[front], "on_front"] = True
-    return df
+    return configs_table(rows)
 
 
-def write_results(study, results_dir: Path, *, questions_per_context: float, price_ratio: float) -> Path:
-    """``configs.csv`` (+ ``.md``) and ``examples.csv`` of the study's finished trials in ``results_dir``."""
-    configs = study_configs(study, questions_per_context=questions_per_context, price_ratio=price_ratio)
-    return write_tables(configs, results_dir)
+def _label_of(budget: dict) -> str:
+    from programs.budget import Budget
 
-
-def write_tables(configs, results_dir: Path) -> Path:
-    import pandas as pd
-
-    from optimize.tracking import markdown_table
-
-    results_dir = Path(results_dir)
-    results_dir.mkdir(parents=True, exist_ok=True)
-    configs.to_csv(results_dir / "configs.csv", index=False)
-    (results_dir / "configs.md").write_text(
-        markdown_table(configs) if len(configs) else "(no finished configs)\n"
-    )
-    frames = []
-    if len(configs):
-        for config_id in configs["config_id"].unique():
-            path = results_dir / "frames" / f"{config_id}.csv"
-            if path.exists():
-                frames.append(pd.read_csv(path))
-    examples = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["config_id"])
-    examples.to_csv(results_dir / "examples.csv", index=False)
-    (results_dir / "meta.json").write_text(json.dumps({"written_at": time.time()}))
-    return results_dir
-
-
-def log_parent_results(tracker: Tracker, parent_run_id: str, results_dir: Path) -> None:
-    """Parent run artifacts: result tables, per-example rows, the Pareto front and report figures."""
-    import pandas as pd
-
-    results_dir = Path(results_dir)
-    configs = (
-        pd.read_csv(results_dir / "configs.csv")
-        if (results_dir / "configs.csv").stat().st_size > 1
-        else pd.DataFrame()
-    )
-    for name in ("configs.csv", "configs.md", "examples.csv"):
-        tracker.log_file(parent_run_id, results_dir / name, "results")
-    if len(configs) == 0:
-        return
-    front = configs[configs["on_front"]] if "on_front" in configs else configs
-    tracker.log_dataframe(parent_run_id, front, "pareto_front.csv")
-    tracker.log_dataframe(parent_run_id, front, "pareto_front.md")
-    best = configs.sort_values("accuracy", ascending=False).iloc[0]
-    tracker.log_metrics(
-        parent_run_id,
-        {
-            "best_accuracy": float(best["accuracy"]),
-            "n_configs": float(len(configs)),
-            "n_pareto": float(len(front)),
-        },
-    )
-    from optimize.report import write_report
-
-    report_dir = results_dir / "report"
-    write_report(configs, pd.read_csv(results_dir / "examples.csv"), report_dir)
-    tracker.log_dir(parent_run_id, report_dir, "report")
+    try:
+        return run_label(Budget.from_dict(budget))
+    except (ValueError, TypeError):
+        return str(budget)
