@@ -1,7 +1,9 @@
 """The one command line: ``sleeptime <command>`` (also ``python -m optimize <command>``).
 
 Each command lives in its own module, which exposes ``register(subparsers)``; heavy imports happen
-inside the handlers so ``--help`` stays fast.
+inside the handlers so ``--help`` stays fast. A user mistake (a bad flag value, a missing file, an unknown
+model, a malformed data row) ends with one redacted ``error: ...`` line and exit status 2; ``--debug``
+(before or after the command) shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -9,6 +11,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
+
+from optimize.errors import USER_ERROR_STATUS, user_error_types
+from optimize.flags import HelpFormatter, Parser, add_debug_flag, debug_requested
+from programs.redact import redact
 
 COMMAND_MODULES = (
     "optimize.lm_cli",
@@ -21,27 +28,67 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="sleeptime",
         description="Sleep-time compute: compile, evaluate and search sleep-time vs test-time budgets.",
+        formatter_class=HelpFormatter,
     )
+    add_debug_flag(parser, top_level=True)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, OSError) and getattr(exc, "filename", None) and str(exc.filename) not in text:
+        text = f"{text}: {exc.filename}"
+    if isinstance(exc, PermissionError) or "readonly" in text.lower() or "read-only" in text.lower():
+        text += " (not writable: pick another path, e.g. SLEEPTIME_MLRUNS_DIR or --out, or fix permissions)"
+    return redact(" ".join(text.split()))
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    if isinstance(exc, user_error_types()):
+        return True
+    # A store that cannot be written (read-only mlruns or SQLite folder) is the user's to fix.
+    text = str(exc).lower()
+    return "readonly database" in text or "read-only" in text or "unable to open database file" in text
+
+
+def report_error(exc: BaseException, *, debug: bool) -> int:
+    """Print ``exc`` as the CLI does and return the exit status."""
+    status = getattr(exc, "exit_status", None)
+    if not _is_user_error(exc):
+        if debug:
+            traceback.print_exc()
+        print(f"error: {_one_line(exc)} ({type(exc).__name__}; rerun with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
+    if debug:
+        traceback.print_exc()
+    print(f"error: {_one_line(exc)}", file=sys.stderr)
+    return int(status) if isinstance(status, int) else USER_ERROR_STATUS
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+    debug = debug_requested(argv)
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        debug = bool(getattr(args, "debug", False)) or debug
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted; finished work is saved and the next run resumes from it", file=sys.stderr)
         return 130
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the one place that turns any failure into a readable line
+        return report_error(exc, debug=debug)
 
 
 if __name__ == "__main__":
