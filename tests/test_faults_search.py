@@ -31,7 +31,8 @@ DEAD = "openai/dead@http://127.0.0.1:1/v1"  # nothing listens on port 1: every c
 
 @pytest.fixture
 def tracker(tmp_path):
-    return Tracker(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}", artifact_root=tmp_path / "mlruns" / "art")
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    return Tracker(uri, artifact_root=tmp_path / "mlruns" / "art")
 
 
 def _dspy_examples(n_contexts: int = 2, per_context: int = 2) -> list:
