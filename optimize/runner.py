@@ -25,21 +25,16 @@ import json
 import math
 import signal
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from optimize.results import OBJECTIVES, configs_table, log_parent_results, write_tables
 from optimize.tracking import Tracker, default_mlruns_dir
 from programs.redact import redact
 
-OBJECTIVES: tuple[tuple[str, str], ...] = (
-    ("accuracy", "maximize"),
-    ("mean_test_tokens", "minimize"),
-    ("cost_per_query", "minimize"),
-)
 SUMMARY_METRICS = (
     "n",
     "accuracy",
@@ -89,7 +84,7 @@ class TrialFailed(RuntimeError):
         self.summary = dict(summary or {})
 
 
-# -- identities and labels ------------------------------------------------------------------------------------
+# -- identities and labels -----------------------------------------------------------------------------------
 def budget_id(budget) -> str:
     """A short stable id of a Budget (file names, config ids)."""
     return hashlib.sha1(budget.to_json().encode()).hexdigest()[:12]
@@ -110,7 +105,7 @@ def applicable_params(budget) -> dict[str, Any]:
 
 
 def model_label(spec: str) -> str:
-    """A short name of a model spec: ``local:qwen2.5-coder-1.5b`` -> ``1.5B``, ``openai/gpt-4o@URL`` -> ``gpt-4o``."""
+    """A short model name: ``local:qwen2.5-coder-1.5b`` -> ``1.5B``, ``openai/gpt-4o@URL`` -> ``gpt-4o``."""
     import re
 
     name = str(spec).split("@", 1)[0]
@@ -128,7 +123,8 @@ def run_label(budget) -> str:
     sleep = f"sleep k={budget.sleep_samples}" + (f" r={budget.sleep_rounds}" if budget.sleep_rounds else "")
     if budget.sleep_model == budget.test_model:
         return f"{sleep} + {test}{compiled} ({model_label(budget.test_model)})"
-    return f"{sleep} ({model_label(budget.sleep_model)}) + {test}{compiled} ({model_label(budget.test_model)})"
+    sleep_model, test_model = model_label(budget.sleep_model), model_label(budget.test_model)
+    return f"{sleep} ({sleep_model}) + {test}{compiled} ({test_model})"
 
 
 def round_metric(name: str, value: float) -> float:
@@ -173,7 +169,7 @@ def stop_on_signals() -> Iterator[dict[str, str]]:
             signal.signal(sig, old if old is not None else signal.SIG_DFL)
 
 
-# -- the real evaluation --------------------------------------------------------------------------------------
+# -- the real evaluation -------------------------------------------------------------------------------------
 def evaluate_budget(
     budget,
     examples: Sequence,
@@ -216,7 +212,7 @@ def _default_summarize():
     return summarize
 
 
-# -- one evaluated Budget -------------------------------------------------------------------------------------
+# -- one evaluated Budget ------------------------------------------------------------------------------------
 @dataclass
 class ConfigResult:
     """One evaluated Budget: its summary, per-example frame and child run."""
@@ -239,29 +235,7 @@ class ConfigResult:
         }
 
 
-def configs_table(rows: Sequence[Mapping[str, Any]]):
-    """A configs DataFrame with ``on_front`` marking its Pareto front (objectives of :data:`OBJECTIVES`)."""
-    import pandas as pd
-
-    from optimize.pareto import pareto_front
-
-    df = pd.DataFrame(list(rows))
-    if len(df):
-        front = pareto_front(df[[n for n, _ in OBJECTIVES]].to_numpy().tolist(), [d for _, d in OBJECTIVES])
-        df["on_front"] = False
-        df.loc[df.index[front], "on_front"] = True
-    return df
-
-
-def distinct_front_table(configs):
-    """The Pareto-front rows, most accurate first, one per distinct Budget (a Budget run twice is one point)."""
-    if len(configs) == 0 or "on_front" not in configs:
-        return configs.iloc[0:0]
-    front = configs[configs["on_front"].astype(bool)].sort_values("accuracy", ascending=False)
-    return front.drop_duplicates(subset=["config_id"]).reset_index(drop=True)
-
-
-# -- the experiment -------------------------------------------------------------------------------------------
+# -- the experiment ------------------------------------------------------------------------------------------
 class Experiment:
     """A list of Budgets evaluated on examples under one MLflow parent run, with result tables on disk.
 
@@ -359,8 +333,9 @@ class Experiment:
             f"{self.split} questions ({contexts} contexts). Objectives: accuracy (fraction correct, up), "
             "mean_test_tokens (generated test-time tokens per question, down), cost_per_query (sleep-token "
             f"units with a test token priced {self.price_ratio:g}x, sleep tokens amortized over "
-            f"{self.questions_per_context:g} questions per context, down). Artifacts: pareto_front.csv/.md/.png "
-            "(one row per distinct Budget), results/ (every configuration and example), report/ (figures)."
+            f"{self.questions_per_context:g} questions per context, down). Artifacts: "
+            "pareto_front.csv/.md/.png (one row per distinct Budget), results/ (every configuration and "
+            "example), report/ (figures)."
         )
 
     def __enter__(self) -> Experiment:
@@ -405,7 +380,9 @@ class Experiment:
                 ledger=self.ledger,
             )
             if frame is None or len(frame) == 0:
-                raise ExperimentError(f"evaluating {redact(budget.to_json())} produced no rows; is the split empty?")
+                raise ExperimentError(
+                    f"evaluating {redact(budget.to_json())} produced no rows; is the split empty?"
+                )
             summary = dict(
                 self.summarize(
                     frame, questions_per_context=self.questions_per_context, price_ratio=self.price_ratio
@@ -532,8 +509,9 @@ def _get(example, name: str):
 
 def _child_description(budget, experiment: Experiment) -> str:
     if budget.use_sleep:
-        sleep = (f"sleep time: {budget.sleep_samples} rewrite(s) of each context, {budget.sleep_rounds} rethink "
-                 f"round(s), at most {budget.sleep_max_tokens} tokens each, model {redact(budget.sleep_model)}")
+        sleep = (f"sleep time: {budget.sleep_samples} rewrite(s) of each context, {budget.sleep_rounds} "
+                 f"rethink round(s), at most {budget.sleep_max_tokens} tokens each, model "
+                 f"{redact(budget.sleep_model)}")
     else:
         sleep = "no sleep time (test-time only)"
     units = "; ".join(f"{name}: {unit}" for name, unit in METRIC_UNITS.items())
@@ -545,91 +523,3 @@ def _child_description(budget, experiment: Experiment) -> str:
     )
 
 
-# -- result tables --------------------------------------------------------------------------------------------
-def write_tables(configs, results_dir: Path) -> Path:
-    """``configs.csv`` (+ ``.md``), ``examples.csv`` (rows of every config) and ``meta.json`` in ``results_dir``."""
-    import pandas as pd
-
-    from optimize.tracking import markdown_table
-
-    results_dir = Path(results_dir)
-    results_dir.mkdir(parents=True, exist_ok=True)
-    configs.to_csv(results_dir / "configs.csv", index=False)
-    (results_dir / "configs.md").write_text(
-        markdown_table(configs) if len(configs) else "(no finished configs)\n"
-    )
-    frames = []
-    if len(configs):
-        for config_id in configs["config_id"].unique():
-            path = results_dir / "frames" / f"{config_id}.csv"
-            if path.exists():
-                frames.append(pd.read_csv(path))
-    examples = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["config_id"])
-    examples.to_csv(results_dir / "examples.csv", index=False)
-    (results_dir / "meta.json").write_text(json.dumps({"written_at": time.time()}))
-    return results_dir
-
-
-FRONT_COLUMNS = ["label", "accuracy", "accuracy_ci_low", "accuracy_ci_high", "mean_test_tokens",
-                 "mean_sleep_tokens_amortized", "cost_per_query", "n", "errors", "config_id"]
-
-
-def plot_front(configs, path: Path) -> Path:
-    """Accuracy (with its 95% interval) against test tokens: every config grey, the distinct front labelled."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    front = distinct_front_table(configs)
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    ax.scatter(configs["mean_test_tokens"], configs["accuracy"], color="#bbbbbb", label="every configuration")
-    if len(front):
-        low = (front["accuracy"] - front.get("accuracy_ci_low", front["accuracy"])).clip(lower=0)
-        high = (front.get("accuracy_ci_high", front["accuracy"]) - front["accuracy"]).clip(lower=0)
-        ax.errorbar(front["mean_test_tokens"], front["accuracy"], yerr=[low, high], fmt="o", color="#1f77b4",
-                    capsize=3, label="Pareto front (95% interval)")
-        for _, row in front.iterrows():
-            ax.annotate(str(row.get("label", row["config_id"])), (row["mean_test_tokens"], row["accuracy"]),
-                        textcoords="offset points", xytext=(5, 5), fontsize=8)
-    ax.set_xlabel("generated test-time tokens per question")
-    ax.set_ylabel("accuracy (fraction correct)")
-    ax.set_title("Distinct-budget Pareto front")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
-def log_parent_results(tracker: Tracker, parent_run_id: str, results_dir: Path) -> None:
-    """Parent run artifacts: result tables, per-example rows, the distinct Pareto front and report figures."""
-    import pandas as pd
-
-    results_dir = Path(results_dir)
-    configs_path = results_dir / "configs.csv"
-    configs = pd.read_csv(configs_path) if configs_path.stat().st_size > 1 else pd.DataFrame()
-    for name in ("configs.csv", "configs.md", "examples.csv"):
-        tracker.log_file(parent_run_id, results_dir / name, "results")
-    if len(configs) == 0:
-        return
-    front = distinct_front_table(configs)
-    table = front[[c for c in FRONT_COLUMNS if c in front.columns]]
-    tracker.log_dataframe(parent_run_id, table, "pareto_front.csv")
-    tracker.log_dataframe(parent_run_id, table, "pareto_front.md")
-    tracker.log_file(parent_run_id, plot_front(configs, results_dir / "pareto_front.png"))
-    best = configs.sort_values("accuracy", ascending=False).iloc[0]
-    tracker.log_metrics(
-        parent_run_id,
-        {
-            "best_accuracy": float(best["accuracy"]),
-            "n_configs": float(len(configs)),
-            "n_pareto": float(len(front)),
-        },
-    )
-    # report imports search's error type today; imported lazily so neither module imports the other.
-    from optimize.report import write_report
-
-    report_dir = results_dir / "report"
-    write_report(configs, pd.read_csv(results_dir / "examples.csv"), report_dir)
-    tracker.log_dir(parent_run_id, report_dir, "report")
