@@ -277,6 +277,7 @@ def run_search(
     progress: bool = True,
     max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
     max_test_tokens: float | None = None,
+    description: str = "",
 ):
     """Run (or resume, or join) a budget study and return it; ``study.best_trials`` is the Pareto front.
 
@@ -342,6 +343,7 @@ def run_search(
         summarize=summarize,
         results_dir=Path(results_dir or default_mlruns_dir() / "results" / study_name),
         max_error_rate=max_error_rate,
+        description=description,
         params={"sampler": sampler, "seed": seed, "max_test_tokens": max_test_tokens},
         tags={"sleeptime.study": study_name, "sleeptime.storage": safe_storage},
         resume_key=f"search:{study_name}@{safe_storage}",
