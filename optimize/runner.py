@@ -181,22 +181,29 @@ def evaluate_budget(
     num_threads: int = 1,
     progress: bool = True,
     lm_options: dict | None = None,
+    trace_examples: int = 2,
 ):
-    """``build_program(budget)`` then ``evaluate`` on ``examples``; rows that failed before are redone."""
+    """``build_program(budget)`` then ``evaluate`` on ``examples``; rows that failed before are redone.
+
+    What the model read and wrote for the first ``trace_examples`` questions is kept in the frame's
+    ``attrs["traces"]`` (the runner logs them as MLflow traces of the child run).
+    """
     import inspect
 
     from optimize.evaluate import evaluate
+    from optimize.traces import TracedProgram
     from programs import build_program
     from programs.lm.ledger import TokenLedger
 
     ledger = ledger if ledger is not None else TokenLedger()
     settings = {"lm_options": lm_options} if lm_options else {}
     program = build_program(budget, ledger=ledger, store=store, api_base=api_base, **settings)
+    traced = TracedProgram(program, list(examples)[:trace_examples])
     extra: dict[str, Any] = {"retry_errors": True}  # an error row is never a cached result
     if "config" in inspect.signature(evaluate).parameters:
         extra["config"] = {"budget": safe_budget_dict(budget), "api_base": redact(api_base or "")}
-    return evaluate(
-        program,
+    frame = evaluate(
+        traced,
         list(examples),
         ledger=ledger,
         num_threads=num_threads,
@@ -204,6 +211,8 @@ def evaluate_budget(
         progress=progress,
         **extra,
     )
+    frame.attrs["traces"] = traced.records
+    return frame
 
 
 def _default_summarize():
@@ -388,6 +397,7 @@ class Experiment:
                     frame, questions_per_context=self.questions_per_context, price_ratio=self.price_ratio
                 )
             )
+            self._log_traces(run_id, frame)
             self._check_errors(budget, frame, summary)
             values = objective_values(summary)
             if any(math.isnan(v) for v in values):
@@ -469,6 +479,13 @@ class Experiment:
                                           tags=all_tags)
         self.tracker.set_description(run_id, _child_description(budget, self))
         return run_id
+
+    def _log_traces(self, run_id: str | None, frame) -> None:
+        records = getattr(frame, "attrs", {}).get("traces")
+        if run_id and records and self.tracker is not None:
+            from optimize.traces import log_traces
+
+            log_traces(self.tracker, run_id, records)
 
     def _finish_child(self, run_id: str | None, status: str) -> None:
         if run_id and self.tracker is not None:
