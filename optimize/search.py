@@ -22,6 +22,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import socket
@@ -144,6 +145,27 @@ class SearchSpace:
             labels[f"{label} #{index}" if label in labels else label] = value
         return labels
 
+    def budget_ids(self, limit: int = 20000) -> set[str] | None:
+        """The :func:`budget_id` of every Budget in the space (None for a space larger than ``limit``)."""
+        import itertools
+
+        from programs.budget import Budget
+
+        dims = self.dimensions()
+        test_names = ("test_verbosity", "test_max_tokens", "test_model", "compiled")
+        test, sleep = [dims[n] for n in test_names], [dims[n] for n in SLEEP_FIELDS]
+        size = math.prod(len(v) for v in test) * sum(
+            math.prod(len(v) for v in sleep) if on else 1 for on in dims["use_sleep"])
+        if size > limit:
+            return None
+        ids = set()
+        for on in dims["use_sleep"]:
+            for values in itertools.product(*test, *(sleep if on else [])):
+                names = (*test_names, *(SLEEP_FIELDS if on else ()))
+                fields = dict(zip(names, values, strict=True))
+                ids.add(budget_id(Budget.from_dict({"use_sleep": on, **fields})))
+        return ids
+
     def described(self) -> dict[str, list]:
         """The space as it may be written anywhere (labels, no credentials)."""
         return {name: list(self.labels(name)) for name in self.dimensions()}
@@ -173,6 +195,7 @@ class _Objective:
 
     experiment: Experiment
     space: SearchSpace
+    max_test_tokens: float | None = None
     evaluated: int = 0
 
     def __call__(self, trial) -> tuple[float, ...]:
@@ -208,7 +231,18 @@ class _Objective:
             trial.set_user_attr("requeued", True)
             raise
         trial.set_user_attr("summary", {k: result.summary.get(k) for k in SUMMARY_METRICS})
-        return objective_values(result.summary)
+        values = objective_values(result.summary)
+        if self.max_test_tokens is not None:
+            # Read by the sampler's constraints_func (it sees the trial before its values are stored).
+            trial.set_user_attr("constraint", [values[1] - float(self.max_test_tokens)])
+        return values
+
+
+def _evaluated_ids(study) -> set[str]:
+    from optuna.trial import TrialState
+
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return {t.user_attrs.get("config_id") for t in complete}
 
 
 def _evaluated_trial(study, config_id: str, number: int):
@@ -239,12 +273,11 @@ def make_sampler(name: str, seed: int | None, *, population_size: int = 20, cons
     raise SearchError(f"unknown sampler {name!r}; use 'tpe', 'nsga2' or 'random'")
 
 
-def test_token_constraint(max_test_tokens: float) -> Callable:
+def token_ceiling(max_test_tokens: float) -> Callable:
     """An Optuna ``constraints_func``: feasible when mean test tokens are at most ``max_test_tokens``."""
 
-    def constraints(trial) -> tuple[float]:
-        tokens = trial.values[1] if trial.values else float("inf")
-        return (tokens - float(max_test_tokens),)
+    def constraints(trial) -> tuple[float, ...]:
+        return tuple(trial.user_attrs.get("constraint", [float("inf")]))
 
     return constraints
 
@@ -320,7 +353,7 @@ def run_search(
         effective_seed = random.Random(
             f"{seed}-{socket.gethostname()}-{os.getpid()}-{time.time_ns()}"
         ).randrange(2**31)
-    constraints = test_token_constraint(max_test_tokens) if max_test_tokens is not None else None
+    constraints = token_ceiling(max_test_tokens) if max_test_tokens is not None else None
     study = optuna.load_study(
         study_name=study_name,
         storage=probe._storage,
@@ -354,17 +387,21 @@ def run_search(
     if experiment.tracker is not None:
         study.set_user_attr("mlflow_parent_run_id", experiment.parent_run_id)
         close_dead_runs(study, experiment.tracker)
-    objective = _Objective(experiment, space)
+    objective = _Objective(experiment, space, max_test_tokens)
     status = "FAILED"
     try:
         with stop_on_signals() as stop:
             try:
                 # Budgets already in the study are not evaluated again and do not count: top up until
                 # n_trials were evaluated, with a bound for a space that has nothing new left.
-                for _ in range(4):
-                    remaining = n_trials - objective.evaluated
-                    if remaining <= 0:
+                attempts, space_ids = 0, space.budget_ids()
+                while objective.evaluated < n_trials and attempts < 10 * n_trials + 50:
+                    if space_ids is not None and space_ids <= _evaluated_ids(study):
+                        if progress:
+                            print(f"every Budget of the search space is in study {study_name!r} already")
                         break
+                    remaining = n_trials - objective.evaluated
+                    attempts += remaining
                     study.optimize(
                         objective,
                         n_trials=remaining,
