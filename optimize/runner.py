@@ -418,6 +418,8 @@ class Experiment:
             raise
         frame = frame.copy()
         frame["config_id"] = config_id
+        if "error" in frame:  # an LM error message may quote an endpoint URL with its password
+            frame["error"] = frame["error"].map(lambda e: redact(e) if isinstance(e, str) else e)
         frames_dir = self.results_dir / "frames"
         frames_dir.mkdir(parents=True, exist_ok=True)
         frame.to_csv(frames_dir / f"{config_id}.csv", index=False)
