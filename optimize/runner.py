@@ -250,7 +250,8 @@ class Experiment:
 
     ``tracker=None`` logs to the default MLflow store, ``tracker=False`` logs nothing. ``evaluator`` defaults
     to the real program + :func:`optimize.evaluate.evaluate`; tests inject a deterministic one.
-    ``resume_key`` lets several workers (or a resumed run) share one parent run.
+    ``resume_key`` lets a resumed run (or several workers, with ``shared=True``) reopen one parent run; an
+    unshared parent's children left RUNNING by a dead process are closed KILLED when it is reopened.
 
     Example::
 
@@ -279,6 +280,7 @@ class Experiment:
         params: Mapping[str, Any] | None = None,
         tags: Mapping[str, str] | None = None,
         resume_key: str | None = None,
+        shared: bool = False,
         space: Mapping[str, Any] | None = None,
         progress: bool = True,
     ) -> None:
@@ -299,7 +301,7 @@ class Experiment:
         self.max_error_rate = max_error_rate
         self.description, self.params, self.space = description, dict(params or {}), space
         self.tags = {"sleeptime.split": split, **(tags or {})}
-        self.resume_key = resume_key
+        self.resume_key, self.shared = resume_key, shared
         self.progress = progress
         self.parent_run_id: str | None = None
         self.results: list[ConfigResult] = []
@@ -328,6 +330,11 @@ class Experiment:
             resume_key=self.resume_key,
             description=self.description or self._default_description(),
         )
+        if not self.shared:
+            # One process owns this parent: a child still RUNNING was left by a run that died.
+            for child in self.tracker.children(self.parent_run_id):
+                if child.info.status == "RUNNING":
+                    self.tracker.finish(child.info.run_id, "KILLED")
         log_dataset(self.tracker, self.parent_run_id, self.examples, name=f"{self.split}-questions",
                     context=self.split)
         if self.space is not None:

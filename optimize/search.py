@@ -63,7 +63,7 @@ from optimize.study import (  # noqa: F401  (re-exported: the study's vocabulary
     recover_interrupted_trials,
     requeue_trial,
 )
-from optimize.tracking import Tracker, default_mlruns_dir, redact_url
+from optimize.tracking import Tracker, default_mlruns_dir
 from programs.redact import redact
 
 
@@ -361,7 +361,7 @@ def run_search(
     )
     study.set_user_attr("space", space.described())
 
-    safe_storage = redact_url(storage_url)
+    safe_storage = redact(storage_url)
     experiment = Experiment(
         examples,
         name=f"search-{study_name}",
@@ -380,6 +380,7 @@ def run_search(
         params={"sampler": sampler, "seed": seed, "max_test_tokens": max_test_tokens},
         tags={"sleeptime.study": study_name, "sleeptime.storage": safe_storage},
         resume_key=f"search:{study_name}@{safe_storage}",
+        shared=True,  # workers of one study share the parent; their dead runs are found via the study
         space=space.described(),
         progress=progress,
     )

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from optimize.runner import OBJECTIVES
-from optimize.tracking import Tracker, default_mlruns_dir, redact_url
+from optimize.tracking import Tracker, default_mlruns_dir
+from programs.redact import redact
 
 RDB_SCHEMES = ("sqlite", "postgresql", "mysql")
 METRIC_NAMES = [name for name, _ in OBJECTIVES]
@@ -72,7 +73,7 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int = 10, grace_
         scheme = "postgresql"
     if scheme not in RDB_SCHEMES:
         raise StorageError(
-            f"unknown storage URL {redact_url(url)!r} (scheme {scheme or 'missing'!r}); use sqlite:///PATH, "
+            f"unknown storage URL {redact(url)!r} (scheme {scheme or 'missing'!r}); use sqlite:///PATH, "
             "postgresql://USER:PASSWORD@HOST:PORT/DB, mysql://... or journal:PATH"
         )
     engine_kwargs: dict[str, Any] = {}
@@ -96,13 +97,13 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int = 10, grace_
             )
     except ModuleNotFoundError as exc:
         raise StorageError(
-            f"storage {redact_url(url)} needs the Python driver {exc.name!r}; install it "
+            f"storage {redact(url)} needs the Python driver {exc.name!r}; install it "
             "(pip install 'sleeptime-compute[postgres]' for PostgreSQL)"
         ) from exc
     except Exception as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StorageError(
-            f"cannot open study storage {redact_url(url)}: {redact_url(first_line)}; check that the database "
+            f"cannot open study storage {redact(url)}: {redact(first_line)}; check that the database "
             "server is running and reachable and that the URL, user and database name are right"
         ) from exc
 
@@ -154,7 +155,7 @@ def open_study(
 
 
 def _check_same_objectives(study, spec: dict[str, Any], study_name: str, storage_url: str | None) -> None:
-    where = f"study {study_name!r} in {redact_url(storage_url or default_storage_url())}"
+    where = f"study {study_name!r} in {redact(storage_url or default_storage_url())}"
     directions = [d.name.lower() for d in study.directions]
     wanted = [d for _, d in OBJECTIVES]
     if directions != wanted:

@@ -52,11 +52,6 @@ def default_tracking_uri() -> str:
     return f"sqlite:///{default_mlruns_dir() / 'mlflow.db'}"
 
 
-def redact_url(url: str) -> str:
-    """``postgresql://u:secret@h/db`` -> ``postgresql://u:***@h/db`` so URLs can be printed and logged."""
-    return redact(url)
-
-
 def _safe_tags(tags: Mapping[str, Any]) -> dict[str, str]:
     """Tags with credentials redacted from their values (model specs may carry a password in a URL)."""
     return {name: redact(value)[:8000] for name, value in tags.items()}
@@ -69,7 +64,7 @@ def safe_params(params: Mapping[str, Any]) -> dict[str, str]:
         text = "None" if value is None else str(value)
         if _SECRET_NAME.search(name) or _SECRET_VALUE.search(text):
             continue
-        safe[name] = redact_url(text)[:6000]
+        safe[name] = redact(text)[:6000]
     return safe
 
 

@@ -102,3 +102,11 @@ def test_bad_input_is_refused_before_any_run():
         Experiment([], name="x", kind="sweep", tracker=False)
     with pytest.raises(ExperimentError, match="max-error-rate"):
         Experiment(make_examples(), name="x", kind="sweep", tracker=False, max_error_rate=2)
+
+
+def test_reopening_a_sweep_closes_children_left_running_by_a_dead_process(tmp_path, tracker):
+    experiment = _experiment(tmp_path, tracker, resume_key="sweep:exp").open()
+    orphan = tracker.start_child(experiment.parent_run_id, name="died here")  # as after a SIGKILL
+    again = _experiment(tmp_path, tracker, resume_key="sweep:exp").open()
+    assert again.parent_run_id == experiment.parent_run_id
+    assert tracker.status(orphan) == "KILLED"
