@@ -198,6 +198,13 @@ def search_command(args) -> int:
     )
     front = distinct_front(study, max_test_tokens=args.max_test_tokens)
     failed = sum(t.state.name == "FAIL" for t in study.trials)
+    if not any(t.state.name == "COMPLETE" for t in study.trials):
+        from optimize.errors import FailedRowsError
+
+        reasons = {t.user_attrs.get("failed_reason") for t in study.trials} - {None}
+        raise FailedRowsError(f"no Budget of study {args.study!r} finished ({failed} failed; e.g. "
+                              f"{next(iter(reasons), 'see the messages above')}); check the model specs and "
+                              "--api-base, or raise --max-error-rate")
     print(f"study {args.study!r}: {len(study.trials)} trials ({failed} failed), "
           f"{len(front)} distinct budgets on the Pareto front")
     print("accuracy  test_tokens  cost/query  budget")
@@ -218,8 +225,10 @@ def sweep_command(args) -> int:
     configs = run_sweep(_examples(args), grid=args.grid, base=base, name=args.name, **_common(args))
     columns = ["label", "accuracy", "mean_test_tokens", "cost_per_query"]
     if len(configs) == 0:
-        print("every Budget of the sweep failed; see the messages above", file=sys.stderr)
-        return 1
+        from optimize.errors import FailedRowsError
+
+        raise FailedRowsError("every Budget of the sweep failed (see the messages above); check the model "
+                              "specs and --api-base, or raise --max-error-rate")
     print(configs[columns].to_string(index=False, float_format="%.3f"))
     return 0
 

@@ -206,3 +206,14 @@ def test_stop_on_signals_restores_previous_handlers():
         os.kill(os.getpid(), signal.SIGTERM)  # the handler runs as soon as the call returns
         raise AssertionError("SIGTERM did not interrupt")
     assert stop["signal"] == "SIGTERM" and signal.getsignal(signal.SIGTERM) == before
+
+
+def test_search_command_with_only_an_unreachable_model_exits_non_zero(tmp_path, capsys, monkeypatch):
+    from optimize.cli import main
+
+    monkeypatch.setenv("SLEEPTIME_MLRUNS_DIR", str(tmp_path / "mlruns"))
+    code = main(["search", "--test-model", DEAD, "--sleep-model", DEAD, "--n", "2", "--n-trials", "1",
+                 "--no-mlflow", "--store", ":memory:", "--retries", "0", "--storage",
+                 f"sqlite:///{tmp_path / 'optuna.db'}", "--study", "dead", "--use-sleep", "false"])
+    err = capsys.readouterr().err
+    assert code == 3 and "no Budget of study 'dead' finished" in err and len(err.strip().splitlines()) >= 1
