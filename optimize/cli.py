@@ -73,11 +73,13 @@ def report_error(exc: BaseException, *, debug: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     debug = debug_requested(argv)
+    # --debug is global: accepted anywhere on the line, by every command (also those that do not list it).
+    argv = [arg for arg in argv if arg != "--debug"]
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
-        debug = bool(getattr(args, "debug", False)) or debug
         if not getattr(args, "func", None):
             parser.print_help()
             return 2

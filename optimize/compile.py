@@ -8,18 +8,16 @@ optionally minus ``token_penalty * test completion tokens / test_max_tokens`` (b
 from __future__ import annotations
 
 import inspect
-import os
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from programs.answers import is_correct
 from programs.budget import Budget
 
 OPTIMIZERS = ("bootstrap", "mipro", "gepa")
-DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+COMPILE_EXPERIMENT = "sleeptime-compile"
 
 
 def correctness_metric(*, token_penalty: float = 0.0, test_max_tokens: int = 256) -> Callable:
@@ -81,25 +79,31 @@ def _optimizer(name: str, metric: Callable, *, budget: Budget, max_demos: int, r
 
 @contextmanager
 def _mlflow_run(enabled: bool, tracking_uri: str | None, run_name: str, params: dict) -> Iterator[Any]:
+    """A run in the project's store (``optimize.tracking``: ``$SLEEPTIME_MLRUNS_DIR`` or ``mlruns/``), so
+    compile runs appear in ``sleeptime ui`` beside searches and sweeps. Opened before any LM work: an
+    unwritable store fails first. The fluent run is what ``mlflow.dspy.autolog`` logs the optimizer into."""
     if not enabled:
         yield None
         return
     import mlflow
 
-    os.environ.setdefault("MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK", "true")
-    uri = tracking_uri or DEFAULT_TRACKING_URI
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment("sleeptime-compile")
+    from optimize.tracking import Tracker, safe_params
+
+    tracker = Tracker(tracking_uri, experiment=COMPILE_EXPERIMENT)
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(tracker.tracking_uri)
     try:
         mlflow.dspy.autolog(log_compiles=True, log_evals=False, log_traces=False)
     except Exception as exc:  # autolog is a nicety; the run itself is still logged
         warnings.warn(f"mlflow.dspy.autolog unavailable ({exc}); logging params and metrics only",
                       stacklevel=2)
-    with mlflow.start_run(run_name=run_name) as run:
-        mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
-        yield run
+    try:
+        with mlflow.start_run(experiment_id=tracker.experiment_id, run_name=run_name) as run:
+            mlflow.set_tag("sleeptime.kind", "compile")
+            mlflow.log_params({k: v[:500] for k, v in safe_params(params).items()})
+            yield run
+    finally:
+        mlflow.set_tracking_uri(previous)  # the fluent URI is process-wide: leave it as it was
 
 
 def compile_program(budget: Budget, trainset: list, *, devset: list | None = None,
@@ -112,7 +116,8 @@ def compile_program(budget: Budget, trainset: list, *, devset: list | None = Non
 
     Returns ``(program, scores)``; ``scores`` is :func:`optimize.metrics.summarize` on the dev set (empty
     without one). The saved manifest holds the scores, data description and seed. With ``track`` the run
-    is logged to MLflow (``sqlite:///mlruns/mlflow.db`` by default), the saved program as artifacts.
+    is logged to MLflow (the project's store, :func:`optimize.tracking.default_tracking_uri`, unless
+    ``tracking_uri`` is given), the saved program as artifacts.
 
     Example::
 
@@ -125,17 +130,19 @@ def compile_program(budget: Budget, trainset: list, *, devset: list | None = Non
     from programs.store import InMemoryStore
 
     if not trainset:
-        raise ValueError("compile needs a non-empty train set (check --data and --split sizes)")
+        raise ValueError("compile needs a non-empty train set: the train split of the data has no examples "
+                         "(use a dataset with more templates, or --n > 0)")
     ledger = ledger if ledger is not None else TokenLedger()
     budget = budget.replace(compiled=None)
-    # A fresh store: the rewriter must actually run on train contexts for its demos to be bootstrapped.
-    student = build_program(budget, ledger=ledger, store=InMemoryStore(), api_base=api_base, adapter=adapter,
-                            seed=seed, lm_options=lm_options)
-    metric = correctness_metric(token_penalty=token_penalty, test_max_tokens=budget.test_max_tokens)
+    cap = getattr(budget, "resolved_test_max_tokens", None) or budget.test_max_tokens
+    metric = correctness_metric(token_penalty=token_penalty, test_max_tokens=cap)
     params = {**budget.to_dict(), "optimizer": optimizer, "max_demos": max_demos,
               "token_penalty": token_penalty, "adapter": adapter, "seed": seed,
               "train_size": len(trainset), "dev_size": len(devset or [])}
     with _mlflow_run(track, tracking_uri, f"compile-{optimizer}", params) as run:
+        # A fresh store: the rewriter must actually run on train contexts for its demos to be bootstrapped.
+        student = build_program(budget, ledger=ledger, store=InMemoryStore(), api_base=api_base,
+                                adapter=adapter, seed=seed, lm_options=lm_options)
         chosen = _optimizer(optimizer, metric, budget=budget, max_demos=max_demos,
                             reflection_model=reflection_model, api_base=api_base, num_threads=num_threads,
                             seed=seed, lm_options=lm_options)
@@ -149,12 +156,56 @@ def compile_program(budget: Budget, trainset: list, *, devset: list | None = Non
         if devset:
             frame = evaluate(program, devset, ledger=ledger, num_threads=num_threads, progress=progress)
             scores = {f"dev_{k}": v for k, v in summarize(frame).items() if isinstance(v, int | float)}
-        if out_dir is not None:
-            program.save(out_dir, data=data, seed=seed, scores=scores)
+        if out_dir is not None:  # the bundle folder (``save_bundle`` once ``save`` keeps DSPy's file meaning)
+            save = getattr(program, "save_bundle", None) or program.save
+            save(out_dir, data=data, seed=seed, scores=scores)
         if run is not None:
             import mlflow
 
             mlflow.log_metrics({k: float(v) for k, v in scores.items() if v == v})  # skip NaN
             if out_dir is not None:
                 mlflow.log_artifacts(str(out_dir), artifact_path="program")
+            log_program_model(program)
     return program, scores
+
+
+MODEL_NAME = "compiled_program"
+"""Name of the MLflow model a compile run logs: ``mlflow.dspy.load_model(f"runs:/{run_id}/compiled_program")``
+(MLflow refuses pickled models unless ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=true``)."""
+
+
+def log_program_model(program) -> str | None:
+    """Log ``program`` as an MLflow DSPy model in the active run; return its model URI, or None (with a
+    warning and the tag ``sleeptime.model_logged=false``) when the program cannot be serialized.
+
+    DSPy's own whole-program save (``save(dir, save_program=True)``) is used when the program's ``save``
+    keeps DSPy's meaning; otherwise MLflow's cloudpickle of the program.
+    """
+    import mlflow
+
+    accepts = "save_program" in inspect.signature(program.save).parameters
+    try:
+        info = mlflow.dspy.log_model(program, name=MODEL_NAME, use_dspy_model_save=accepts)
+    except Exception as exc:  # noqa: BLE001 - the compile result is saved already; the model is a nicety
+        mlflow.set_tag("sleeptime.model_logged", "false")
+        warnings.warn(f"the compiled program was not logged as an MLflow model ({type(exc).__name__}: "
+                      f"{str(exc)[:200]}); its files are under the run's 'program' artifacts", stacklevel=2)
+        return None
+    mlflow.set_tag("sleeptime.model_logged", "true")
+    _drop_autolog_placeholder(mlflow.active_run())
+    return info.model_uri
+
+
+def _drop_autolog_placeholder(run) -> None:
+    """``mlflow.dspy.autolog`` makes an empty model named "dspy" at compile start (so the UI shows a Run
+    tab) and never finishes it: with the real model logged, that PENDING placeholder only misleads."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    try:
+        for model in client.search_logged_models([run.info.experiment_id]):
+            if model.source_run_id == run.info.run_id and model.name == "dspy" and \
+                    str(getattr(model.status, "name", model.status)).upper() == "PENDING":
+                client.delete_logged_model(model.model_id)
+    except Exception as exc:  # noqa: BLE001 - cosmetic: the real model is logged either way
+        warnings.warn(f"could not remove autolog's placeholder model ({exc})", stacklevel=2)

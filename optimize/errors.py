@@ -50,17 +50,22 @@ class FailedRowsError(UserError):
     exit_status = FAILED_ROWS_STATUS
 
 
+OTHER_USER_ERRORS = (("programs.lm", "LMSetupError"), ("programs.persistence", "PersistenceError"))
+"""Errors of ``programs/`` that are a user's to fix (a model spec, an endpoint, a saved program's path)."""
+
+
 def user_error_types() -> tuple[type[BaseException], ...]:
-    """The exception types ``cli.main`` reports as one line: ours, bad values, missing/unwritable files.
+    """The exception types ``cli.main`` reports as one line: ours, bad values, missing/unwritable files, and
+    :data:`OTHER_USER_ERRORS` where they exist (``BudgetError`` is a ``ValueError``)."""
+    import importlib
 
-    ``BudgetError`` is a ``ValueError``; ``LMSetupError`` (branch ``lm``) is included when it exists.
-    """
     types: list[type[BaseException]] = [UserError, ValueError, FileNotFoundError, PermissionError,
-                                        IsADirectoryError, NotADirectoryError, UnicodeError]
-    try:
-        from programs.lm import LMSetupError  # type: ignore[attr-defined]
-
-        types.append(LMSetupError)
-    except ImportError:
-        pass
+                                        IsADirectoryError, NotADirectoryError]
+    for module, name in OTHER_USER_ERRORS:
+        try:
+            found = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            continue
+        if isinstance(found, type) and issubclass(found, BaseException):
+            types.append(found)
     return tuple(types)

@@ -60,14 +60,21 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {redact(message)} (see {self.prog} --help)\n")
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows every option's default; a help text that already states its default is left as written."""
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Shows every option's default (a help text that states its own is left as written); descriptions and
+    epilogs keep their line breaks (examples stay readable)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         if "default:" in text or "%(default)" in text or action.default is None:
             return text
         return super()._get_help_string(action)
+
+
+def add_hidden_alias(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *names: str, dest: str,
+                     **kwargs: Any) -> None:
+    """Accept old spellings ``names`` for ``dest`` without listing them in ``--help`` (one spelling shown)."""
+    parser.add_argument(*names, dest=dest, help=argparse.SUPPRESS, default=argparse.SUPPRESS, **kwargs)
 
 
 # ---- value checks (argparse ``type=`` functions): a bad value stops the command before any work ----
@@ -163,7 +170,10 @@ def _describe(spec: BudgetFlag, default: Any) -> str:
     parts = [spec.help.rstrip(".")]
     if spec.range is not None:
         parts.append(f"range {spec.range[0]}..{spec.range[1]}")
-    return f"{'; '.join(parts)} (default: {default})"
+    text = "; ".join(parts).replace("%", "%%")
+    if default is None and "default" in spec.help:
+        return text + " (default: as described)"  # e.g. test_max_tokens: a cap per verbosity
+    return f"{text} (default: {default})"
 
 
 def _comma_list(item: Callable[[str], Any]) -> Callable[[str], tuple]:
@@ -191,8 +201,8 @@ def add_budget_flags(parser: argparse.ArgumentParser, *,
 
     Flags default to None ("not given"), so :func:`budget_from_args` only changes what was given; ``--help``
     shows the Budget's own default (or ``defaults[field]``). ``use_sleep`` is ``--use-sleep/--no-use-sleep``
-    with the short ``--no-sleep``. With ``many`` each flag takes comma-separated values (a search space) and
-    parses to a tuple.
+    (``--no-sleep`` still works, hidden). With ``many`` each flag takes comma-separated values (a search
+    space) and parses to a tuple.
     """
     defaults = dict(defaults or {})
     skip = set(skip)
@@ -206,12 +216,10 @@ def add_budget_flags(parser: argparse.ArgumentParser, *,
             group.add_argument(spec.flag, dest=spec.field, action=argparse.BooleanOptionalAction,
                                default=None, help=_describe(spec, shown))
             short = "--no-" + spec.field.removeprefix("use_").replace("_", "-")
-            if short != "--no-" + spec.flag[2:]:  # --no-sleep for --no-use-sleep
-                group.add_argument(short, dest=spec.field, action="store_false", default=None,
-                                   help=f"same as --no-{spec.flag[2:]}")
-            for alias in hidden:
-                group.add_argument(alias, dest=spec.field, action="store_true", default=None,
-                                   help=argparse.SUPPRESS)
+            if short != "--no-" + spec.flag[2:]:  # --no-sleep, the short old spelling of --no-use-sleep
+                add_hidden_alias(group, short, dest=spec.field, action="store_false")
+            if hidden:
+                add_hidden_alias(group, *hidden, dest=spec.field, action="store_true")
             continue
         if spec.kind == "bool":
             item: Callable[[str], Any] = _boolean
@@ -225,8 +233,8 @@ def add_budget_flags(parser: argparse.ArgumentParser, *,
         metavar = "V[,V...]" if many else ("N" if spec.kind == "int" else None)
         group.add_argument(spec.flag, dest=spec.field, type=kind, default=None, metavar=metavar,
                            help=_describe(spec, shown))
-        for alias in hidden:
-            group.add_argument(alias, dest=spec.field, type=kind, default=None, help=argparse.SUPPRESS)
+        if hidden:
+            add_hidden_alias(group, *hidden, dest=spec.field, type=kind)
     if not many and "sleep_model" not in skip and "test_model" not in skip:
         group.add_argument("--model", default=None, help="model spec for both phases (--sleep-model and "
                            "--test-model win); e.g. local:qwen2.5-coder-1.5b or openai/NAME@URL")
@@ -274,16 +282,21 @@ def budget_from_args(args: argparse.Namespace, base: Any = None):
 
 # ---- data and run flags ----
 
-def add_data_flags(parser: argparse.ArgumentParser, *, split: str = "test",
+def add_data_flags(parser: argparse.ArgumentParser, *, split: str | None = "test",
                    n_help: str | None = None) -> None:
-    """``--data --split --n --seed``: which examples, the same in every subcommand."""
+    """``--data --split --n --seed``: which examples, the same in every subcommand.
+
+    ``split=None`` leaves ``--split`` out (a command that uses fixed splits, such as ``compile``)."""
     group = parser.add_argument_group("data")
     group.add_argument("--data", default="ours", help="dataset name (data/<name>.jsonl) or a JSONL path")
-    group.add_argument("--split", default=split, choices=SPLITS, help="template-disjoint split to use")
-    group.add_argument("--n", "--limit", dest="n", type=non_negative_int, default=None, metavar="N",
+    if split is not None:
+        group.add_argument("--split", default=split, choices=SPLITS, help="template-disjoint split to use")
+    group.add_argument("--n", type=non_negative_int, default=None, metavar="N",
                        help=n_help or "use only the first N examples of the split (default: all)")
-    group.add_argument("--seed", "--data-seed", dest="seed", type=int, default=0,
+    add_hidden_alias(group, "--limit", dest="n", type=non_negative_int)
+    group.add_argument("--seed", type=int, default=0,
                        help="seed of the template split (a sampler's seed is --sampler-seed)")
+    add_hidden_alias(group, "--data-seed", dest="seed", type=int)
 
 
 def add_run_flags(parser: argparse.ArgumentParser, *, threads: int | None = 1,
@@ -291,8 +304,9 @@ def add_run_flags(parser: argparse.ArgumentParser, *, threads: int | None = 1,
     """``--threads --store --api-base --retries``: how the run talks to the models and the store."""
     group = parser.add_argument_group("run")
     shown = "" if threads is not None else " (default: the local server's parallel slots, 8 for remote)"
-    group.add_argument("--threads", "--num-threads", dest="threads", type=positive_int, default=threads,
-                       metavar="N", help=threads_help + shown)
+    group.add_argument("--threads", type=positive_int, default=threads, metavar="N",
+                       help=threads_help + shown)
+    add_hidden_alias(group, "--num-threads", dest="threads", type=positive_int)
     if store:
         group.add_argument("--store", default=None,
                            help="learned-context SQLite file; ':memory:' for none (default: user cache dir)")

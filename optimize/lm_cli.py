@@ -23,24 +23,31 @@ BENCH_PROMPT = (
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    ask = subparsers.add_parser("ask", help="send one prompt to a model spec and print the answer and tokens")
-    ask.add_argument("prompt")
+    from optimize.flags import add_subcommand, positive_int
+
+    ask = add_subcommand(subparsers, "ask",
+                         help="send one prompt to a model spec and print the answer and tokens")
+    ask.add_argument("prompt", help="the prompt text")
     ask.add_argument("--model", default="local:qwen2.5-coder-0.5b", help="model spec (see README)")
-    ask.add_argument("--api-base", default=None, help="OpenAI-compatible base URL for openai/<model> specs")
-    ask.add_argument("--max-tokens", type=int, default=128)
+    ask.add_argument("--api-base", default=None, help="OpenAI-compatible server for openai/<model> specs")
+    ask.add_argument("--max-tokens", type=positive_int, default=128, metavar="N",
+                     help="cap on generated tokens")
     ask.set_defaults(func=_ask)
 
-    bench = subparsers.add_parser("lm-bench", help="measure start-up, tokens/s and layer overhead of a model")
-    bench.add_argument("--model", default="local:qwen2.5-coder-0.5b")
-    bench.add_argument("--calls", type=int, default=5, help="requests per measurement")
-    bench.add_argument("--max-tokens", type=int, default=100)
+    bench = add_subcommand(subparsers, "lm-bench",
+                           help="measure start-up, tokens/s and layer overhead of a local model")
+    bench.add_argument("--model", default="local:qwen2.5-coder-0.5b", help="local:<key> model spec")
+    bench.add_argument("--calls", type=positive_int, default=5, metavar="N", help="requests per measurement")
+    bench.add_argument("--max-tokens", type=positive_int, default=100, metavar="N",
+                       help="cap on generated tokens per request")
     bench.add_argument("--out", default=None, help="write the measurements as JSON here")
     bench.set_defaults(func=_bench)
 
 
 def _ask(args: argparse.Namespace) -> int:
-    from programs.lm import TokenLedger, make_lm
+    from programs.lm import TokenLedger, make_lm, parse_model_spec
 
+    parse_model_spec(args.model, args.api_base)  # an unknown model is one error line before any start-up
     ledger = TokenLedger()
     lm = make_lm(args.model, phase="test", ledger=ledger, api_base=args.api_base, max_tokens=args.max_tokens)
     print(lm(args.prompt)[0])
@@ -106,8 +113,13 @@ def measure_local_model(key: str, *, calls: int = 5, max_tokens: int = 100) -> d
 
 
 def _bench(args: argparse.Namespace) -> int:
+    from optimize.errors import UserError
+    from programs.lm import parse_model_spec
+
     if not args.model.startswith("local:"):
-        raise SystemExit("lm-bench measures the embedded local models: pass --model local:<key>")
+        raise UserError(f"lm-bench measures the embedded local models, not {args.model!r}: pass --model "
+                        "local:<key>")
+    parse_model_spec(args.model)
     result = measure_local_model(args.model.removeprefix("local:"), calls=args.calls,
                                  max_tokens=args.max_tokens)
     text = json.dumps(result, indent=2)

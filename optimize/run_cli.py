@@ -2,72 +2,69 @@
 
 Examples::
 
-    sleeptime evaluate --data ours --split test --n 30 --verbosity 0 --no-sleep --out results.jsonl
+    sleeptime evaluate --data ours --split test --n 30 --test-verbosity 0 --no-sleep --out results.jsonl
     sleeptime evaluate --budget-json '{"sleep_samples": 3, "test_verbosity": 2}' --adapter both
     sleeptime compile --data ours --test-verbosity 2 --out-dir compiled/v2
+
+Every value is checked before any LM work: an out-of-range Budget field, a negative ``--n``, an unknown
+model spec or a missing data file ends with one ``error:`` line. A run in which rows failed (after retries)
+says how many and exits with status 3 unless ``--tolerate-errors`` is given; a run in which most rows
+failed always does. Rerunning with the same ``--out`` retries the failed rows.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-BUDGET_FLAGS = {  # flag dest -> Budget field
-    "verbosity": "test_verbosity", "test_max_tokens": "test_max_tokens", "sleep_samples": "sleep_samples",
-    "sleep_rounds": "sleep_rounds", "sleep_max_tokens": "sleep_max_tokens", "sleep_model": "sleep_model",
-    "test_model": "test_model", "compiled": "compiled",
-}
+from optimize.errors import FailedRowsError, UserError
+from optimize.flags import (
+    add_budget_flags,
+    add_budget_json_flag,
+    add_data_flags,
+    add_hidden_alias,
+    add_run_flags,
+    add_subcommand,
+    budget_changes,
+    budget_from_args,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
+
+MOSTLY_FAILED = 0.5
+"""A run whose failed-row share is above this always exits non-zero, even with --tolerate-errors."""
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    data = parser.add_argument_group("data")
-    data.add_argument("--data", default="ours", help="dataset name or JSONL path (default: ours)")
-    data.add_argument("--split", default="test", choices=("train", "dev", "test", "all"))
-    data.add_argument("--n", type=int, default=None, help="first N examples of the split")
-    data.add_argument("--seed", type=int, default=0, help="split and sampling seed")
-    budget = parser.add_argument_group("budget (flags override --budget-json)")
-    budget.add_argument("--budget-json", default=None, help="a Budget as JSON, e.g. '{\"sleep_samples\": 3}'")
-    budget.add_argument("--verbosity", "--test-verbosity", dest="verbosity", type=int, default=None)
-    budget.add_argument("--test-max-tokens", type=int, default=None)
-    budget.add_argument("--sleep-samples", type=int, default=None)
-    budget.add_argument("--sleep-rounds", type=int, default=None)
-    budget.add_argument("--sleep-max-tokens", type=int, default=None)
-    budget.add_argument("--no-sleep", action="store_true", help="test-time only (Budget.use_sleep=False)")
-    budget.add_argument("--model", default=None, help="model spec for both phases")
-    budget.add_argument("--sleep-model", default=None)
-    budget.add_argument("--test-model", default=None)
-    budget.add_argument("--compiled", default=None, help="compiled program dir to take prompts from")
-    run = parser.add_argument_group("run")
-    run.add_argument("--api-base", default=None, help="OpenAI-compatible server for openai/<model> specs")
-    run.add_argument("--adapter", default="chat", choices=("chat", "plain", "both"),
-                     help="prompt format; 'both' (evaluate only) runs each and compares them")
-    run.add_argument("--threads", type=int, default=1)
-    run.add_argument("--store", default=None,
-                     help="learned-context SQLite file (default: user cache dir; ':memory:' for none)")
-    run.add_argument("--retries", type=int, default=3, help="LM retries before a row is recorded as an error")
+def check_models(budget, api_base: str | None) -> None:
+    """Parse both model specs now (an unknown model is a one-line error before any work)."""
+    from programs.lm import parse_model_spec
+
+    for spec in {budget.test_model, *([budget.sleep_model] if budget.use_sleep else [])}:
+        if spec is not None:  # None: the LM set with dspy.configure
+            parse_model_spec(spec, api_base)
 
 
-def budget_from_args(args: argparse.Namespace):
-    from programs.budget import Budget
+def data_identity(source: str) -> dict:
+    """``{"source", "sha256"}`` of a dataset name or JSONL path (no hash for a hub dataset)."""
+    from optimize.data.loaders import available_datasets
+    from optimize.evaluate import file_sha256
 
-    budget = Budget.from_json(args.budget_json) if args.budget_json else Budget()
-    changes = {field: getattr(args, flag) for flag, field in BUDGET_FLAGS.items()
-               if getattr(args, flag, None) is not None}
-    if args.model:
-        changes.setdefault("sleep_model", args.model)
-        changes.setdefault("test_model", args.model)
-    if args.no_sleep:
-        changes["use_sleep"] = False
-    return budget.replace(**changes)
+    path = Path(source)
+    if not path.is_file():
+        path = available_datasets().get(str(source))
+    return {"source": str(source), "sha256": file_sha256(path) if path is not None else None}
 
 
-def _examples(args: argparse.Namespace) -> list:
+def _examples(args: argparse.Namespace, split: str | None = None, limit: int | None = None) -> list:
     from optimize.data.loaders import load_examples
 
-    split = None if args.split == "all" else args.split
-    return load_examples(args.data, split=split, seed=args.seed, limit=args.n)
+    split = split or args.split
+    examples = load_examples(args.data, split=None if split == "all" else split, seed=args.seed,
+                             limit=limit if limit is not None else args.n)
+    return examples
 
 
 def _store(args: argparse.Namespace):
@@ -83,86 +80,196 @@ def _print_summary(title: str, summary: dict) -> None:
         print(f"  {key:<28} {shown}")
 
 
+def check_writable_dir(path: Path, what: str, fix: str) -> None:
+    """Create ``path`` and a file in it now, so an unwritable folder fails before any LM work."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".sleeptime-write-check"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"{what} {path} is not writable ({exc.strerror or exc}); {fix}") from exc
+
+
+def default_threads(test_model: str) -> int:
+    """Concurrent requests the test model's server takes (``programs.lm.suggested_concurrency``), else 1."""
+    import programs.lm
+
+    suggested = getattr(programs.lm, "suggested_concurrency", None)
+    try:
+        return max(1, int(suggested(test_model))) if suggested is not None and test_model else 1
+    except Exception:  # noqa: BLE001 - a spec it cannot size runs serially, as before
+        return 1
+
+
+def check_failures(frames: dict, *, tolerate: bool, out: str | None) -> None:
+    """Say how many rows failed; raise :class:`FailedRowsError` unless tolerated (never if most failed)."""
+    failed = sum(int(frame["error"].notna().sum()) for frame in frames.values())
+    total = sum(len(frame) for frame in frames.values())
+    if not failed:
+        return
+    first = next(frame.loc[frame["error"].notna(), "error"].iloc[0] for frame in frames.values()
+                 if frame["error"].notna().any())
+    rerun = (f"rerun with --out {out} to retry them" if out else "pass --out FILE to keep rows and retry "
+             "only the failed ones")
+    message = f"{failed} of {total} rows failed after retries (first: {str(first)[:200]}); {rerun}"
+    if tolerate and failed <= MOSTLY_FAILED * total:
+        print(f"warning: {message}; counted as wrong (--tolerate-errors)")
+        return
+    if tolerate:
+        message += "; more than half failed, so --tolerate-errors does not apply"
+    else:
+        message += "; pass --tolerate-errors to accept a run with some failed rows"
+    raise FailedRowsError(message)
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
-    from optimize.evaluate import evaluate
+    from optimize.evaluate import evaluate, run_config
     from optimize.metrics import paired_difference, summarize
     from programs.api import build_program, load
     from programs.lm import TokenLedger
 
+    if args.program and (budget_changes(args) or args.budget_json):
+        raise UserError("--program takes its budget from the saved program; drop the budget flags "
+                        f"({', '.join(sorted(budget_changes(args)))}) or --program")
+    if args.adapter == "both" and args.program:
+        raise UserError("--adapter both builds programs from a budget; drop --program or pick one adapter")
     budget = None if args.program else budget_from_args(args)
+    if budget is not None:
+        check_models(budget, args.api_base)
+    data = data_identity(args.data)
     examples = _examples(args)
     if not examples:
-        print(f"no examples in --data {args.data} --split {args.split}", file=sys.stderr)
-        return 2
+        raise UserError(f"no examples in --data {args.data} --split {args.split}; pick another --split or "
+                        "--data")
     store, lm_options = _store(args), {"num_retries": args.retries}
     adapters = ("chat", "plain") if args.adapter == "both" else (args.adapter,)
+    sampler_seed = args.sampler_seed if args.sampler_seed is not None else args.seed
     frames = {}
     for adapter in adapters:
         ledger = TokenLedger()
         if args.program:
             program = load(args.program, ledger=ledger, store=store, api_base=args.api_base,
                            lm_options=lm_options)
+            check_models(program.budget, args.api_base)
         else:
             program = build_program(budget, ledger=ledger, store=store, api_base=args.api_base,
-                                    adapter=adapter, baseline=args.baseline, k=args.k, seed=args.seed,
-                                    lm_options=lm_options)
+                                    adapter=adapter, baseline=args.baseline, k=args.baseline_samples,
+                                    seed=sampler_seed, lm_options=lm_options)
         out = args.out
         if out and len(adapters) > 1:
             out = str(Path(out).with_suffix("")) + f".{adapter}.jsonl"
-        frames[adapter] = evaluate(program, examples, ledger=ledger, num_threads=args.threads,
-                                   results_path=out)
+        threads = args.threads if args.threads is not None else default_threads(program.budget.test_model)
+        config = run_config(program, data=data, api_base=args.api_base, adapter=adapter,
+                            baseline=args.baseline,
+                            baseline_samples=args.baseline_samples if args.baseline else None,
+                            sampler_seed=sampler_seed)
+        frames[adapter] = evaluate(program, examples, ledger=ledger, num_threads=threads, results_path=out,
+                                   config=config, retry_errors=args.retry_errors)
+        retried = frames[adapter].attrs.get("retried") or []
+        if retried:
+            print(f"retried {len(retried)} row(s) that had failed before: {', '.join(retried[:20])}")
         summary = summarize(frames[adapter], questions_per_context=args.questions_per_context,
                             price_ratio=args.price_ratio, tokens=args.tokens)
+        summary["truncated"] = int(frames[adapter]["truncated"].fillna(False).astype(bool).sum())
+        summary["parse_errors"] = int(frames[adapter]["parse_error"].fillna(False).astype(bool).sum())
         _print_summary(f"{type(program).__name__} adapter={adapter} "
                        f"budget={json.dumps(program.budget.to_dict())}", summary)
     if len(frames) == 2:
         _print_summary("plain minus chat (paired on question_id)",
                        paired_difference(frames["plain"], frames["chat"]))
+    check_failures(frames, tolerate=args.tolerate_errors, out=args.out)
     return 0
 
 
 def run_compile(args: argparse.Namespace) -> int:
     from optimize.compile import compile_program
-    from optimize.data.loaders import load_examples
 
     if args.adapter == "both":
-        print("--adapter both is for evaluate; compile one adapter at a time", file=sys.stderr)
-        return 2
+        raise UserError("--adapter both is for evaluate; compile one adapter at a time (chat or plain)")
+    if not args.no_mlflow and args.tracking_uri is None:
+        from optimize.tracking import default_mlruns_dir
+
+        check_writable_dir(default_mlruns_dir(), "the MLflow store folder",
+                           "set SLEEPTIME_MLRUNS_DIR to a writable folder, or pass --tracking-uri or "
+                           "--no-mlflow")
     budget = budget_from_args(args)
-    train = load_examples(args.data, split="train", seed=args.seed, limit=args.n)
-    dev = load_examples(args.data, split="dev", seed=args.seed, limit=args.dev_n)
+    check_models(budget, args.api_base)
+    if args.reflection_model:
+        from programs.lm import parse_model_spec
+
+        parse_model_spec(args.reflection_model, args.api_base)
+    train = _examples(args, split="train")
+    dev = _examples(args, split="dev", limit=args.dev_n)
     out_dir = args.out_dir or f"compiled/{args.optimizer}"
     _, scores = compile_program(
         budget, train, devset=dev, optimizer=args.optimizer, max_demos=args.max_demos,
         token_penalty=args.token_penalty, reflection_model=args.reflection_model, api_base=args.api_base,
-        adapter=args.adapter, out_dir=out_dir, seed=args.seed, num_threads=args.threads,
+        adapter=args.adapter, out_dir=out_dir, num_threads=args.threads,
+        seed=args.sampler_seed if args.sampler_seed is not None else args.seed,
         data={"source": args.data, "train": len(train), "dev": len(dev), "seed": args.seed},
-        track=not args.no_mlflow, lm_options={"num_retries": args.retries})
+        track=not args.no_mlflow, tracking_uri=args.tracking_uri, lm_options={"num_retries": args.retries})
     _print_summary(f"compiled -> {out_dir}", scores)
     return 0
 
 
+def _adapter_flag(parser: argparse.ArgumentParser, *, both: bool) -> None:
+    parser.add_argument("--adapter", default="chat", choices=("chat", "plain", "both") if both else
+                        ("chat", "plain"), help="prompt format" + ("; 'both' runs each and compares them"
+                                                                   if both else ""))
+
+
 def register(subparsers) -> None:
-    evaluate = subparsers.add_parser("evaluate", help="answer and score a split with one program/budget")
-    _common(evaluate)
-    evaluate.add_argument("--program", default=None, help="a saved program directory (instead of a budget)")
-    evaluate.add_argument("--baseline", default=None, choices=("majority", "pass-at-k"))
-    evaluate.add_argument("--k", type=int, default=5, help="samples for --baseline")
-    evaluate.add_argument("--out", default=None, help="results JSONL (resumes if it exists)")
-    evaluate.add_argument("--price-ratio", type=float, default=10.0, help="test-token price in sleep tokens")
-    evaluate.add_argument("--questions-per-context", type=float, default=None,
-                          help="N for amortization (default: observed)")
-    evaluate.add_argument("--tokens", default="completion", choices=("completion", "total"))
+    evaluate = add_subcommand(subparsers, "evaluate", help="answer and score a split with one program/budget",
+                              epilog=__doc__.split("\n\n", 1)[1])
+    add_data_flags(evaluate)
+    add_budget_json_flag(evaluate)
+    add_budget_flags(evaluate)
+    add_run_flags(evaluate, threads=None)
+    _adapter_flag(evaluate, both=True)
+    out = evaluate.add_argument_group("evaluate")
+    out.add_argument("--program", default=None, help="a saved program directory (instead of a budget)")
+    out.add_argument("--baseline", default=None, choices=("majority", "pass-at-k"),
+                     help="a k-sample test-time baseline instead of the budget's program")
+    out.add_argument("--baseline-samples", type=positive_int, default=5, metavar="K",
+                     help="samples k of --baseline")
+    add_hidden_alias(out, "--k", dest="baseline_samples", type=positive_int)
+    out.add_argument("--sampler-seed", type=int, default=None,
+                     help="seed of sampled LM calls (default: the --seed value)")
+    out.add_argument("--out", default=None, help="results JSONL; resumed if it exists (same configuration "
+                     "only), failed rows retried")
+    out.add_argument("--retry-errors", action=argparse.BooleanOptionalAction, default=True,
+                     help="on resume, redo rows of --out that failed before")
+    out.add_argument("--tolerate-errors", action="store_true",
+                     help="exit 0 even if some rows failed (never when most rows failed)")
+    out.add_argument("--price-ratio", type=positive_float, default=10.0,
+                     help="price of a test-time token in sleep-time tokens (t)")
+    out.add_argument("--questions-per-context", type=positive_float, default=None,
+                     help="N for amortization (default: observed)")
+    out.add_argument("--tokens", default="completion", choices=("completion", "total"),
+                     help="which tokens the cost counts")
     evaluate.set_defaults(func=run_evaluate)
 
-    compile_ = subparsers.add_parser("compile", help="compile prompts with a DSPy optimizer (train split)")
-    _common(compile_)
-    compile_.add_argument("--optimizer", default="bootstrap", choices=("bootstrap", "mipro", "gepa"))
-    compile_.add_argument("--max-demos", type=int, default=2)
-    compile_.add_argument("--token-penalty", type=float, default=0.0,
-                          help="lambda: score = correct - lambda * test tokens / test_max_tokens")
-    compile_.add_argument("--reflection-model", default=None, help="model spec for GEPA/MIPRO proposals")
-    compile_.add_argument("--dev-n", type=int, default=None, help="first N dev examples to score")
-    compile_.add_argument("--out-dir", default=None, help="where to save (default compiled/<optimizer>)")
-    compile_.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
+    compile_ = add_subcommand(subparsers, "compile",
+                              help="compile prompts with a DSPy optimizer (train split, scored on dev)")
+    add_data_flags(compile_, split=None, n_help="use only the first N train examples (default: all)")
+    add_budget_json_flag(compile_)
+    add_budget_flags(compile_, skip=("compiled",))
+    add_run_flags(compile_, store=False)
+    _adapter_flag(compile_, both=False)
+    opts = compile_.add_argument_group("compile")
+    opts.add_argument("--optimizer", default="bootstrap", choices=("bootstrap", "mipro", "gepa"),
+                      help="DSPy optimizer")
+    opts.add_argument("--max-demos", type=non_negative_int, default=2, help="demos per predictor")
+    opts.add_argument("--token-penalty", type=non_negative_float, default=0.0,
+                      help="lambda: score = correct - lambda * test tokens / test_max_tokens")
+    opts.add_argument("--reflection-model", default=None, help="model spec for GEPA/MIPRO proposals")
+    opts.add_argument("--dev-n", type=non_negative_int, default=None,
+                      help="score only the first N dev examples (default: all)")
+    opts.add_argument("--sampler-seed", type=int, default=None,
+                      help="seed of the optimizer and sampled LM calls (default: the --seed value)")
+    opts.add_argument("--out-dir", default=None, help="where to save (default: compiled/<optimizer>)")
+    opts.add_argument("--tracking-uri", default=None,
+                      help="MLflow store (default: the project's store, $SLEEPTIME_MLRUNS_DIR or mlruns/)")
+    opts.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
     compile_.set_defaults(func=run_compile)
