@@ -188,9 +188,7 @@ def evaluate_budget(
     What the model read and wrote for the first ``trace_examples`` questions is kept in the frame's
     ``attrs["traces"]`` (the runner logs them as MLflow traces of the child run).
     """
-    import inspect
-
-    from optimize.evaluate import evaluate
+    from optimize.evaluate import evaluate, run_config
     from optimize.traces import TracedProgram
     from programs import build_program
     from programs.lm.ledger import TokenLedger
@@ -199,9 +197,6 @@ def evaluate_budget(
     settings = {"lm_options": lm_options} if lm_options else {}
     program = build_program(budget, ledger=ledger, store=store, api_base=api_base, **settings)
     traced = TracedProgram(program, list(examples)[:trace_examples])
-    extra: dict[str, Any] = {"retry_errors": True}  # an error row is never a cached result
-    if "config" in inspect.signature(evaluate).parameters:
-        extra["config"] = {"budget": safe_budget_dict(budget), "api_base": redact(api_base or "")}
     frame = evaluate(
         traced,
         list(examples),
@@ -209,7 +204,8 @@ def evaluate_budget(
         num_threads=num_threads,
         results_path=results_path,
         progress=progress,
-        **extra,
+        config=run_config(program, api_base=api_base),  # rows of another configuration are refused
+        retry_errors=True,  # an error row is never a cached result
     )
     frame.attrs["traces"] = traced.records
     return frame
