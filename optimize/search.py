@@ -191,7 +191,7 @@ class SearchSpace:
 # -- the search ---------------------------------------------------------------------------------------------
 @dataclass
 class _Objective:
-    """One trial: suggest a Budget, evaluate it (or return its stored values), record what happened."""
+    """One trial: suggest a Budget, evaluate it (a Budget already in the study is pruned), record it."""
 
     experiment: Experiment
     space: SearchSpace
