@@ -308,3 +308,19 @@ def with_cluster_intervals(configs: pd.DataFrame, frames: Mapping[str, pd.DataFr
     for c in columns:
         out[f"accuracy_{c}" if c.startswith("ci_") else c] = values[c]
     return out
+
+
+def pick(configs: pd.DataFrame, **fields: Any):
+    """The first config whose columns equal ``fields`` (``compiled=None``: not compiled, anything else:
+    compiled), or None."""
+    df = configs
+    for name, value in fields.items():
+        if name not in df.columns:
+            return None
+        if name == "compiled":
+            df = df[df["compiled"].isna()] if value is None else df[df["compiled"].notna()]
+        elif name == "use_sleep":
+            df = df[bool_column(df["use_sleep"]) == value]
+        else:
+            df = df[df[name] == value]
+    return df.iloc[0] if len(df) else None

@@ -107,7 +107,8 @@ def score_row(example, prediction, error: str | None, scope, seconds: float, *,
     row = {name: example.get(name) for name in META_FIELDS}
     row.update(
         question=example.get("question"), gold=gold, prediction=answer, extracted=extracted,
-        correct=bool(error is None and extracted is not None and is_correct(answer, gold)), error=error,
+        correct=bool(error is None and extracted is not None and is_correct(answer, gold)),
+        error=None if error is None else redact(error),  # an endpoint URL in a message may hold a password
         test_prompt_tokens=test.prompt_tokens, test_completion_tokens=test.completion_tokens,
         test_tokens=test.total_tokens, sleep_prompt_tokens=int(cost["prompt_tokens"]),
         sleep_completion_tokens=int(cost["completion_tokens"]),

@@ -218,3 +218,22 @@ def test_the_cli_default_threads_come_from_the_test_models_server():
     else:
         expected = programs.lm.suggested_concurrency("openai/m@http://127.0.0.1:9/v1")
         assert default_threads("openai/m@http://127.0.0.1:9/v1") == expected
+
+
+def test_a_password_in_the_endpoint_url_never_reaches_the_results_file(tmp_path):
+    ledger = TokenLedger()
+    path = tmp_path / "r.jsonl"
+    spec = "openai/dead@http://bob:hunter2@127.0.0.1:1/v1"
+    program = build_program(Budget(use_sleep=False, test_model=spec), ledger=ledger,
+                            lm_options={"num_retries": 0, "check": False})
+    frame = evaluate(program, examples(1, 1), ledger=ledger, results_path=path, progress=False)
+    assert frame["error"].notna().all()
+    assert "hunter2" not in path.read_text() and "hunter2" not in frame.to_csv()
+
+
+def test_an_unreachable_endpoint_with_credentials_is_named_without_its_password():
+    from programs.lm.factory import LMSetupError, check_endpoint
+
+    with pytest.raises(LMSetupError) as caught:
+        check_endpoint("http://bob:hunter2@127.0.0.1:1/v1", timeout=2)
+    assert "hunter2" not in str(caught.value) and "bob:***@127.0.0.1:1" in str(caught.value)

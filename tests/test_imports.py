@@ -9,8 +9,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("programs", "optimize")
 
@@ -110,8 +108,5 @@ def test_programs_never_imports_optimize():
     assert {name: deps for name, deps in leaks.items() if deps} == {}
 
 
-# The optimize/ cycles (report <-> search, benchmark <-> benchmark_summary, ...) are being removed on other
-# branches (the experiment runner and analysis module of issue 10); this turns into a pass when they merge.
-@pytest.mark.xfail(strict=False, reason="optimize/ cycles are fixed on the eval/exp/bench branches")
 def test_optimize_has_no_import_cycle():
     assert cycles(import_graph()) == []

@@ -53,7 +53,8 @@ def fake_evaluator(budget, examples, *, results_path=None, store=None, ledger=No
     rows = []
     k = budget.sleep_samples if budget.use_sleep else 0
     p_correct = 0.2 + 0.12 * budget.test_verbosity + (0.08 * math.log2(1 + k) if budget.use_sleep else 0.0)
-    test_tokens = 20 + 45 * budget.test_verbosity + min(budget.test_max_tokens, 512) // 64 - (12 if k else 0)
+    cap = min(budget.resolved_test_max_tokens, 512)
+    test_tokens = 20 + 45 * budget.test_verbosity + cap // 64 - (12 if k else 0)
     sleep_per_context = 150 * k * (1 + budget.sleep_rounds) if budget.use_sleep else 0
     for ex in examples:
         draw = int(hashlib.sha1(f"{ex['question_id']}".encode()).hexdigest()[:8], 16) / 16**8

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from optimize.analysis import pick
 from optimize.bench.errors import BenchmarkError
 from optimize.metrics import mean_interval
 
@@ -136,8 +137,6 @@ def latency_table(configs, frames: dict, preset, measured: dict[str, tuple]) -> 
     """Question 7: per-verbosity test seconds with vs without sleep (grid rows), and the warm/cold cache
     measurement (ledger calls)."""
 
-
-    from optimize.bench.tables import pick
 
     plain = configs[configs["compiled"].isna()] if "compiled" in configs else configs
     rows = []

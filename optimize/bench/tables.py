@@ -16,9 +16,9 @@ import pandas as pd
 from optimize.analysis import (
     PREDICTABILITY_ORDER,
     amortization_table,
-    bool_column,
     front_table,
     paired_row,
+    pick,
     predictability_gap,
     token_ratio_table,
 )
@@ -41,22 +41,6 @@ class PartResults:
 
 def _plain(configs: pd.DataFrame) -> pd.DataFrame:
     return configs[configs["compiled"].isna()] if "compiled" in configs else configs
-
-
-def pick(configs: pd.DataFrame, **fields: Any):
-    """The first config whose columns equal ``fields`` (``compiled=None``: not compiled, anything else:
-    compiled), or None."""
-    df = configs
-    for name, value in fields.items():
-        if name not in df.columns:
-            return None
-        if name == "compiled":
-            df = df[df["compiled"].isna()] if value is None else df[df["compiled"].notna()]
-        elif name == "use_sleep":
-            df = df[bool_column(df["use_sleep"]) == value]
-        else:
-            df = df[df[name] == value]
-    return df.iloc[0] if len(df) else None
 
 
 def _pareto(part: PartResults) -> pd.DataFrame:

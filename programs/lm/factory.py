@@ -24,9 +24,11 @@ when a URL scheme follows it (``vertex_ai/claude@20240229`` stays a model name).
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
@@ -168,13 +170,19 @@ def sampling_config(index: int, *, temperature: float, seed: int) -> dict[str, A
 
 def check_endpoint(api_base: str, timeout: float = 5.0) -> None:
     """Fail fast, with the URL in the message, when nothing answers at ``api_base``."""
+    parts = urllib.parse.urlsplit(api_base)
+    host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    request = urllib.request.Request(parts._replace(netloc=host).geturl().rstrip("/") + "/models")
+    if parts.username is not None:  # credentials in the URL go in a header, as HTTP clients send them
+        token = base64.b64encode(f"{parts.username}:{parts.password or ''}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
     try:
-        urllib.request.urlopen(api_base.rstrip("/") + "/models", timeout=timeout).close()
+        urllib.request.urlopen(request, timeout=timeout).close()
     except urllib.error.HTTPError:
         return  # something answered (401/404 are fine: the server is there)
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise LMSetupError(f"cannot reach the server at {redact(api_base)} ({reason}); start the "
+        raise LMSetupError(f"cannot reach the server at {redact(api_base)} ({redact(reason)}); start the "
                            "server or fix --api-base (it usually ends in /v1)") from exc
 
 
