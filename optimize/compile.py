@@ -103,7 +103,14 @@ def _mlflow_run(enabled: bool, tracking_uri: str | None, run_name: str, params: 
             mlflow.log_params({k: v[:500] for k, v in safe_params(params).items()})
             yield run
     finally:
-        mlflow.set_tracking_uri(previous)  # the fluent URI is process-wide: leave it as it was
+        # Autolog, the active logged model and the fluent URI are process-wide: leave them as they were, or
+        # later runs in this process attach their metrics to this compile's model (in another store).
+        try:
+            mlflow.dspy.autolog(disable=True)
+        except Exception:  # noqa: BLE001 - autolog was never enabled
+            pass
+        mlflow.clear_active_model()
+        mlflow.set_tracking_uri(previous)
 
 
 def compile_program(budget: Budget, trainset: list, *, devset: list | None = None,

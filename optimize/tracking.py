@@ -43,6 +43,13 @@ _SECRET_NAME = re.compile(
 _SECRET_VALUE = re.compile(r"^(sk-|Bearer\s)", re.IGNORECASE)
 
 
+def mlflow_active_model() -> str | None:
+    """The id of MLflow's process-wide active logged model, if any."""
+    import mlflow
+
+    return mlflow.get_active_model_id()
+
+
 def default_mlruns_dir() -> Path:
     """The store directory: ``$SLEEPTIME_MLRUNS_DIR`` or ``./mlruns`` (run commands from the repo root)."""
     return Path(os.environ.get("SLEEPTIME_MLRUNS_DIR") or Path.cwd() / "mlruns").resolve()
@@ -265,6 +272,12 @@ class Tracker:
             logged = self.client.get_run(run_id).data.params
             param_list = [p for p in param_list if p.key not in logged]
         tag_list = [RunTag(k, v) for k, v in _safe_tags(tags or {}).items()]
+        if metric_list and mlflow_active_model() is not None:
+            # A model loaded earlier in this process (e.g. mlflow.dspy.load_model) becomes MLflow's active
+            # model, and log_batch would link these metrics to it, in a store where it may not exist.
+            import mlflow
+
+            mlflow.clear_active_model()
         if metric_list or param_list or tag_list:
             self.client.log_batch(run_id, metrics=metric_list, params=param_list, tags=tag_list)
 

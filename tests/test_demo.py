@@ -18,8 +18,9 @@ def test_demo_runs_the_pipeline_and_writes_figures(tmp_path, monkeypatch, capsys
         code = main(["demo", "--model", f"openai/fake@{engine.api_base}", "--store", ":memory:",
                      "--contexts", "2", "--search-contexts", "1", "--trials", "2", "--name", "t",
                      "--out", str(out)])
-    printed = capsys.readouterr().out
-    assert code == 0
+    captured = capsys.readouterr()
+    printed = captured.out
+    assert code == 0, captured.err[-3000:]
     labels = ("test-time only, verbosity 0", "test-time only, verbosity 3", "sleep k=1 + test, verbosity 0")
     assert all(label in printed for label in labels)
     assert "distinct budgets on the Pareto front" in printed
