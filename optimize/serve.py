@@ -151,19 +151,12 @@ def running_service(session, host: str = DEFAULT_HOST, port: int = 0) -> Iterato
 
 def build_session(args: argparse.Namespace):
     """The session the command line describes."""
-    import json
-
-    from programs.budget import Budget
+    from optimize.flags import budget_from_args
     from programs.scheduler import CostModel, SleepScheduler
     from programs.session import SleepTimeSession
     from programs.store import default_store_path
 
-    fields = json.loads(args.budget) if args.budget else {}
-    for name in ("sleep_model", "test_model"):
-        value = getattr(args, name) or args.model
-        if value:
-            fields[name] = value
-    budget = Budget.from_dict(fields)
+    budget = budget_from_args(args)
     scheduler = SleepScheduler(CostModel.default(args.price_ratio), policy=args.scheduler,
                                default_questions=args.questions_per_context)
     return SleepTimeSession(budget, store=args.store or default_store_path(), scheduler=scheduler,
@@ -172,31 +165,37 @@ def build_session(args: argparse.Namespace):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default: loopback only)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
+    from optimize.flags import add_budget_flags, add_budget_json_flag, non_negative_int, positive_int
+
+    parser.add_argument("--host", default=DEFAULT_HOST,
+                        help="address to listen on (loopback only by default)")
+    parser.add_argument("--port", type=non_negative_int, default=DEFAULT_PORT, help="0 picks a free port")
     parser.add_argument("--store", default=None, help="learned-context store (SQLite path; default the "
                         "user cache dir or $SLEEPTIME_STORE); a restarted server finds its contexts here")
-    parser.add_argument("--model", default=None, help="model spec for both phases (see README)")
-    parser.add_argument("--sleep-model", default=None)
-    parser.add_argument("--test-model", default=None)
     parser.add_argument("--api-base", default=None, help="OpenAI-compatible base URL for openai/<model>")
-    parser.add_argument("--budget", default=None,
-                        help='other Budget fields as JSON, e.g. \'{"test_verbosity": 0}\'')
-    parser.add_argument("--scheduler", default="break-even", choices=("break-even", "always", "never"))
+    add_budget_json_flag(parser)
+    add_budget_flags(parser, skip=("compiled",))
+    parser.add_argument("--scheduler", default="break-even", choices=("break-even", "always", "never"),
+                        help="whether to sleep on a context: break-even from N, t and predictability, "
+                        "or always/never")
     parser.add_argument("-N", "--questions-per-context", type=float, default=3.0,
                         help="questions expected per context when a request does not say")
     parser.add_argument("-t", "--price-ratio", type=float, default=10.0,
                         help="test-token price / sleep-token price")
-    parser.add_argument("--sleep-workers", type=int, default=1, help="sleep-time jobs at once")
-    parser.add_argument("--max-concurrency", type=int, default=2, help="LM jobs at once (questions first)")
+    parser.add_argument("--sleep-workers", type=positive_int, default=1, help="sleep-time jobs at once")
+    parser.add_argument("--max-concurrency", type=positive_int, default=2,
+                        help="LM jobs at once (questions first)")
     parser.add_argument("--prefill", action="store_true",
                         help="after making notes, send their prompt prefix so the server's cache holds it")
-    parser.add_argument("--probes", type=int, default=0,
+    parser.add_argument("--probes", type=non_negative_int, default=0,
                         help="check new notes with this many self-generated probe questions before use")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("serve", help="serve a sleep-time session over HTTP (OpenAPI at /docs)")
+    from optimize.flags import add_subcommand
+
+    parser = add_subcommand(subparsers, "serve",
+                            help="serve a sleep-time session over HTTP (OpenAPI at /docs)")
     add_arguments(parser)
     parser.set_defaults(func=serve_command)
 
@@ -212,7 +211,10 @@ def serve_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -m optimize.serve", description=__doc__.splitlines()[0])
+    from optimize.flags import HelpFormatter, Parser
+
+    parser = Parser(prog="python3 -m optimize.serve", description=__doc__.splitlines()[0],
+                    formatter_class=HelpFormatter)
     add_arguments(parser)
     return serve_command(parser.parse_args(argv))
 

@@ -16,19 +16,22 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from optimize.flags import HelpFormatter, add_subcommand
+
 __all__ = ["register"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``data`` command with ``generate``, ``coverage`` and ``stats`` subcommands."""
-    data = subparsers.add_parser("data", help="generate and inspect Stateful GSM data")
+    data = add_subcommand(subparsers, "data", help="generate and inspect Stateful GSM data")
     commands = data.add_subparsers(dest="data_command", required=True)
 
-    generate = commands.add_parser("generate", help="write a Stateful GSM JSONL from templates")
+    generate = commands.add_parser("generate", formatter_class=HelpFormatter,
+                                   help="write a Stateful GSM JSONL from templates")
     generate.add_argument(
         "--templates", required=True, help="template file or directory (searched recursively)"
     )
-    generate.add_argument("--per-template", type=int, default=5, help="contexts per template (default 5)")
+    generate.add_argument("--per-template", type=int, default=5, help="contexts per template")
     generate.add_argument("--seed", type=int, default=0, help="random seed (same seed -> same file)")
     generate.add_argument("--out", required=True, help="output JSONL path")
     generate.add_argument("--level", nargs="+", choices=["base", "p1", "p2"], help="only these levels")
@@ -40,16 +43,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     generate.set_defaults(func=_generate)
 
-    coverage = commands.add_parser(
-        "coverage", help="check GSM-Symbolic templates parse, generate and check out"
-    )
+    coverage = commands.add_parser("coverage", formatter_class=HelpFormatter,
+                                   help="check GSM-Symbolic templates parse, generate and check out")
     coverage.add_argument("--templates", required=True, help="directory of GSM-Symbolic templates")
-    coverage.add_argument("--samples", type=int, default=5, help="instances checked per template (default 5)")
-    coverage.add_argument("--seed", type=int, default=0)
+    coverage.add_argument("--samples", type=int, default=5, help="instances checked per template")
+    coverage.add_argument("--seed", type=int, default=0, help="random seed of the checked instances")
     coverage.set_defaults(func=_coverage)
 
-    stats = commands.add_parser("stats", help="size and level/predictability mix of a dataset")
-    stats.add_argument("source", nargs="?", default="ours", help="JSONL path or dataset name (default: ours)")
+    stats = commands.add_parser("stats", formatter_class=HelpFormatter,
+                                help="size and level/predictability mix of a dataset")
+    stats.add_argument("source", nargs="?", default="ours", help="JSONL path or dataset name")
     stats.set_defaults(func=_stats)
 
 
