@@ -74,9 +74,11 @@ def _store(args: argparse.Namespace):
 
 
 def _print_summary(title: str, summary: dict) -> None:
-    print(f"\n{title}")
+    from programs.redact import redact
+
+    print(f"\n{redact(title)}")  # the title shows the Budget, whose model specs may carry a password
     for key, value in summary.items():
-        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+        shown = f"{value:.4g}" if isinstance(value, float) else redact(value)
         print(f"  {key:<28} {shown}")
 
 

@@ -116,6 +116,14 @@ def test_credentials_in_an_error_are_redacted():
     assert "hunter2" not in result.stderr and "***" in line
 
 
+def test_credentials_never_reach_the_printed_summary_of_a_failed_run(tmp_path):
+    result = sleeptime("evaluate", "--model", "openai/m@http://bob:hunter2@127.0.0.1:9/v1", "--n", "1",
+                       "--retries", "0", "--store", ":memory:", "--out", str(tmp_path / "rows.jsonl"))
+    assert result.returncode == 3  # every row failed: a failed run, never a result
+    assert "hunter2" not in result.stdout + result.stderr
+    assert "hunter2" not in (tmp_path / "rows.jsonl").read_text()
+
+
 def _help(command: str) -> str:
     parser = build_parser()
     action = next(a for a in parser._actions if a.dest == "command")
