@@ -21,17 +21,23 @@ COLUMNS = ["label", "accuracy", "accuracy_ci_low", "accuracy_ci_high", "mean_tes
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    demo = subparsers.add_parser("demo", help="run the whole pipeline small on the embedded local model")
-    demo.add_argument("--model", default="local:qwen2.5-coder-0.5b",
-                      help="model spec for both phases (default: the embedded 0.5B model)")
-    demo.add_argument("--api-base", default=None, help="OpenAI-compatible server for openai/<model> specs")
-    demo.add_argument("--contexts", type=int, default=5, help="held-out contexts (all questions)")
-    demo.add_argument("--search-contexts", type=int, default=2, help="dev contexts each search trial answers")
-    demo.add_argument("--trials", type=int, default=6, help="budget-search trials")
+    from optimize.flags import add_run_flags, add_subcommand, positive_int
+    from optimize.runner import DEFAULT_MAX_ERROR_RATE
+
+    demo = add_subcommand(subparsers, "demo", help="run the whole pipeline small on the embedded local model")
+    demo.add_argument("--model", default="local:qwen2.5-coder-0.5b", help="model spec for both phases")
+    demo.add_argument("--contexts", type=positive_int, default=5, help="held-out contexts (all questions)")
+    demo.add_argument("--search-contexts", type=positive_int, default=2,
+                      help="dev contexts each search trial answers")
+    demo.add_argument("--n-trials", type=positive_int, default=6, help="budget-search trials")
+    demo.add_argument("--trials", dest="n_trials", type=positive_int, help=argparse.SUPPRESS)  # old spelling
+    demo.add_argument("--sampler-seed", type=int, default=0, help="seed of the search's sampler")
+    demo.add_argument("--max-error-rate", type=float, default=DEFAULT_MAX_ERROR_RATE,
+                      help="a Budget with a larger share of failed questions fails (never a result)")
     demo.add_argument("--name", default="demo", help="prefix of the MLflow runs, study and result folders")
-    demo.add_argument("--store", default=None, help="learned-context SQLite store (default: user cache)")
     demo.add_argument("--out", default="reports/demo", help="where the figures and tables go")
     demo.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
+    add_run_flags(demo, threads=1, threads_help="concurrent questions per Budget")
     demo.set_defaults(func=demo_command)
 
 
@@ -58,7 +64,8 @@ def demo_command(args: argparse.Namespace) -> int:
     from optimize.data.loaders import load_examples
     from optimize.data.splits import spread_contexts
     from optimize.report import write_report
-    from optimize.search import SearchSpace, distinct_front, evaluate_budget, run_search
+    from optimize.runner import evaluate_budget
+    from optimize.search import SearchSpace, distinct_front, run_search
     from optimize.sweep import run_sweep
     from optimize.tracking import Tracker, default_mlruns_dir
     from programs.store import default_store_path, open_store
@@ -70,22 +77,28 @@ def demo_command(args: argparse.Namespace) -> int:
     n_per_context = len(test) / max(1, len({e.context_id for e in test}))
     store = open_store(args.store if args.store is not None else default_store_path())
     tracker = False if args.no_mlflow else Tracker()
-    common = dict(store=store, tracker=tracker, price_ratio=10.0,
-                  evaluator=partial(evaluate_budget, api_base=args.api_base, progress=True))
+    common = dict(store=store, tracker=tracker, price_ratio=10.0, max_error_rate=args.max_error_rate,
+                  evaluator=partial(evaluate_budget, api_base=args.api_base, progress=True,
+                                    num_threads=args.threads, lm_options={"num_retries": args.retries}))
     results = default_mlruns_dir() / "results"
 
     print(f"[1/3] sleep-time vs test-time-only on {len(test)} held-out questions "
           f"({args.contexts} contexts, model {args.model})", flush=True)
     comparison = run_sweep(test, budgets=demo_budgets(args.model), name=f"{args.name}-comparison",
                            questions_per_context=n_per_context, split="test",
+                           description="Demo, step 1: sleep-time compute against test-time-only answering "
+                           f"on {len(test)} held-out questions ({args.contexts} contexts, every question of "
+                           "each context, so a learned context is amortized over its questions).",
                            results_dir=results / f"{args.name}-comparison", **common)
 
-    print(f"[2/3] budget search: {args.trials} Optuna trials on {len(dev)} dev questions", flush=True)
+    print(f"[2/3] budget search: {args.n_trials} Optuna trials on {len(dev)} dev questions", flush=True)
     space = SearchSpace(use_sleep=(True, False), test_verbosity=(0, 1, 3), test_max_tokens=(96, 256),
                         sleep_samples=(1, 2), sleep_rounds=(0,), sleep_max_tokens=(384,),
                         sleep_model=(args.model,), test_model=(args.model,))
-    study = run_search(dev, n_trials=args.trials, study_name=f"{args.name}-search", space=space,
-                       questions_per_context=n_per_context, split="dev",
+    study = run_search(dev, n_trials=args.n_trials, study_name=f"{args.name}-search", space=space,
+                       questions_per_context=n_per_context, split="dev", seed=args.sampler_seed,
+                       description="Demo, step 2: a short Optuna search over how compute is split between "
+                       f"sleep time and test time, on {len(dev)} dev questions.",
                        results_dir=results / f"{args.name}-search", **common)
 
     print("[3/3] report", flush=True)

@@ -3,8 +3,9 @@
 Examples::
 
     sleeptime search --n-trials 30 --study qwen05 --questions-per-context 5 --price-ratio 10
+    sleeptime search --test-model local:qwen2.5-coder-0.5b,local:qwen2.5-coder-1.5b --use-sleep true,false
     sleeptime search --storage postgresql://user:pw@db:5432/studies --study shared --n-trials 10  # per worker
-    sleeptime sweep --grid verbosity
+    sleeptime sweep --grid verbosity --test-max-tokens 256
     sleeptime report --results mlruns/results/qwen05 --out reports/
     sleeptime ui --port 5050
 """
@@ -13,6 +14,65 @@ from __future__ import annotations
 
 import argparse
 import sys
+
+from optimize.flags import (
+    add_budget_flags,
+    add_data_flags,
+    add_run_flags,
+    add_subcommand,
+    positive_float,
+    positive_int,
+)
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a fraction in 0..1, got {text!r}") from exc
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction in 0..1, got {text!r}")
+    return value
+
+
+def _strs(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def _add_experiment_flags(parser: argparse.ArgumentParser) -> None:
+    """Objectives, failure threshold and where results go: the same for search and sweep."""
+    from optimize.runner import DEFAULT_MAX_ERROR_RATE
+
+    group = parser.add_argument_group("objectives and results")
+    group.add_argument("--questions-per-context", "-N", type=positive_float, default=1.0,
+                       help="questions asked per context, amortizing sleep time (paper: 1)")
+    group.add_argument("--price-ratio", "-t", type=positive_float, default=10.0,
+                       help="price of a test-time token in sleep-time tokens (paper: 10)")
+    group.add_argument("--max-error-rate", type=_fraction, default=DEFAULT_MAX_ERROR_RATE,
+                       help="a Budget with a larger share of failed questions fails (never a result); "
+                       "one with every question failed always fails")
+    group.add_argument("--results-dir", default=None,
+                       help="where result tables go (default: mlruns/results/NAME)")
+    group.add_argument("--tracking-uri", default=None,
+                       help="MLflow store (default: sqlite:///mlruns/mlflow.db)")
+    group.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
+
+
+def _add_space_flags(parser: argparse.ArgumentParser) -> None:
+    """One comma-list flag per Budget field (the search space), derived from the Budget's fields."""
+    from optimize.search import SearchSpace
+
+    defaults = {name: ",".join(str(v) for v in values) for name, values in SearchSpace().dimensions().items()}
+    group = add_budget_flags(parser, many=True, defaults=defaults,
+                             title="search space (comma-separated values; one value fixes a dimension)")
+    group.add_argument("--model", "--models", dest="model", type=_strs, default=None,
+                       help="model specs searched for both phases (--sleep-model/--test-model win)")
+    # Old spellings, hidden: --k, --sleep-models, --test-models, --sleep both|on|off.
+    hidden = argparse.SUPPRESS
+    group.add_argument("--k", dest="sleep_samples", type=_ints, default=None, help=hidden)
+    group.add_argument("--sleep-models", dest="sleep_model", type=_strs, default=None, help=hidden)
+    group.add_argument("--test-models", dest="test_model", type=_strs, default=None, help=hidden)
+    group.add_argument("--sleep", dest="sleep_mode", choices=("both", "on", "off"), default=None, help=hidden)
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -24,131 +84,50 @@ def _ints(text: str) -> tuple[int, ...]:
         ) from exc
 
 
-def _strs(text: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in text.split(",") if v.strip())
-
-
-def _add_data_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("data")
-    group.add_argument("--data", default="ours", help="dataset name or JSONL path (default: ours)")
-    group.add_argument("--split", default="dev", help="split evaluated by every trial (default: dev)")
-    group.add_argument("--limit", type=int, default=None, help="use only the first N examples of the split")
-    group.add_argument("--data-seed", type=int, default=0, help="seed of the template split (default 0)")
-
-
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("objectives and evaluation")
-    group.add_argument(
-        "--questions-per-context",
-        "-N",
-        type=float,
-        default=1.0,
-        help="questions asked per context, amortizing sleep time (paper default 1)",
-    )
-    group.add_argument(
-        "--price-ratio",
-        "-t",
-        type=float,
-        default=10.0,
-        help="price of a test-time token in sleep-time tokens (paper default 10)",
-    )
-    group.add_argument(
-        "--store",
-        default=None,
-        help="learned-context store (SQLite path; ':memory:' for none); default: user cache",
-    )
-    group.add_argument("--api-base", default=None, help="OpenAI-compatible endpoint for openai/ model specs")
-    group.add_argument("--num-threads", type=int, default=1, help="evaluation threads per trial")
-    group.add_argument(
-        "--results-dir", default=None, help="where result tables go (default mlruns/results/NAME)"
-    )
-    group.add_argument(
-        "--tracking-uri", default=None, help="MLflow store (default sqlite:///mlruns/mlflow.db)"
-    )
-    group.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
-
-
 def register(subparsers) -> None:
-    from optimize.search import SearchSpace
-
-    defaults = SearchSpace()
-    search = subparsers.add_parser(
-        "search",
-        help="multi-objective Optuna search over the Budget space",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    _add_data_options(search)
-    _add_run_options(search)
+    search = add_subcommand(subparsers, "search", help="multi-objective Optuna search over the Budget space")
+    add_data_flags(search, split="dev")
+    add_run_flags(search, threads=1, threads_help="evaluation threads per trial")
+    _add_experiment_flags(search)
     study = search.add_argument_group("study")
-    study.add_argument("--n-trials", type=int, default=20, help="trials this worker runs (default 20)")
-    study.add_argument(
-        "--storage",
-        default=None,
-        help="sqlite:///PATH (default mlruns/optuna.db), postgresql://..., mysql://... or "
-        "journal:PATH; workers on several machines share a study via a database server",
-    )
+    study.add_argument("--n-trials", type=positive_int, default=20,
+                       help="Budgets this worker evaluates (one already in the study is not counted)")
+    study.add_argument("--storage", default=None,
+                       help="sqlite:///PATH (default: mlruns/optuna.db), postgresql://..., mysql://... or "
+                       "journal:PATH; workers on several machines share a study via a database server")
     study.add_argument("--study", default="sleeptime", help="study name (resumed if it exists)")
-    study.add_argument("--seed", type=int, default=0)
-    study.add_argument("--sampler", choices=("tpe", "nsga2", "random"), default="tpe")
-    study.add_argument("--jobs", type=int, default=1, help="trials evaluated in parallel threads")
-    space = search.add_argument_group("search space (comma-separated values)")
-    space.add_argument(
-        "--sleep",
-        choices=("both", "on", "off"),
-        default="both",
-        help="search with and without sleep time, or only one of them",
-    )
-    space.add_argument("--verbosity", type=_ints, default=defaults.test_verbosity)
-    space.add_argument("--test-max-tokens", type=_ints, default=defaults.test_max_tokens)
-    space.add_argument(
-        "--k", type=_ints, default=None, help=f"sleep samples (default {defaults.sleep_samples})"
-    )
-    space.add_argument(
-        "--rounds", type=_ints, default=None, help=f"rethink rounds (default {defaults.sleep_rounds})"
-    )
-    space.add_argument(
-        "--sleep-max-tokens", type=_ints, default=None, help=f"default {defaults.sleep_max_tokens}"
-    )
-    space.add_argument("--models", type=_strs, default=None, help="model specs searched for both phases")
-    space.add_argument("--sleep-models", type=_strs, default=None)
-    space.add_argument("--test-models", type=_strs, default=None)
-    space.add_argument(
-        "--compiled",
-        type=_strs,
-        default=None,
-        help="compiled program directories to choose from ('none' = uncompiled prompts)",
-    )
+    study.add_argument("--sampler-seed", type=int, default=0, help="seed of the sampler")
+    study.add_argument("--sampler", choices=("tpe", "nsga2", "random"), default="tpe", help="Optuna sampler")
+    study.add_argument("--jobs", type=positive_int, default=1, help="trials evaluated in parallel threads")
+    study.add_argument("--max-test-tokens", type=positive_float, default=None,
+                       help="constraint: a Budget above this many test tokens per question is infeasible "
+                       "(default: none)")
+    _add_space_flags(search)
     search.set_defaults(func=search_command)
 
-    sweep = subparsers.add_parser(
-        "sweep", help="the paper's fixed grids (verbosity 0..4 +/- sleep; k in 1,2,5,10)"
-    )
-    _add_data_options(sweep)
-    _add_run_options(sweep)
-    sweep.add_argument("--grid", choices=("verbosity", "k", "all"), default="verbosity")
-    sweep.add_argument("--name", default=None, help="sweep name (default sweep-GRID)")
-    sweep.add_argument("--test-verbosity", type=int, default=0, help="fixed test verbosity of the k grid")
-    sweep.add_argument("--test-max-tokens", type=int, default=256)
-    sweep.add_argument("--rounds", type=int, default=0)
-    sweep.add_argument("--sleep-max-tokens", type=int, default=512)
-    sweep.add_argument("--sleep-model", default=None)
-    sweep.add_argument("--test-model", default=None)
-    sweep.add_argument("--compiled-program", default=None, help="compiled program directory")
+    sweep = add_subcommand(subparsers, "sweep", help="the paper's fixed grids (verbosity 0..4 +/- sleep; "
+                           "k in 1,2,5,10)")
+    add_data_flags(sweep, split="dev")
+    add_run_flags(sweep, threads=1, threads_help="evaluation threads per Budget")
+    _add_experiment_flags(sweep)
+    sweep.add_argument("--grid", choices=("verbosity", "k", "all"), default="verbosity", help="which grid")
+    sweep.add_argument("--name", default=None, help="sweep name (default: sweep-GRID)")
+    add_budget_flags(sweep, skip=("use_sleep",),
+                     title="fixed budget (every field the grid does not vary)")
     sweep.set_defaults(func=sweep_command)
 
-    report = subparsers.add_parser("report", help="figures and tables of a search or sweep")
+    report = add_subcommand(subparsers, "report", help="figures and tables of a search or sweep")
     source = report.add_mutually_exclusive_group(required=True)
     source.add_argument("--from-run", metavar="RUN_ID", help="parent MLflow run of a search or sweep")
     source.add_argument("--results", metavar="DIR", help="results directory containing configs.csv")
-    report.add_argument("--out", default="reports", help="output directory (default reports/)")
-    report.add_argument("--tracking-uri", default=None)
+    report.add_argument("--out", default="reports", help="output directory")
+    report.add_argument("--tracking-uri", default=None, help="MLflow store (default: sqlite:///mlruns/mlflow.db)")
     report.set_defaults(func=report_command)
 
-    ui = subparsers.add_parser("ui", help="open the MLflow UI on this project's store (loopback)")
-    ui.add_argument("--port", type=int, default=5000)
-    ui.add_argument("--host", default="127.0.0.1")
-    ui.add_argument("--tracking-uri", default=None)
+    ui = add_subcommand(subparsers, "ui", help="open the MLflow UI on this project's store (loopback)")
+    ui.add_argument("--port", type=positive_int, default=5000, help="port on 127.0.0.1")
+    ui.add_argument("--host", default="127.0.0.1", help="loopback address to listen on")
+    ui.add_argument("--tracking-uri", default=None, help="MLflow store (default: sqlite:///mlruns/mlflow.db)")
     ui.set_defaults(func=ui_command)
 
 
@@ -156,14 +135,16 @@ def register(subparsers) -> None:
 def _examples(args) -> list:
     from optimize.data.loaders import load_examples
 
-    return load_examples(args.data, split=args.split, limit=args.limit, seed=args.data_seed)
+    split = None if args.split == "all" else args.split
+    return load_examples(args.data, split=split, limit=args.n, seed=args.seed)
 
 
 def _common(args) -> dict:
+    """What search and sweep share: objectives, store, tracker, the real evaluator with the run flags."""
     from functools import partial
     from pathlib import Path
 
-    from optimize.search import evaluate_budget
+    from optimize.runner import evaluate_budget
     from optimize.tracking import Tracker
     from programs.store import default_store_path, open_store
 
@@ -171,68 +152,60 @@ def _common(args) -> dict:
     return {
         "questions_per_context": args.questions_per_context,
         "price_ratio": args.price_ratio,
+        "max_error_rate": args.max_error_rate,
         "store": store,
         "split": args.split,
         "tracker": False if args.no_mlflow else Tracker(args.tracking_uri),
-        "evaluator": partial(
-            evaluate_budget, api_base=args.api_base, num_threads=args.num_threads, progress=False
-        ),
+        "evaluator": partial(evaluate_budget, api_base=args.api_base, num_threads=args.threads,
+                             progress=False, lm_options={"num_retries": args.retries}),
         "results_dir": Path(args.results_dir) if args.results_dir else None,
     }
 
 
 def _space(args):
+    """The search space the flags describe; unspecified dimensions keep :class:`SearchSpace`'s values."""
     from optimize.search import SearchSpace
 
     defaults = SearchSpace()
-    use_sleep = {"both": (True, False), "on": (True,), "off": (False,)}[args.sleep]
-
-    def sleep_dim(given, default):
+    given = {name: getattr(args, name, None) for name in defaults.dimensions()}
+    if args.sleep_mode is not None and given["use_sleep"] is None:
+        given["use_sleep"] = {"both": (True, False), "on": (True,), "off": (False,)}[args.sleep_mode]
+    for name in ("sleep_model", "test_model"):
+        if given[name] is None and args.model:
+            given[name] = args.model
+    if given["use_sleep"] == (False,):
         # With sleep time off, unspecified sleep dimensions collapse to one value instead of contradicting.
-        if given is not None:
-            return given
-        return default[:1] if args.sleep == "off" else default
-
-    sleep_models = args.sleep_models or args.models or defaults.sleep_model
-    compiled = (
-        None if args.compiled is None else tuple(None if c.lower() == "none" else c for c in args.compiled)
-    )
-    return SearchSpace(
-        use_sleep=use_sleep,
-        test_verbosity=args.verbosity,
-        test_max_tokens=args.test_max_tokens,
-        sleep_samples=sleep_dim(args.k, defaults.sleep_samples),
-        sleep_rounds=sleep_dim(args.rounds, defaults.sleep_rounds),
-        sleep_max_tokens=sleep_dim(args.sleep_max_tokens, defaults.sleep_max_tokens),
-        sleep_model=sleep_dim(args.sleep_models or args.models, defaults.sleep_model)
-        if args.sleep == "off"
-        else sleep_models,
-        test_model=args.test_models or args.models or defaults.test_model,
-        compiled=compiled or defaults.compiled,
-    )
+        for name in ("sleep_samples", "sleep_rounds", "sleep_max_tokens", "sleep_model"):
+            if given[name] is None:
+                given[name] = defaults.dimensions()[name][:1]
+    return SearchSpace(**{name: value for name, value in given.items() if value is not None})
 
 
 def search_command(args) -> int:
-    from optimize.search import SearchError, distinct_front, run_search
+    from optimize.search import distinct_front, run_search
 
-    try:
-        space = _space(args).validate()
-        study = run_search(
-            _examples(args),
-            n_trials=args.n_trials,
-            storage=args.storage,
-            study_name=args.study,
-            seed=args.seed,
-            sampler=args.sampler,
-            n_jobs=args.jobs,
-            space=space,
-            **_common(args),
-        )
-    except SearchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    front = distinct_front(study)
-    print(f"study {args.study!r}: {len(study.trials)} trials, "
+    study = run_search(
+        _examples(args),
+        n_trials=args.n_trials,
+        storage=args.storage,
+        study_name=args.study,
+        seed=args.sampler_seed,
+        sampler=args.sampler,
+        n_jobs=args.jobs,
+        space=_space(args).validate(),
+        max_test_tokens=args.max_test_tokens,
+        **_common(args),
+    )
+    front = distinct_front(study, max_test_tokens=args.max_test_tokens)
+    failed = sum(t.state.name == "FAIL" for t in study.trials)
+    if not any(t.state.name == "COMPLETE" for t in study.trials):
+        from optimize.errors import FailedRowsError
+
+        reasons = {t.user_attrs.get("failed_reason") for t in study.trials} - {None}
+        raise FailedRowsError(f"no Budget of study {args.study!r} finished ({failed} failed; e.g. "
+                              f"{next(iter(reasons), 'see the messages above')}); check the model specs and "
+                              "--api-base, or raise --max-error-rate")
+    print(f"study {args.study!r}: {len(study.trials)} trials ({failed} failed), "
           f"{len(front)} distinct budgets on the Pareto front")
     print("accuracy  test_tokens  cost/query  budget")
     for trial in front:
@@ -245,33 +218,18 @@ def search_command(args) -> int:
 
 
 def sweep_command(args) -> int:
-    from optimize.search import SearchError
+    from optimize.flags import budget_from_args
     from optimize.sweep import run_sweep
-    from programs.budget import Budget, BudgetError
 
-    try:
-        base = Budget().replace(
-            test_verbosity=args.test_verbosity,
-            test_max_tokens=args.test_max_tokens,
-            sleep_rounds=args.rounds,
-            sleep_max_tokens=args.sleep_max_tokens,
-            compiled=args.compiled_program,
-            **({"sleep_model": args.sleep_model} if args.sleep_model else {}),
-            **({"test_model": args.test_model} if args.test_model else {}),
-        )
-        configs = run_sweep(_examples(args), grid=args.grid, base=base, name=args.name, **_common(args))
-    except (SearchError, BudgetError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    columns = [
-        "use_sleep",
-        "test_verbosity",
-        "sleep_samples",
-        "accuracy",
-        "mean_test_tokens",
-        "cost_per_query",
-    ]
-    print(configs[columns].to_string(index=False))
+    base = budget_from_args(args)
+    configs = run_sweep(_examples(args), grid=args.grid, base=base, name=args.name, **_common(args))
+    columns = ["label", "accuracy", "mean_test_tokens", "cost_per_query"]
+    if len(configs) == 0:
+        from optimize.errors import FailedRowsError
+
+        raise FailedRowsError("every Budget of the sweep failed (see the messages above); check the model "
+                              "specs and --api-base, or raise --max-error-rate")
+    print(configs[columns].to_string(index=False, float_format="%.3f"))
     return 0
 
 
@@ -320,23 +278,27 @@ def report_command(args) -> int:
 
 
 def ui_command(args) -> int:
+    from optimize.runner import stop_on_signals
     from optimize.ui import UIError, start_ui
 
-    try:
-        handle = start_ui(args.port, args.host, tracking_uri=args.tracking_uri)
-    except UIError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"starting the MLflow UI at {handle.url} (log: {handle.log_path}); this can take a minute...")
-    try:
-        handle.wait_ready()
-        print(f"MLflow UI ready: {handle.url}   (Ctrl-C to stop)")
-        handle.process.wait()
-        return handle.process.returncode or 0
-    except UIError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        handle.stop()
+    # SIGTERM (a plain `kill`) stops the UI like Ctrl-C: the server's whole process group goes with it.
+    with stop_on_signals():
+        try:
+            handle = start_ui(args.port, args.host, tracking_uri=args.tracking_uri)
+        except UIError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"starting the MLflow UI at {handle.url} (log: {handle.log_path}); this can take a minute...",
+              flush=True)
+        try:
+            handle.wait_ready()
+            print(f"MLflow UI ready: {handle.url}   (Ctrl-C to stop)", flush=True)
+            handle.process.wait()
+            return handle.process.returncode or 0
+        except UIError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            handle.stop()

@@ -15,15 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from optimize.search import (
-    OBJECTIVES,
-    SearchError,
-    _TrialContext,
-    budget_id,
-    run_config,
-    write_tables,
-)
-from optimize.tracking import Tracker, default_mlruns_dir
+from optimize.runner import DEFAULT_MAX_ERROR_RATE, Experiment, budget_id, stop_on_signals
+from optimize.search import SearchError
+from optimize.tracking import Tracker
 
 GRIDS = ("verbosity", "k", "all")
 VERBOSITIES = (0, 1, 2, 3, 4)
@@ -70,83 +64,36 @@ def run_sweep(
     summarize: Callable | None = None,
     results_dir: Path | None = None,
     progress: bool = True,
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
+    description: str = "",
 ):
     """Evaluate every Budget of ``grid`` (or the given ``budgets``); returns the configs table (also written
-    to ``results_dir``)."""
-    import pandas as pd
-    from tqdm import tqdm
-
-    from optimize.pareto import pareto_front
-    from optimize.search import log_parent_results
-
+    to ``results_dir``). A Budget whose rows fail too often is reported and left out of the table."""
     examples = list(dev_examples)
     if not examples:
-        raise SearchError("the dev split is empty; check --data/--split (or --limit)")
+        raise SearchError("the split is empty; check --data/--split (or --n)")
     budgets = list(budgets) if budgets is not None else sweep_budgets(grid, base)
     name = name or f"sweep-{grid}"
-    results_dir = Path(results_dir or default_mlruns_dir() / "results" / name)
-    own_tracker = Tracker() if tracker is None else (tracker or None)
-    tags = {"sleeptime.split": split, "sleeptime.sweep": name, "sleeptime.grid": grid}
-    parent = None
-    if own_tracker is not None:
-        parent = own_tracker.start_parent(
-            name,
-            kind="sweep",
-            tags=tags,
-            resume_key=f"sweep:{name}",
-            params={
-                "grid": grid,
-                "questions_per_context": questions_per_context,
-                "price_ratio": price_ratio,
-                "n_examples": len(examples),
-                "split": split,
-            },
-        )
-    ctx = _TrialContext(
-        examples=examples,
-        space=None,
+    experiment = Experiment(
+        examples,
+        name=name,
+        kind="sweep",
+        split=split,
         questions_per_context=questions_per_context,
         price_ratio=price_ratio,
+        store=store,
+        ledger=ledger,
+        tracker=tracker,
         evaluator=evaluator,
         summarize=summarize,
         results_dir=results_dir,
-        tracker=own_tracker,
-        parent_run_id=parent,
-        tags=tags,
-        store=store,
-        ledger=ledger,
+        max_error_rate=max_error_rate,
+        description=description,
+        params={"grid": grid},
+        tags={"sleeptime.sweep": name, "sleeptime.grid": grid},
+        resume_key=f"sweep:{name}",
+        space={"budgets": [b.to_dict() for b in budgets]},
+        progress=progress,
     )
-    rows, status = [], "FAILED"
-    try:
-        for index, budget in enumerate(tqdm(budgets, desc=name, disable=not progress)):
-            summary, _, _ = run_config(budget, ctx, run_name=f"{name}-{index}")
-            rows.append(
-                {
-                    "config_id": budget_id(budget),
-                    "trial": index,
-                    "source": "sweep",
-                    **budget.to_dict(),
-                    **summary,
-                    "questions_per_context": questions_per_context,
-                    "price_ratio": price_ratio,
-                }
-            )
-        status = "FINISHED"
-    except KeyboardInterrupt:
-        status = "KILLED"
-        raise
-    finally:
-        configs = pd.DataFrame(rows)
-        if len(configs):
-            front = pareto_front(
-                configs[[n for n, _ in OBJECTIVES]].to_numpy().tolist(), [d for _, d in OBJECTIVES]
-            )
-            configs["on_front"] = False
-            configs.loc[configs.index[front], "on_front"] = True
-        write_tables(configs, results_dir)
-        if own_tracker is not None and parent is not None:
-            try:
-                log_parent_results(own_tracker, parent, results_dir)
-            finally:
-                own_tracker.finish(parent, status)
-    return configs
+    with stop_on_signals(), experiment:
+        return experiment.run_all(budgets)

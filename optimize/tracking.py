@@ -32,6 +32,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "true")
 
 DEFAULT_EXPERIMENT = "sleeptime"
 PARENT_RUN_TAG = "mlflow.parentRunId"
+NOTE_TAG = "mlflow.note.content"  # the run description shown by the MLflow UI
 
 # Names of secrets. Deliberately not a bare "token": test_max_tokens is a budget, not a credential.
 _SECRET_NAME = re.compile(
@@ -51,9 +52,9 @@ def default_tracking_uri() -> str:
     return f"sqlite:///{default_mlruns_dir() / 'mlflow.db'}"
 
 
-def redact_url(url: str) -> str:
-    """``postgresql://u:secret@h/db`` -> ``postgresql://u:***@h/db`` so URLs can be printed and logged."""
-    return redact(url)
+def _safe_tags(tags: Mapping[str, Any]) -> dict[str, str]:
+    """Tags with credentials redacted from their values (model specs may carry a password in a URL)."""
+    return {name: redact(value)[:8000] for name, value in tags.items()}
 
 
 def safe_params(params: Mapping[str, Any]) -> dict[str, str]:
@@ -63,7 +64,7 @@ def safe_params(params: Mapping[str, Any]) -> dict[str, str]:
         text = "None" if value is None else str(value)
         if _SECRET_NAME.search(name) or _SECRET_VALUE.search(text):
             continue
-        safe[name] = redact_url(text)[:6000]
+        safe[name] = redact(text)[:6000]
     return safe
 
 
@@ -163,11 +164,15 @@ class Tracker:
         tags: Mapping[str, str] | None = None,
         params: Mapping[str, Any] | None = None,
         resume_key: str | None = None,
+        description: str | None = None,
     ) -> str:
         """Create (or, with ``resume_key``, reopen) the parent run of a search or sweep; returns its id.
 
         Several workers of one study pass the same ``resume_key`` and so share one parent run.
+        ``description`` becomes the run's description in the UI (``mlflow.note.content``).
         """
+        if description:
+            tags = {**(tags or {}), NOTE_TAG: description}
         all_tags = {"sleeptime.kind": kind, "mlflow.source.git.commit": git_commit(), **(tags or {})}
         if resume_key:
             all_tags["sleeptime.resume_key"] = resume_key
@@ -177,7 +182,7 @@ class Tracker:
                 self.client.update_run(run_id, status="RUNNING")
                 self._log(run_id, params=params, tags=all_tags)
                 return run_id
-        run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
+        run = self.client.create_run(self.experiment_id, run_name=redact(name), tags=_safe_tags(all_tags))
         run_id = run.info.run_id
         if resume_key:
             # Two workers may have created a parent at the same moment: keep the oldest, drop ours.
@@ -208,7 +213,7 @@ class Tracker:
     ) -> str:
         """Create a RUNNING child run under ``parent_run_id``; finish it with :meth:`finish`."""
         all_tags = {PARENT_RUN_TAG: parent_run_id, "mlflow.source.git.commit": git_commit(), **(tags or {})}
-        run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
+        run = self.client.create_run(self.experiment_id, run_name=redact(name), tags=_safe_tags(all_tags))
         self._log(run.info.run_id, params=params)
         return run.info.run_id
 
@@ -231,8 +236,12 @@ class Tracker:
     def log_metrics(self, run_id: str, metrics: Mapping[str, float]) -> None:
         self._log(run_id, metrics=metrics)
 
-    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
-        self._log(run_id, tags=tags)
+    def set_description(self, run_id: str, text: str) -> None:
+        """The run's description in the UI (markdown, credentials redacted)."""
+        self._log(run_id, tags={NOTE_TAG: text})
+
+    def status(self, run_id: str) -> str:
+        return self.client.get_run(run_id).info.status
 
     def finish(self, run_id: str, status: str = "FINISHED") -> None:
         """Close a run as FINISHED, FAILED or KILLED."""
@@ -255,7 +264,7 @@ class Tracker:
             # A resumed parent may log a param again: MLflow refuses changing values, so log new ones only.
             logged = self.client.get_run(run_id).data.params
             param_list = [p for p in param_list if p.key not in logged]
-        tag_list = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
+        tag_list = [RunTag(k, v) for k, v in _safe_tags(tags or {}).items()]
         if metric_list or param_list or tag_list:
             self.client.log_batch(run_id, metrics=metric_list, params=param_list, tags=tag_list)
 
@@ -272,8 +281,8 @@ class Tracker:
             df.to_csv(buffer, index=False)
         self.client.log_text(run_id, buffer.getvalue(), artifact_file)
 
-    def log_figure(self, run_id: str, figure, artifact_file: str) -> None:
-        self.client.log_figure(run_id, figure, artifact_file)
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        self.client.log_text(run_id, redact(text), artifact_file)
 
     def log_dir(self, run_id: str, directory: str | Path, artifact_dir: str | None = None) -> None:
         self.client.log_artifacts(run_id, str(directory), artifact_dir)
@@ -302,3 +311,21 @@ def markdown_table(df, float_digits: int = 4) -> str:
     for row in df.itertuples(index=False):
         lines.append("| " + " | ".join(cell(v) for v in row) + " |")
     return "\n".join(lines) + "\n"
+
+
+def log_dataset(tracker: Tracker, run_id: str, examples, *, name: str, context: str = "eval") -> None:
+    """The questions a run evaluated as an MLflow dataset input (Datasets column and run page of the UI)."""
+    import pandas as pd
+    from mlflow.data import from_pandas
+    from mlflow.entities import DatasetInput, InputTag
+
+    columns = ("context_id", "question_id", "template_id", "level", "predictability", "question", "answer")
+    rows = [{c: _field(e, c) for c in columns} for e in examples]
+    frame = pd.DataFrame(rows, columns=list(columns)).astype(str)
+    dataset = from_pandas(frame, name=name, targets="answer")
+    tag = InputTag(key="mlflow.data.context", value=context)
+    tracker.client.log_inputs(run_id, [DatasetInput(dataset=dataset._to_mlflow_entity(), tags=[tag])])
+
+
+def _field(example, name: str):
+    return example.get(name) if hasattr(example, "get") else getattr(example, name, None)

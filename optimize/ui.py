@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,16 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from optimize.tracking import default_mlruns_dir, default_tracking_uri
+from programs.lm.local import find_free_port
 
 
 class UIError(RuntimeError):
     """The MLflow UI could not start or did not answer; the message says where its log is."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -62,24 +56,40 @@ class UIHandle:
         )
 
     def stop(self, timeout: float = 15.0) -> None:
-        if self.process.poll() is not None:
-            return
+        """Stop the server's whole process group (uvicorn workers, job runner, huey consumers), not just
+        the ``mlflow server`` process: SIGTERM, then SIGKILL for what is left after ``timeout``."""
+        group = self.process.pid  # started with start_new_session: its own process group
         for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
-                os.killpg(self.process.pid, sig)
+                os.killpg(group, sig)
             except ProcessLookupError:
-                return
-            try:
-                self.process.wait(timeout=timeout)
-                return
-            except subprocess.TimeoutExpired:
-                continue
+                break
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and _group_alive(group):
+                self.process.poll()  # reap the server itself so it does not linger as a zombie
+                time.sleep(0.2)
+            if not _group_alive(group):
+                break
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
 
     def __enter__(self) -> UIHandle:
         return self
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def start_ui(
@@ -92,7 +102,7 @@ def start_ui(
     """Start ``mlflow server`` for ``tracking_uri`` (default: this project's store) on ``host:port``."""
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise UIError(f"the UI only listens on loopback (got host {host!r}); use 127.0.0.1 and an SSH tunnel")
-    port = port or free_port(host)
+    port = port or find_free_port()
     tracking_uri = tracking_uri or default_tracking_uri()
     if artifact_root is None:
         artifact_root = (

@@ -308,3 +308,64 @@ def test_cli_reports_bad_storage_clearly(capsys):
     )
     assert code == 2
     assert "unknown storage URL" in capsys.readouterr().err
+
+
+# -- issue 12: named objectives, no budget evaluated twice, a test-token ceiling ----------------------------
+def test_objectives_are_named_for_optunas_own_tools(tmp_path):
+    study = search(tmp_path, n_trials=1)
+    assert study.metric_names == ["accuracy", "mean_test_tokens", "cost_per_query"]
+
+
+def test_a_budget_already_evaluated_is_not_evaluated_again_nor_counted(tmp_path):
+    calls = []
+
+    def counting(budget, examples, **kw):
+        calls.append(budget)
+        return fake_evaluator(budget, examples, **kw)
+
+    space = SearchSpace(use_sleep=(False,), test_verbosity=(0, 1, 2), test_max_tokens=(128,),
+                        sleep_samples=(1,), sleep_rounds=(0,), sleep_max_tokens=(256,))
+    study = search(tmp_path, n_trials=3, sampler="random", evaluator=counting, space=space)
+    evaluated = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert len(calls) == 3 == len(evaluated) == len({t.user_attrs["config_id"] for t in evaluated})
+    duplicates = [t for t in study.trials if "duplicate_of" in t.user_attrs]
+    assert all(t.state.name == "PRUNED" for t in duplicates)
+    again = search(tmp_path, n_trials=2, sampler="random", evaluator=counting, space=space)
+    assert len(calls) == 3, "the space holds nothing new: nothing is evaluated twice"
+    assert sum(t.state.name == "COMPLETE" for t in again.trials) == 3
+
+
+def test_a_test_token_ceiling_keeps_costlier_budgets_off_the_front(tmp_path):
+    from optimize.search import distinct_front
+
+    study = search(tmp_path, n_trials=8, sampler="nsga2", max_test_tokens=60)
+    front = distinct_front(study, max_test_tokens=60)
+    assert front and all(t.values[1] <= 60 for t in front)
+    assert any(t.values[1] > 60 for t in study.trials if t.state.name == "COMPLETE")
+    configs = pd.read_csv(tmp_path / "results" / "configs.csv")
+    assert (configs["mean_test_tokens"] <= 60).all()
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert all(t.system_attrs.get("constraints") is not None for t in complete)
+
+
+def test_search_space_flags_one_spelling_old_ones_hidden():
+    from optimize.cli import build_parser
+    from optimize.search_cli import _space
+
+    parser = build_parser()
+    args = parser.parse_args(["search", "--test-verbosity", "0,2", "--use-sleep", "false",
+                              "--test-model", "a,b", "--sampler-seed", "4", "--n", "3"])
+    space = _space(args)
+    assert space.test_verbosity == (0, 2) and space.use_sleep == (False,) and space.test_model == ("a", "b")
+    assert space.sleep_samples == (1,) and args.sampler_seed == 4 and args.n == 3
+    old = parser.parse_args(
+        ["search", "--verbosity", "1", "--sleep", "off", "--test-models", "a,b", "--k", "2"]
+    )
+    old_space = _space(old)
+    assert old_space.test_verbosity == (1,) and old_space.use_sleep == (False,)
+    assert old_space.test_model == ("a", "b") and old_space.sleep_samples == (2,)
+    search_help = next(a for a in parser._subparsers._actions if a.dest == "command").choices["search"]
+    text = search_help.format_help()
+    for hidden in ("--k ", "--test-models", "--sleep {"):
+        assert hidden not in text
+    assert "--sampler-seed" in text and "(default: 0.5)" in text

@@ -135,3 +135,61 @@ def test_sweep_logs_every_grid_config(tmp_path, tracker):
     assert len(tracker.children(parent.info.run_id)) == 5
     report = {a.path for a in tracker.client.list_artifacts(parent.info.run_id, "report")}
     assert "report/k_scaling.png" in report
+
+
+def test_mlflow_shows_what_ran_descriptions_data_front_and_traces(tmp_path, tracker):
+    """Issue 13: read back what the UI shows, through MlflowClient."""
+    import json
+
+    import dspy
+
+    from optimize.search import SearchSpace
+    from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
+    from programs.store import InMemoryStore
+
+    def reply(messages, request):
+        return chat_adapter_reply(learned_context="- apples = 3", reasoning="3", answer="3")
+
+    examples = [
+        dspy.Example(context=f"Ann has {c} apples.", question=f"How many apples, {q}?", answer="3",
+                     context_id=f"c{c}", question_id=f"c{c}-q{q}").with_inputs("context", "question")
+        for c in range(2) for q in range(2)
+    ]
+    with FakeEngine(reply) as engine:
+        spec = f"openai/fake@{engine.api_base}"
+        space = SearchSpace(use_sleep=(True, False), test_verbosity=(0,), test_max_tokens=(128,),
+                            sleep_samples=(1,), sleep_rounds=(0,), sleep_max_tokens=(256,),
+                            sleep_model=(spec,), test_model=(spec,))
+        study = run_search(examples, n_trials=2, storage=f"sqlite:///{tmp_path / 'optuna.db'}",
+                           study_name="ui", sampler="random", seed=0, space=space, store=InMemoryStore(),
+                           tracker=tracker, results_dir=tmp_path / "results", progress=False)
+    client = tracker.client
+    parent = client.get_run(study.user_attrs["mlflow_parent_run_id"])
+    assert "accuracy" in parent.data.tags["mlflow.note.content"]
+    assert [d.dataset.name for d in parent.inputs.dataset_inputs] == ["dev-questions"]
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"search_space.json", "pareto_front.csv", "pareto_front.png"} <= artifacts
+    stored_space = json.loads(Path(tracker.download(parent.info.run_id, "search_space.json")).read_text())
+    assert stored_space["use_sleep"] == [True, False]
+    front = Path(tracker.download(parent.info.run_id, "pareto_front.csv")).read_text().splitlines()
+    assert len(front) - 1 == len(set(front[1:]))  # one row per distinct Budget
+
+    children = {c.info.run_name.split(" ", 1)[1]: c for c in tracker.children(parent.info.run_id)}
+    assert set(children) == {"sleep k=1 + v0 (fake)", "test-only v0 (fake)"}
+    test_only = children["test-only v0 (fake)"]
+    assert not [p for p in test_only.data.params if p.startswith("sleep_")]
+    assert "sleep_samples" in children["sleep k=1 + v0 (fake)"].data.params
+    for child in children.values():
+        assert "generated test-time tokens per question" in child.data.tags["mlflow.note.content"]
+        assert all(round(v, 4) == v for v in child.data.metrics.values())
+        traces = client.search_traces(locations=[tracker.experiment_id], run_id=child.info.run_id)
+        assert len(traces) == 2
+        spans = {s.name: s for s in traces[0].data.spans}
+        assert any(name.startswith("test call") for name in spans)
+        read = json.dumps([s.inputs for s in spans.values()])
+        assert "How many apples" in read and "Ann has" in read
+        assert "3" in json.dumps(traces[0].data.spans[0].outputs)
+    sleep_spans = [s.name for t in client.search_traces(locations=[tracker.experiment_id],
+                                                         run_id=children["sleep k=1 + v0 (fake)"].info.run_id)
+                   for s in t.data.spans]
+    assert "sleep call 1" in sleep_spans

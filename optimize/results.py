@@ -1,0 +1,138 @@
+"""The result tables of an experiment and what its MLflow parent run shows: configs with their Pareto front,
+the distinct-budget front as a table and a figure, per-example rows and the report views.
+
+Example::
+
+    from optimize.results import configs_table, distinct_front_table
+    configs = configs_table(rows)                 # rows: one dict per evaluated Budget
+    print(distinct_front_table(configs)[["label", "accuracy", "mean_test_tokens"]])
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from optimize.tracking import Tracker
+
+# What every experiment optimizes, in this order: the columns a front is computed on.
+OBJECTIVES: tuple[tuple[str, str], ...] = (
+    ("accuracy", "maximize"),
+    ("mean_test_tokens", "minimize"),
+    ("cost_per_query", "minimize"),
+)
+
+def configs_table(rows: Sequence[Mapping[str, Any]]):
+    """A configs DataFrame with ``on_front`` marking its Pareto front (objectives of :data:`OBJECTIVES`)."""
+    import pandas as pd
+
+    from optimize.pareto import pareto_front
+
+    df = pd.DataFrame(list(rows))
+    if len(df):
+        front = pareto_front(df[[n for n, _ in OBJECTIVES]].to_numpy().tolist(), [d for _, d in OBJECTIVES])
+        df["on_front"] = False
+        df.loc[df.index[front], "on_front"] = True
+    return df
+
+
+def distinct_front_table(configs):
+    """The Pareto-front rows, most accurate first, one per distinct Budget (a Budget run twice is one)."""
+    if len(configs) == 0 or "on_front" not in configs:
+        return configs.iloc[0:0]
+    front = configs[configs["on_front"].astype(bool)].sort_values("accuracy", ascending=False)
+    return front.drop_duplicates(subset=["config_id"]).reset_index(drop=True)
+
+
+
+# -- result tables -------------------------------------------------------------------------------------------
+def write_tables(configs, results_dir: Path) -> Path:
+    """``configs.csv`` (+ ``.md``), ``examples.csv`` (every config's rows) and ``meta.json`` in a folder."""
+    import pandas as pd
+
+    from optimize.tracking import markdown_table
+
+    results_dir = Path(results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    configs.to_csv(results_dir / "configs.csv", index=False)
+    (results_dir / "configs.md").write_text(
+        markdown_table(configs) if len(configs) else "(no finished configs)\n"
+    )
+    frames = []
+    if len(configs):
+        for config_id in configs["config_id"].unique():
+            path = results_dir / "frames" / f"{config_id}.csv"
+            if path.exists():
+                frames.append(pd.read_csv(path))
+    examples = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["config_id"])
+    examples.to_csv(results_dir / "examples.csv", index=False)
+    (results_dir / "meta.json").write_text(json.dumps({"written_at": time.time()}))
+    return results_dir
+
+
+FRONT_COLUMNS = ["label", "accuracy", "accuracy_ci_low", "accuracy_ci_high", "mean_test_tokens",
+                 "mean_sleep_tokens_amortized", "cost_per_query", "n", "errors", "config_id"]
+
+
+def plot_front(configs, path: Path) -> Path:
+    """Accuracy (95% interval) against test tokens: every config grey, the distinct front labelled."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    front = distinct_front_table(configs)
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    ax.scatter(configs["mean_test_tokens"], configs["accuracy"], color="#bbbbbb", label="every configuration")
+    if len(front):
+        low = (front["accuracy"] - front.get("accuracy_ci_low", front["accuracy"])).clip(lower=0)
+        high = (front.get("accuracy_ci_high", front["accuracy"]) - front["accuracy"]).clip(lower=0)
+        ax.errorbar(front["mean_test_tokens"], front["accuracy"], yerr=[low, high], fmt="o", color="#1f77b4",
+                    capsize=3, label="Pareto front (95% interval)")
+        for _, row in front.iterrows():
+            ax.annotate(str(row.get("label", row["config_id"])), (row["mean_test_tokens"], row["accuracy"]),
+                        textcoords="offset points", xytext=(5, 5), fontsize=8)
+    ax.set_xlabel("generated test-time tokens per question")
+    ax.set_ylabel("accuracy (fraction correct)")
+    ax.set_title("Distinct-budget Pareto front")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def log_parent_results(tracker: Tracker, parent_run_id: str, results_dir: Path) -> None:
+    """Parent run artifacts: result tables, per-example rows, the distinct Pareto front and report figures."""
+    import pandas as pd
+
+    results_dir = Path(results_dir)
+    configs_path = results_dir / "configs.csv"
+    configs = pd.read_csv(configs_path) if configs_path.stat().st_size > 1 else pd.DataFrame()
+    for name in ("configs.csv", "configs.md", "examples.csv"):
+        tracker.log_file(parent_run_id, results_dir / name, "results")
+    if len(configs) == 0:
+        return
+    front = distinct_front_table(configs)
+    table = front[[c for c in FRONT_COLUMNS if c in front.columns]]
+    tracker.log_dataframe(parent_run_id, table, "pareto_front.csv")
+    tracker.log_dataframe(parent_run_id, table, "pareto_front.md")
+    tracker.log_file(parent_run_id, plot_front(configs, results_dir / "pareto_front.png"))
+    best = configs.sort_values("accuracy", ascending=False).iloc[0]
+    tracker.log_metrics(
+        parent_run_id,
+        {
+            "best_accuracy": float(best["accuracy"]),
+            "n_configs": float(len(configs)),
+            "n_pareto": float(len(front)),
+        },
+    )
+    # report imports search's error type today; imported lazily so neither module imports the other.
+    from optimize.report import write_report
+
+    report_dir = results_dir / "report"
+    write_report(configs, pd.read_csv(results_dir / "examples.csv"), report_dir)
+    tracker.log_dir(parent_run_id, report_dir, "report")
