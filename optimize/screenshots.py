@@ -28,6 +28,7 @@ import base64
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -202,13 +203,14 @@ class Chromium:
             self._loop.run_until_complete(_close())
         finally:
             self._loop.close()
-            if self._process.poll() is None:
-                self._process.terminate()
+            # Chromium runs in its own session: end the whole group (renderers, zygote), not just the browser.
+            for sig in (signal.SIGTERM, signal.SIGKILL):
                 try:
+                    os.killpg(self._process.pid, sig)
                     self._process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    self._process.kill()
-                    self._process.wait(timeout=10)
+                except (ProcessLookupError, subprocess.TimeoutExpired):
+                    continue
+                break
             self._log.close()
             shutil.rmtree(self._profile, ignore_errors=True)
 
@@ -329,8 +331,9 @@ def _richest_trace(client, experiment_id: str) -> str | None:
 
 
 def ui_state(runs: DemoRuns, *, only_children: bool = False) -> dict[str, str]:
-    """``localStorage`` entries that set the UI up as a reader should first see it: the assistant panel
-    closed, the demo's parent expanded, accuracy/tokens/cost columns shown (or only its children listed)."""
+    """``localStorage`` entries that set the UI up as a reader should first see it: the "Model training"
+    view, the assistant panel closed, the demo's parent expanded, accuracy/tokens/cost columns shown (or
+    only its children listed)."""
     columns = ["attributes.`Dataset`"] + [f"metrics.`{m}`" for m in ("accuracy", "mean_test_tokens",
                                                                      "mean_sleep_tokens_amortized",
                                                                      "cost_per_query")]
@@ -348,6 +351,7 @@ def ui_state(runs: DemoRuns, *, only_children: bool = False) -> dict[str, str]:
     }
     page_state = f'MLflowLocalStorage-1.1-ExperimentPage-["{runs.experiment_id}"]-ReactComponentState'
     return {
+        "mlflow.workflowType_v1": json.dumps("machine_learning"),  # the "Model training" view, not "GenAI"
         "mlflow.assistant.panelOpen_v1": "false",
         "mlflow.assistant.fab.autoOpenedOnFirstLoad_v1": "true",
         "mlflow.detectIssues.guidanceShown_v1": "true",
@@ -360,7 +364,7 @@ def open_page(browser: Chromium, base_url: str, fragment: str, state: dict[str, 
     """Open ``base_url/#/fragment`` with ``state`` in localStorage; wait until ``waits`` are shown."""
     browser.goto(f"{base_url}/health")
     browser.evaluate(f"(() => {{const s = {json.dumps(state)}; "
-                     "for (const k in s) localStorage.setItem(k, s[k]); return 1}})()")
+                     "for (const k in s) localStorage.setItem(k, s[k]); return 1})()")
     browser.goto(f"{base_url}/#/{fragment}")
     browser.wait_for_text(*waits, timeout=timeout)
     time.sleep(settle)  # charts and images finish drawing after their text appears
