@@ -189,25 +189,26 @@ def evaluate_budget(
     ``attrs["traces"]`` (the runner logs them as MLflow traces of the child run).
     """
     from optimize.evaluate import evaluate, run_config
-    from optimize.traces import TracedProgram
+    from optimize.traces import TraceRecorder
     from programs import build_program
     from programs.lm.ledger import TokenLedger
 
     ledger = ledger if ledger is not None else TokenLedger()
     settings = {"lm_options": lm_options} if lm_options else {}
     program = build_program(budget, ledger=ledger, store=store, api_base=api_base, **settings)
-    traced = TracedProgram(program, list(examples)[:trace_examples])
-    frame = evaluate(
-        traced,
-        list(examples),
-        ledger=ledger,
-        num_threads=num_threads,
-        results_path=results_path,
-        progress=progress,
-        config=run_config(program, api_base=api_base),  # rows of another configuration are refused
-        retry_errors=True,  # an error row is never a cached result
-    )
-    frame.attrs["traces"] = traced.records
+    recorder = TraceRecorder(list(examples)[:trace_examples])
+    with recorder.recording():
+        frame = evaluate(
+            program,
+            list(examples),
+            ledger=ledger,
+            num_threads=num_threads,
+            results_path=results_path,
+            progress=progress,
+            config=run_config(program, api_base=api_base),  # rows of another configuration are refused
+            retry_errors=True,  # an error row is never a cached result
+        )
+    frame.attrs["traces"] = recorder.records(frame)
     return frame
 
 

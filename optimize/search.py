@@ -191,7 +191,7 @@ class SearchSpace:
 # -- the search ---------------------------------------------------------------------------------------------
 @dataclass
 class _Objective:
-    """One trial: suggest a Budget, evaluate it (or return its stored values), record what happened."""
+    """One trial: suggest a Budget, evaluate it (a Budget already in the study is pruned), record it."""
 
     experiment: Experiment
     space: SearchSpace
@@ -223,8 +223,13 @@ class _Objective:
                 on_start=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id),
             )
         except TrialFailed as exc:
+            # FAIL, never COMPLETE: Optuna fails a trial whose objectives are NaN. Said in one line here,
+            # instead of the traceback Optuna prints for an exception.
+            from tqdm.auto import tqdm
+
             trial.set_user_attr("failed_reason", redact(str(exc))[:1000])
-            raise
+            tqdm.write(f"trial {trial.number} failed: {redact(str(exc))[:500]}", file=sys.stderr)
+            return (math.nan,) * len(OBJECTIVES)
         except KeyboardInterrupt:
             # Optuna marks this trial FAIL; queue its parameters so the resumed study runs them first.
             requeue_trial(trial.study, trial)
@@ -407,7 +412,7 @@ def run_search(
                         objective,
                         n_trials=remaining,
                         n_jobs=n_jobs,
-                        catch=(TrialFailed,),
+                        catch=(),
                         show_progress_bar=progress,
                         gc_after_trial=False,
                     )

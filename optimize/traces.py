@@ -1,22 +1,26 @@
 """What the model read and wrote for a few example questions, as MLflow traces of an experiment's child runs.
 
-:class:`TracedProgram` wraps a program for one evaluation and records, for the chosen questions only, every
-LM call made while answering them (phase, messages, reply), through a DSPy callback installed in the
-question's own context (so worker threads never mix questions). :func:`log_traces` writes one trace per
-question, linked to the child run: a root span with the question and the answer, one span per LM call.
+:class:`TraceRecorder` is a DSPy callback installed for one evaluation (``with recorder.recording():``). It
+keeps only the LM calls made for the chosen questions: a sleep-time call whose prompt holds one of their
+contexts, a test-time call whose prompt holds one of their questions and its context. The program is not
+wrapped, so the evaluation runs exactly as it would untraced. :func:`log_traces` writes one trace per
+question, linked to the child run: a root span with the question and the scored answer, one span per call.
 
 Example::
 
-    traced = TracedProgram(program, examples[:2])
-    frame = evaluate(traced, examples, ledger=ledger)
-    log_traces(tracker, run_id, traced.records)
+    recorder = TraceRecorder(examples[:2])
+    with recorder.recording():
+        frame = evaluate(program, examples, ledger=ledger)
+    log_traces(tracker, run_id, recorder.records(frame))
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from programs.redact import redact
@@ -26,76 +30,89 @@ MAX_TEXT = 20000  # characters of one message kept in a trace
 
 
 def _text(value: Any) -> str:
-    return redact(value)[:MAX_TEXT]
-
-
-class _Recorder:
-    """A DSPy callback collecting the LM calls of one question."""
-
-    def __init__(self) -> None:
-        from dspy.utils.callback import BaseCallback
-
-        outer = self
-
-        class Callback(BaseCallback):
-            def on_lm_start(self, call_id, instance, inputs):
-                messages = inputs.get("messages") or [{"role": "user", "content": inputs.get("prompt")}]
-                outer.calls[call_id] = {
-                    "phase": getattr(instance, "phase", None) or "lm",
-                    "model": redact(getattr(instance, "label", None) or getattr(instance, "model", "")),
-                    "messages": [{"role": m.get("role"), "content": _text(m.get("content"))}
-                                 for m in messages],
-                }
-
-            def on_lm_end(self, call_id, outputs, exception=None):
-                call = outer.calls.setdefault(call_id, {"phase": "lm", "messages": []})
-                call["outputs"] = [_text(o) for o in (outputs or [])]
-                failed = exception is not None
-                call["error"] = _text(f"{type(exception).__name__}: {exception}") if failed else None
-
-        self.calls: dict[str, dict] = {}
-        self.callback = Callback()
-
-
-class TracedProgram:
-    """``program`` for an evaluation, recording the LM calls of the questions in ``examples``.
-
-    Everything else (attributes such as ``needs_gold`` or ``budget``) is the wrapped program's.
-    """
-
-    def __init__(self, program, examples: Sequence) -> None:
-        self.program = program
-        self.wanted = {(_get(e, "context"), _get(e, "question")): _get(e, "question_id") for e in examples}
-        self.records: list[dict] = []
-
-    def __getattr__(self, name: str):
-        return getattr(self.program, name)
-
-    def __call__(self, **kwargs):
-        key = (kwargs.get("context"), kwargs.get("question"))
-        if key not in self.wanted:
-            return self.program(**kwargs)
-        import dspy
-
-        recorder = _Recorder()
-        record = {"question_id": self.wanted[key], "context": _text(key[0]), "question": _text(key[1])}
-        self.records.append(record)
-        try:
-            with dspy.context(callbacks=[*(dspy.settings.callbacks or []), recorder.callback]):
-                prediction = self.program(**kwargs)
-        except Exception as exc:
-            record["error"] = _text(f"{type(exc).__name__}: {exc}")
-            raise
-        finally:
-            record["calls"] = list(recorder.calls.values())
-        record["answer"] = _text(prediction.get("answer"))
-        record["learned_context"] = _text(prediction.get("learned_context") or "")
-        record["store_hit"] = bool(prediction.get("store_hit"))
-        return prediction
+    return redact("" if value is None else value)[:MAX_TEXT]
 
 
 def _get(example, name: str):
     return example.get(name) if hasattr(example, "get") else getattr(example, name, None)
+
+
+class TraceRecorder:
+    """Collects the LM calls (phase, messages, replies) made for ``examples`` during one evaluation."""
+
+    def __init__(self, examples: Sequence) -> None:
+        from dspy.utils.callback import BaseCallback
+
+        self.examples = [
+            {"question_id": _get(e, "question_id"), "context": str(_get(e, "context") or ""),
+             "question": str(_get(e, "question") or ""), "calls": []}
+            for e in examples
+        ]
+        self._pending: dict[str, tuple[dict, dict]] = {}
+        self._lock = threading.Lock()
+        recorder = self
+
+        class Callback(BaseCallback):
+            def on_lm_start(self, call_id, instance, inputs):
+                recorder._start(call_id, instance, inputs)
+
+            def on_lm_end(self, call_id, outputs, exception=None):
+                recorder._end(call_id, outputs, exception)
+
+        self.callback = Callback()
+
+    @contextmanager
+    def recording(self) -> Iterator[TraceRecorder]:
+        """Install the callback for the block (worker threads that copy the context see it too)."""
+        import dspy
+
+        with dspy.context(callbacks=[*(dspy.settings.callbacks or []), self.callback]):
+            yield self
+
+    def _owner(self, phase: str, text: str) -> dict | None:
+        for example in self.examples:
+            if example["context"] and example["context"] in text:
+                if phase == "sleep" or (example["question"] and example["question"] in text):
+                    return example
+        return None
+
+    def _start(self, call_id, instance, inputs) -> None:
+        messages = inputs.get("messages") or [{"role": "user", "content": inputs.get("prompt")}]
+        text = "\n".join(str(m.get("content") or "") for m in messages)
+        phase = getattr(instance, "phase", None) or "lm"
+        owner = self._owner(phase, text)
+        if owner is None:
+            return
+        model = getattr(instance, "label", None) or getattr(instance, "model", "")
+        call = {"phase": phase, "model": redact(model),
+                "messages": [{"role": m.get("role"), "content": _text(m.get("content"))} for m in messages]}
+        with self._lock:
+            owner["calls"].append(call)
+            self._pending[call_id] = (owner, call)
+
+    def _end(self, call_id, outputs, exception) -> None:
+        with self._lock:
+            found = self._pending.pop(call_id, None)
+        if found is None:
+            return
+        call = found[1]
+        call["outputs"] = [_text(o) for o in (outputs or [])]
+        call["error"] = None if exception is None else _text(f"{type(exception).__name__}: {exception}")
+
+    def records(self, frame=None) -> list[dict]:
+        """One record per chosen question, with its scored row (answer, gold, correct, error) when given."""
+        rows = {}
+        if frame is not None and len(frame) and "question_id" in frame:
+            rows = {str(r["question_id"]): r for r in frame.to_dict("records")}
+        records = []
+        for example in self.examples:
+            row = rows.get(str(example["question_id"]), {})
+            records.append({
+                "question_id": example["question_id"], "context": _text(example["context"]),
+                "question": _text(example["question"]), "calls": list(example["calls"]),
+                **{k: _plain(row.get(k)) for k in ("prediction", "gold", "correct", "error", "store_hit")},
+            })
+        return records
 
 
 def log_traces(tracker, run_id: str, records: Sequence[dict]) -> list[str]:
@@ -123,9 +140,18 @@ def log_traces(tracker, run_id: str, records: Sequence[dict]) -> list[str]:
                 )
                 client.end_span(root.trace_id, span.span_id, outputs={"replies": call.get("outputs", [])},
                                 status="ERROR" if call.get("error") else "OK")
-            outputs = {k: record.get(k) for k in ("answer", "learned_context", "store_hit", "error")}
+            outputs = {k: record.get(k) for k in ("prediction", "gold", "correct", "store_hit", "error")}
             client.end_trace(root.trace_id, outputs=outputs, status="ERROR" if record.get("error") else "OK")
             ids.append(root.trace_id)
     except Exception as exc:  # noqa: BLE001 - see docstring
         warnings.warn(f"could not log example traces to MLflow: {redact(exc)}", stacklevel=2)
     return ids
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly, redacted value (numpy scalars and NaN from a DataFrame row: Python values, None)."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return _text(value) if isinstance(value, str) else value

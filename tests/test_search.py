@@ -369,3 +369,21 @@ def test_search_space_flags_one_spelling_old_ones_hidden():
     for hidden in ("--k ", "--test-models", "--sleep {"):
         assert hidden not in text
     assert "--sampler-seed" in text and "(default: 0.5)" in text
+
+
+def test_sweep_command_runs_the_k_grid_with_derived_budget_flags(tmp_path, capsys):
+    from optimize.cli import main
+    from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
+
+    def reply(messages, request):
+        return chat_adapter_reply(learned_context="- total = 12", answer="12")
+
+    with FakeEngine(reply) as engine:
+        spec = f"openai/fake@{engine.api_base}"
+        code = main(["sweep", "--grid", "k", "--model", spec, "--test-max-tokens", "64", "--n", "2",
+                     "--no-mlflow", "--store", ":memory:", "--results-dir", str(tmp_path / "sweep")])
+    assert code == 0
+    configs = pd.read_csv(tmp_path / "sweep" / "configs.csv")
+    assert sorted(configs.loc[configs["use_sleep"], "sleep_samples"]) == [1, 2, 5, 10]
+    assert set(configs["test_max_tokens"]) == {64} and set(configs["test_model"]) == {spec}
+    assert "test-only v0 (fake)" in capsys.readouterr().out
