@@ -230,22 +230,24 @@ def fake_demo_reply(messages: list[dict[str, Any]], request: dict[str, Any]) -> 
     from programs.lm.fake_engine import chat_adapter_reply
 
     text = " ".join(str(m.get("content") or "") for m in messages)
-    gold = next((answer for question, answer in _gold_answers().items() if question in text), "0")
+    gold = next((answer for (context, question), answer in _gold_answers().items()
+                 if question in text and context in text), "0")
     draw = int(hashlib.sha1(text[-400:].encode()).hexdigest()[:8], 16) / 16**8
     right = draw < (0.7 if "learned_context" in text else 0.35)
     return chat_adapter_reply(learned_context="- the total is computed step by step from the story",
                               reasoning="Multiply, then add the parts.", answer=gold if right else "0")
 
 
-_GOLD: dict[str, str] = {}
+_GOLD: dict[tuple[str, str], str] = {}  # (context, question) -> answer: templates repeat question texts
 
 
-def _gold_answers() -> dict[str, str]:
+def _gold_answers() -> dict[tuple[str, str], str]:
     if not _GOLD:
         from optimize.data.loaders import load_examples
 
         for split in ("test", "dev"):
-            _GOLD.update({str(e.question): str(e.answer) for e in load_examples("ours", split=split)})
+            _GOLD.update({(str(e.context), str(e.question)): str(e.answer)
+                          for e in load_examples("ours", split=split)})
     return _GOLD
 
 
