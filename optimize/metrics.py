@@ -159,7 +159,9 @@ CLUSTER_LEVELS = ("context", "template")
 
 
 def _codes(labels) -> tuple[np.ndarray, int]:
-    values = pd.Series(list(labels)).astype(str)
+    # Every label, a missing one too, is a cluster of its own: str() first, so NaN/None never become
+    # pandas' NA (factorized to -1, which would silently drop their rows).
+    values = pd.Series([str(label) for label in labels], dtype=object)
     codes, uniques = pd.factorize(values, sort=True)
     return codes.astype(np.int64), len(uniques)
 
@@ -195,7 +197,10 @@ def cluster_bootstrap_means(values, contexts, templates=None, *, n_resamples: in
     # The contexts of each template, padded to a rectangle (-1 = no context).
     owner = np.full(n_contexts, -1)
     owner[context_codes] = template_codes
-    per_template = [np.flatnonzero(owner == t) for t in range(n_templates)]
+    # A context id that appears under two templates belongs to the last one; a template left with no
+    # context of its own is not a cluster to draw.
+    per_template = [c for c in (np.flatnonzero(owner == t) for t in range(n_templates)) if len(c)]
+    n_templates = len(per_template)
     width = max(len(c) for c in per_template)
     table = np.full((n_templates, width), 0)
     sizes = np.array([len(c) for c in per_template])

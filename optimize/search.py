@@ -384,7 +384,7 @@ def run_search(
         description=description,
         params={"sampler": sampler, "seed": seed, "max_test_tokens": max_test_tokens},
         tags={"sleeptime.study": study_name, "sleeptime.storage": safe_storage},
-        resume_key=f"search:{study_name}@{safe_storage}",
+        resume_key=f"search {study_name} in {safe_storage}",  # no user:pw@host shape: redact keeps it
         shared=True,  # workers of one study share the parent; their dead runs are found via the study
         space=space.described(),
         progress=progress,

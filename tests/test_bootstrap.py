@@ -112,3 +112,12 @@ def test_pilot_variance_finds_the_intra_context_correlation():
     assert identical_within["icc"] == pytest.approx(1.0)
     alternating = pilot_variance([1, 0, 1, 0, 1, 0, 1, 0], ["a", "a", "b", "b", "c", "c", "d", "d"])
     assert alternating["icc"] == 0.0
+
+
+def test_missing_template_or_context_labels_are_clusters_of_their_own():
+    # pandas 3 turns str(NaN) into NA, which factorizes to -1: such rows must not vanish or crash.
+    from optimize.metrics import cluster_interval
+
+    out = cluster_interval([1, 0, 1, 1], ["a", "a", None, float("nan")], [None, None, float("nan"), "t"],
+                           n_resamples=200, seed=0)
+    assert out["n"] == 4 and 0.0 <= out["low"] <= out["high"] <= 1.0
