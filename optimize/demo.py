@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from programs.redact import redact
+
 COLUMNS = ["label", "accuracy", "accuracy_ci_low", "accuracy_ci_high", "mean_test_tokens",
            "mean_sleep_tokens_amortized", "cost_per_query", "mean_test_seconds", "errors"]
 
@@ -83,7 +85,7 @@ def demo_command(args: argparse.Namespace) -> int:
     results = default_mlruns_dir() / "results"
 
     print(f"[1/3] sleep-time vs test-time-only on {len(test)} held-out questions "
-          f"({args.contexts} contexts, model {args.model})", flush=True)
+          f"({args.contexts} contexts, model {redact(args.model)})", flush=True)
     comparison = run_sweep(test, budgets=demo_budgets(args.model), name=f"{args.name}-comparison",
                            questions_per_context=n_per_context, split="test",
                            description="Demo, step 1: sleep-time compute against test-time-only answering "
@@ -117,8 +119,10 @@ def demo_command(args: argparse.Namespace) -> int:
     print(f"\nBudget search: {len(study.trials)} trials, {len(front)} distinct budgets on the Pareto front "
           "(accuracy, test tokens, cost/query):")
     for trial in front:
-        print(f"  {trial.values[0]:.2f}  {trial.values[1]:7.1f}  {trial.values[2]:8.1f}  "
-              f"{trial.user_attrs.get('budget', trial.params)}")
+        label = trial.user_attrs.get("label") or redact(trial.user_attrs.get("budget", trial.params))
+        cap = (trial.user_attrs.get("budget") or {}).get("test_max_tokens")
+        print(f"  {trial.values[0]:.2f}  {trial.values[1]:7.1f}  {trial.values[2]:8.1f}  {label}"
+              + (f", cap {cap} tokens" if cap else ""))
     print("\nFigures and tables:")
     for name, files in sorted(paths.items()):
         print(f"  {name}: {files['png'] if isinstance(files, dict) else files}")

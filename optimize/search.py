@@ -206,6 +206,7 @@ class _Objective:
         config_id = budget_id(budget)
         trial.set_user_attr("budget", safe_budget_dict(budget))
         trial.set_user_attr("config_id", config_id)
+        trial.set_user_attr("label", redact(run_label(budget)))
         done = _evaluated_trial(trial.study, config_id, trial.number)
         if done is not None:
             # Already measured: no second evaluation, not one of the user's trials. PRUNED, not COMPLETE,

@@ -24,5 +24,6 @@ def test_demo_runs_the_pipeline_and_writes_figures(tmp_path, monkeypatch, capsys
     labels = ("test-time only, verbosity 0", "test-time only, verbosity 3", "sleep k=1 + test, verbosity 0")
     assert all(label in printed for label in labels)
     assert "distinct budgets on the Pareto front" in printed
+    assert "use_sleep" not in printed and "test-only v" in printed  # front lines name what ran, not a dict
     assert (out / "pareto_shift.png").stat().st_size > 0
     assert Path(tmp_path / "mlruns" / "mlflow.db").exists()
