@@ -275,7 +275,8 @@ def evaluate(program, examples, *, ledger: TokenLedger, num_threads: int = 1,
                 finished[str(row["question_id"])] = row  # a later row of a question replaces an earlier one
         if retry_errors:
             wanted = set(keys)
-            retried = [qid for qid, row in finished.items() if row.get("error") and qid in wanted]
+            retried = [qid for qid, row in finished.items()
+                       if row.get("error") and not row.get("parse_error") and qid in wanted]
             for qid in retried:
                 del finished[qid]
             if retried and progress:

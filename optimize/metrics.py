@@ -62,6 +62,20 @@ def _columns(tokens: str) -> tuple[str, str]:
     raise ValueError(f"tokens must be one of {TOKEN_KINDS}, got {tokens!r}")
 
 
+def failed_rows(df: pd.DataFrame) -> pd.Series:
+    """Rows whose LM call failed (after retries): an error that is not a parse failure.
+
+    A reply the adapter could not parse was answered: it is scored wrong and counted in its own
+    ``parse_error`` column (retrying it under greedy decoding would only repeat it), never as a failed row.
+    """
+    if "error" not in df:
+        return pd.Series(False, index=df.index)
+    failed = df["error"].notna()
+    if "parse_error" in df:
+        failed &= ~df["parse_error"].map(as_bool)
+    return failed
+
+
 def summarize(df: pd.DataFrame, *, questions_per_context: float | None = None, price_ratio: float = 10.0,
               tokens: str = "completion") -> dict:
     """Accuracy, tokens and cost of one evaluation (rows from :func:`optimize.evaluate.evaluate`).
@@ -102,7 +116,7 @@ def summarize(df: pd.DataFrame, *, questions_per_context: float | None = None, p
         sleep_per_context = 0.0
     mean_test = float(df[test_col].mean()) if test_col in df else 0.0
     amortized = sleep_per_context / per_question_n
-    errors = int(df["error"].notna().sum()) if "error" in df else 0
+    errors = int(failed_rows(df).sum())
     return {
         "n": n,
         "accuracy": correct / n,

@@ -401,7 +401,7 @@ class Experiment:
                     frame, questions_per_context=self.questions_per_context, price_ratio=self.price_ratio
                 )
             )
-            self._log_traces(run_id, frame)
+            self._log_traces(run_id, frame, run_label(budget))
             self._check_errors(budget, frame, summary)
             values = objective_values(summary)
             if any(math.isnan(v) for v in values):
@@ -463,7 +463,9 @@ class Experiment:
             return
         first = ""
         if "error" in frame:
-            failed = frame["error"].dropna()
+            from optimize.metrics import failed_rows
+
+            failed = frame.loc[failed_rows(frame), "error"]
             first = f"; first error: {redact(str(failed.iloc[0]))[:300]}" if len(failed) else ""
         raise TrialFailed(
             f"{errors} of {n} questions failed (error rate {rate:.0%} > allowed {self.max_error_rate:.0%}) "
@@ -486,12 +488,12 @@ class Experiment:
         self.tracker.set_description(run_id, _child_description(budget, self))
         return run_id
 
-    def _log_traces(self, run_id: str | None, frame) -> None:
+    def _log_traces(self, run_id: str | None, frame, label: str | None = None) -> None:
         records = getattr(frame, "attrs", {}).get("traces")
         if run_id and records and self.tracker is not None:
             from optimize.traces import log_traces
 
-            log_traces(self.tracker, run_id, records)
+            log_traces(self.tracker, run_id, records, label=label)
 
     def _finish_child(self, run_id: str | None, status: str) -> None:
         if run_id and self.tracker is not None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -84,18 +85,20 @@ class TraceRecorder:
         if owner is None:
             return
         model = getattr(instance, "label", None) or getattr(instance, "model", "")
-        call = {"phase": phase, "model": redact(model),
+        call = {"phase": phase, "model": redact(model), "start_ns": time.time_ns(),
                 "messages": [{"role": m.get("role"), "content": _text(m.get("content"))} for m in messages]}
         with self._lock:
             owner["calls"].append(call)
-            self._pending[call_id] = (owner, call)
+            self._pending[call_id] = (owner, call, instance, messages)
 
     def _end(self, call_id, outputs, exception) -> None:
         with self._lock:
             found = self._pending.pop(call_id, None)
         if found is None:
             return
-        call = found[1]
+        _owner, call, instance, messages = found
+        call["end_ns"] = time.time_ns()
+        call["usage"] = _usage_of(instance, messages)
         call["outputs"] = [_text(o) for o in (outputs or [])]
         call["error"] = None if exception is None else _text(f"{type(exception).__name__}: {exception}")
 
@@ -115,8 +118,22 @@ class TraceRecorder:
         return records
 
 
-def log_traces(tracker, run_id: str, records: Sequence[dict]) -> list[str]:
-    """One MLflow trace per recorded question, linked to ``run_id``; returns the trace ids.
+def _usage_of(instance, messages) -> dict | None:
+    """The server-reported tokens of the call that sent ``messages`` (DSPy keeps them in the LM's history)."""
+    for entry in reversed(list(getattr(instance, "history", None) or [])[-50:]):
+        if entry.get("messages") is messages:
+            usage = entry.get("usage") or {}
+            prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+            if prompt is None and completion is None:
+                return None
+            prompt, completion = int(prompt or 0), int(completion or 0)
+            return {"input_tokens": prompt, "output_tokens": completion, "total_tokens": prompt + completion}
+    return None
+
+
+def log_traces(tracker, run_id: str, records: Sequence[dict], *, label: str | None = None) -> list[str]:
+    """One MLflow trace per recorded question, linked to ``run_id`` (tagged with its ``label``); returns the
+    trace ids. Spans carry the calls' real start and end times and their token usage.
 
     Tracing is a view, never a result: a failure to write a trace is a warning, not an error.
     """
@@ -127,21 +144,31 @@ def log_traces(tracker, run_id: str, records: Sequence[dict]) -> list[str]:
         mlflow.set_tracking_uri(tracker.tracking_uri)  # the trace exporter writes to the global store
         client = tracker.client
         for record in records:
+            calls = record.get("calls", [])
+            starts = [c["start_ns"] for c in calls if c.get("start_ns")]
+            ends = [c.get("end_ns") or c["start_ns"] for c in calls if c.get("start_ns")]
             root = client.start_trace(
                 f"question {record.get('question_id')}", span_type="CHAIN",
                 experiment_id=tracker.experiment_id, run_id=run_id,
                 inputs={"context": record["context"], "question": record["question"]},
+                tags={"sleeptime.run": redact(label)} if label else None,
+                start_time_ns=min(starts) if starts else None,
             )
-            for number, call in enumerate(record.get("calls", []), start=1):
+            for number, call in enumerate(calls, start=1):
+                attributes = {"phase": call["phase"], "model": call.get("model", "")}
+                if call.get("usage"):
+                    attributes["mlflow.chat.tokenUsage"] = call["usage"]  # the Traces page's token column
                 span = client.start_span(
                     f"{call['phase']} call {number}", trace_id=root.trace_id, parent_id=root.span_id,
-                    span_type="CHAT_MODEL", inputs={"messages": call["messages"]},
-                    attributes={"phase": call["phase"], "model": call.get("model", "")},
+                    span_type="CHAT_MODEL", inputs={"messages": call["messages"]}, attributes=attributes,
+                    start_time_ns=call.get("start_ns"),
                 )
                 client.end_span(root.trace_id, span.span_id, outputs={"replies": call.get("outputs", [])},
-                                status="ERROR" if call.get("error") else "OK")
+                                status="ERROR" if call.get("error") else "OK",
+                                end_time_ns=call.get("end_ns") or call.get("start_ns"))
             outputs = {k: record.get(k) for k in ("prediction", "gold", "correct", "store_hit", "error")}
-            client.end_trace(root.trace_id, outputs=outputs, status="ERROR" if record.get("error") else "OK")
+            client.end_trace(root.trace_id, outputs=outputs, status="ERROR" if record.get("error") else "OK",
+                             end_time_ns=max(ends) if ends else None)
             ids.append(root.trace_id)
     except Exception as exc:  # noqa: BLE001 - see docstring
         warnings.warn(f"could not log example traces to MLflow: {redact(exc)}", stacklevel=2)

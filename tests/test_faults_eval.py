@@ -141,6 +141,10 @@ def test_an_unparseable_reply_is_a_parse_error_row_not_just_a_wrong_answer():
         frame = evaluate(program, examples(1, 1), ledger=ledger, progress=False)
     assert frame["parse_error"].tolist() == [True] and frame["error"].notna().all()
     assert not frame["correct"].any()
+    # answered, scored wrong, counted apart: not a failed LM call (a rerun would only repeat it)
+    from optimize.metrics import failed_rows, summarize
+
+    assert not failed_rows(frame).any() and summarize(frame)["errors"] == 0
 
 
 def _call(phase: str, finish_reason: str):

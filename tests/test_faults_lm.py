@@ -154,7 +154,7 @@ def test_a_running_openai_compatible_server_is_used_without_starting_the_embedde
 
 def test_suggested_concurrency_follows_the_slots(monkeypatch):
     monkeypatch.delenv("SLEEPTIME_LOCAL_SLOTS", raising=False)
-    assert suggested_concurrency("local:qwen2.5-coder-0.5b") == local_slots() == 4
+    assert suggested_concurrency("local:qwen2.5-coder-0.5b") == local_slots() == 1
     monkeypatch.setenv("SLEEPTIME_LOCAL_SLOTS", "2")
     assert suggested_concurrency("local:qwen2.5-coder-0.5b") == 2
     assert suggested_concurrency("openai/x@http://h:1/v1") == 8

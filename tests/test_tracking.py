@@ -179,7 +179,7 @@ def test_mlflow_shows_what_ran_descriptions_data_front_and_traces(tmp_path, trac
     test_only = children["test-only v0 (fake)"]
     assert not [p for p in test_only.data.params if p.startswith("sleep_")]
     assert "sleep_samples" in children["sleep k=1 + v0 (fake)"].data.params
-    for child in children.values():
+    for label, child in children.items():
         assert "generated test-time tokens per question" in child.data.tags["mlflow.note.content"]
         assert all(round(v, 4) == v for v in child.data.metrics.values())
         traces = client.search_traces(locations=[tracker.experiment_id], run_id=child.info.run_id)
@@ -189,6 +189,11 @@ def test_mlflow_shows_what_ran_descriptions_data_front_and_traces(tmp_path, trac
         read = json.dumps([s.inputs for s in spans.values()])
         assert "How many apples" in read and "Ann has" in read
         assert "3" in json.dumps(traces[0].data.spans[0].outputs)
+        assert traces[0].info.tags.get("sleeptime.run") == label
+        calls = [s for s in traces[0].data.spans if s.name.endswith(tuple(f"call {i}" for i in range(1, 9)))]
+        # each call span has the call's own duration and the server's token counts
+        assert all(s.end_time_ns > s.start_time_ns for s in calls)
+        assert all(s.attributes.get("mlflow.chat.tokenUsage", {}).get("output_tokens", 0) > 0 for s in calls)
     sleep_spans = [s.name for t in client.search_traces(locations=[tracker.experiment_id],
                                                          run_id=children["sleep k=1 + v0 (fake)"].info.run_id)
                    for s in t.data.spans]

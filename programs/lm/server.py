@@ -42,7 +42,10 @@ from typing import Any
 from programs.lm.model_files import LocalModelError, ensure_model_file, get_local_model, resolve_cache_dir
 
 SLOTS_ENV = "SLEEPTIME_LOCAL_SLOTS"
-DEFAULT_LOCAL_SLOTS = 4  # provisional: the lead picks the default from measurements (programs.lm.bench)
+# One slot: measured on 2 cores (1.5B, 12 dev questions, as many evaluate threads as slots), 2 and 4 slots
+# changed wall time by -6%/+12% (sleep v0) and -6%/-13% (test-only v3), within noise, and batched
+# decoding changed 1-2 of 12 greedy answers. Determinism wins; SLEEPTIME_LOCAL_SLOTS=2 or 4 opts in.
+DEFAULT_LOCAL_SLOTS = 1
 DEFAULT_SLOT_CTX = 4096
 DEFAULT_CACHE_RAM_MIB = 2048
 DEFAULT_MAX_RESTARTS = 2
