@@ -103,14 +103,20 @@ def current_meter() -> Meter | None:
 
 
 @contextmanager
-def metered(budget: int) -> Iterator[Meter]:
-    """Run evaluations under one shared step budget (each evaluation also keeps its own :data:`MAX_STEPS`)."""
-    meter = Meter(budget)
+def _installed(meter: Meter) -> Iterator[Meter]:
+    """``meter`` is the current one for the block (steps are charged to it)."""
     token = _CURRENT.set(meter)
     try:
         yield meter
     finally:
         _CURRENT.reset(token)
+
+
+@contextmanager
+def metered(budget: int) -> Iterator[Meter]:
+    """Run evaluations under one shared step budget (each evaluation also keeps its own :data:`MAX_STEPS`)."""
+    with _installed(Meter(budget)) as meter:
+        yield meter
 
 
 @contextmanager
@@ -121,11 +127,10 @@ def evaluation_meter() -> Iterator[Meter]:
     if budget <= 0:
         raise StepLimitError(f"too many evaluation steps (more than {outer.budget})")
     meter = Meter(budget)
-    token = _CURRENT.set(meter)
     try:
-        yield meter
+        with _installed(meter):
+            yield meter
     finally:
-        _CURRENT.reset(token)
         if outer is not None:
             outer.charge(meter.used)
 
