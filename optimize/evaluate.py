@@ -373,8 +373,11 @@ def evaluate(program, examples, *, ledger: TokenLedger, num_threads: int = 1,
                                 handle.write(json.dumps(row, default=str) + "\n")
                                 handle.flush()
                         bar.update(1)
-                        if row["error"]:
-                            bar.set_postfix(errors=sum(1 for r in new_rows.values() if r["error"]))
+                        if row["error"]:  # LM failures and unparseable replies, each counted apart
+                            rows_now = list(new_rows.values())
+                            parse = sum(1 for r in rows_now if r.get("parse_error"))
+                            bar.set_postfix(errors=sum(1 for r in rows_now if r["error"]) - parse,
+                                            unparsed=parse)
                     for member in waiting.pop(_context_group(example), []):
                         submit("answer", member)
     finally:
