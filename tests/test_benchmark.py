@@ -407,3 +407,21 @@ def test_benchmark_help_names_the_sizes_and_the_heldout_set(capsys):
         main(["benchmark", "--help"])
     out = capsys.readouterr().out
     assert "standard" in out and "--heldout" in out and "--only" in out and "--threads" in out
+
+
+def test_rows_of_third_party_held_out_sets_are_never_committed(tmp_path):
+    import subprocess
+
+    from optimize.bench.orchestration import _gitignore
+
+    _gitignore(tmp_path, third_party=["gsm-symbolic"])
+    for path in ("ours/m/rows/a.jsonl", "gsm-symbolic/m/rows/a.jsonl", "gsm-symbolic/m/latency/a.jsonl",
+                 "q1_pareto.csv", "ours/m/frames/a.csv"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("x\n")
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=tmp_path, check=True)
+    staged = subprocess.run(["git", "diff", "--cached", "--name-only"], cwd=tmp_path, check=True,
+                            capture_output=True, text=True).stdout.split()
+    assert "ours/m/rows/a.jsonl" in staged and "q1_pareto.csv" in staged
+    assert not [p for p in staged if p.startswith("gsm-symbolic/") or "/frames/" in p]

@@ -336,10 +336,17 @@ def _meta(run: BenchmarkRun, parts: Sequence[Part], answered: Sequence[str]) -> 
     return meta
 
 
-def _gitignore(results: Path) -> None:
-    """A committed size keeps only the rows, tables and summary in git (not frames, stores, databases)."""
+def _gitignore(results: Path, third_party: Sequence[str] = ()) -> None:
+    """A committed size keeps only the rows, tables and summary in git (not frames, stores, databases).
+
+    Rows of ``third_party`` datasets (generated from templates we may read but not publish, such as
+    GSM-Symbolic) hold their questions and answers: they stay out of git; their tables and summary do not.
+    """
     lines = ["# written by sleeptime benchmark: commit the raw rows, tables and summary only", "*", "!*/",
              "!.gitignore", *[f"!{p if '/' in p else '/' + p}" for p in COMMITTED_PATTERNS]]
+    for name in third_party:
+        lines += [f"# {name}: instances of third-party templates are never committed",
+                  f"/{name}/*/rows/", f"/{name}/*/latency/"]
     (results / ".gitignore").write_text("\n".join(lines) + "\n")
 
 
@@ -376,7 +383,7 @@ def run_benchmark(run: BenchmarkRun) -> Path:
     results = Path(run.results_dir)
     results.mkdir(parents=True, exist_ok=True)
     if run.preset.committed:
-        _gitignore(results)
+        _gitignore(results, third_party=[run.heldout_name] if run.heldout else [])
     parts = make_parts(run)
     answered: list[str] = []
     for qid in run.only:
