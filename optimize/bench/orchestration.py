@@ -36,8 +36,9 @@ from optimize.bench.presets import Preset, base_budget, preset_budgets, search_s
 from optimize.bench.questions import BY_ID, QUESTION_IDS, QUESTIONS
 from optimize.bench.tables import PartResults, canonical_budget, canonical_id
 
-COMMITTED_PATTERNS = ("*/*/rows/*.jsonl", "*/*/latency/*.jsonl", "*/*/compiled/**", "*/*/report/*.png",
-                      "q*.csv", "configs.csv", "meta.json", "summary.md")
+# A rows file's configuration (``<rows>.jsonl.config.json``) travels with it: a new machine checks it.
+COMMITTED_PATTERNS = ("*/*/rows/*.jsonl", "*/*/rows/*.config.json", "*/*/latency/*.jsonl", "*/*/compiled/**",
+                      "*/*/report/*.png", "q*.csv", "configs.csv", "meta.json", "summary.md")
 
 
 @dataclass
