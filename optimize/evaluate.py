@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 
 from optimize.errors import ResumeMismatchError
+from optimize.metrics import is_failed_row
 from programs.answers import extract_number, is_correct
 from programs.lm.ledger import LedgerScope, TokenLedger
 from programs.redact import redact
@@ -276,7 +277,7 @@ def evaluate(program, examples, *, ledger: TokenLedger, num_threads: int = 1,
         if retry_errors:
             wanted = set(keys)
             retried = [qid for qid, row in finished.items()
-                       if row.get("error") and not row.get("parse_error") and qid in wanted]
+                       if is_failed_row(row) and qid in wanted]
             for qid in retried:
                 del finished[qid]
             if retried and progress:
@@ -375,9 +376,8 @@ def evaluate(program, examples, *, ledger: TokenLedger, num_threads: int = 1,
                         bar.update(1)
                         if row["error"]:  # LM failures and unparseable replies, each counted apart
                             rows_now = list(new_rows.values())
-                            parse = sum(1 for r in rows_now if r.get("parse_error"))
-                            bar.set_postfix(errors=sum(1 for r in rows_now if r["error"]) - parse,
-                                            unparsed=parse)
+                            bar.set_postfix(errors=sum(map(is_failed_row, rows_now)),
+                                            unparsed=sum(1 for r in rows_now if r.get("parse_error")))
                     for member in waiting.pop(_context_group(example), []):
                         submit("answer", member)
     finally:

@@ -62,6 +62,11 @@ def _columns(tokens: str) -> tuple[str, str]:
     raise ValueError(f"tokens must be one of {TOKEN_KINDS}, got {tokens!r}")
 
 
+def is_failed_row(row) -> bool:
+    """One row (a dict) of :func:`failed_rows`: its LM call failed; an unparseable reply is not a failure."""
+    return bool(row.get("error")) and not as_bool(row.get("parse_error"))
+
+
 def failed_rows(df: pd.DataFrame) -> pd.Series:
     """Rows whose LM call failed (after retries): an error that is not a parse failure.
 
