@@ -50,9 +50,13 @@ def test_search_logs_one_parent_and_one_child_per_trial(tmp_path, tracker):
     assert parent.info.status == "FINISHED"
     assert parent.data.params["price_ratio"] == "10.0"
     children = tracker.children(parent.info.run_id)
-    assert len(children) == 4 == len(study.trials)
+    # A Budget the sampler suggests twice is PRUNED as a duplicate, has no run of its own and does not count
+    # against n_trials; two parallel workers make that happen on some runs only.
+    evaluated = [t for t in study.trials if "duplicate_of" not in t.user_attrs]
+    assert len(children) == 4 == len(evaluated)
+    assert all(t.state.name == "PRUNED" for t in study.trials if "duplicate_of" in t.user_attrs)
     trial_runs = {c.data.tags["sleeptime.trial"]: c for c in children}
-    for trial in study.trials:
+    for trial in evaluated:
         child = trial_runs[str(trial.number)]
         assert child.info.status == "FINISHED"
         assert child.data.params["test_verbosity"] == str(trial.user_attrs["budget"]["test_verbosity"])
