@@ -131,6 +131,50 @@ def token_ratio_table(configs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def plain_reading(configs: pd.DataFrame, examples: pd.DataFrame | None = None) -> str:
+    """One sentence a newcomer can read off a comparison: what the cheapest sleep-time config reached, what
+    test-time only needed for the same accuracy, and (given the per-question ``examples``) the paired
+    difference against test-time only at the same verbosity with its context-clustered interval.
+
+    Example:
+        >>> rows = pd.DataFrame({"config_id": ["s0", "t0", "t1"], "use_sleep": [True, False, False],
+        ...     "test_verbosity": [0, 0, 1], "accuracy": [0.3, 0.1, 0.5], "mean_test_tokens": [15, 15, 150]})
+        >>> import textwrap
+        >>> print(textwrap.fill(plain_reading(rows), 100))
+        Sleep time reached 30% at 15 test tokens per question; test-time only needed 150 tokens (verbosity
+        1, 50%) for the same accuracy, 10.0x as many.
+    """
+    ratios = token_ratio_table(configs)
+    if ratios.empty:
+        return "No sleep-time configuration ran, so there is nothing to compare."
+    r = ratios.iloc[0]
+    text = (f"Sleep time reached {r['sleep_accuracy']:.0%} at {r['sleep_test_tokens']:.0f} test tokens per "
+            "question")
+    if r["test_config_id"] is None:
+        text += " (no test-time-only configuration ran)"
+    elif r["matched"]:
+        text += (f"; test-time only needed {r['test_test_tokens']:.0f} tokens (verbosity "
+                 f"{int(r['test_verbosity'])}, {r['test_accuracy']:.0%}) for the same accuracy")
+        if not math.isnan(r["token_ratio"]):
+            text += f", {r['token_ratio']:.1f}x as many"
+    else:
+        text += (f"; no test-time-only budget reached that accuracy (the best: {r['test_accuracy']:.0%} at "
+                 f"{r['test_test_tokens']:.0f} tokens, verbosity {int(r['test_verbosity'])})")
+    text += "."
+    _, test = split_by_sleep(configs)
+    same = test[test["test_verbosity"].astype(int) == int(r["sleep_verbosity"])]
+    if examples is not None and len(examples) and len(same) and "config_id" in examples:
+        a = examples[examples["config_id"] == r["sleep_config_id"]]
+        b = examples[examples["config_id"] == same.iloc[0]["config_id"]]
+        if len(a) and len(b):
+            d = paired_bootstrap(a, b)
+            verdict = "the interval excludes zero" if d["significant"] else "the interval includes zero"
+            text += (f" Against test-time only at the same verbosity: {100 * d['difference']:+.0f} points "
+                     f"(95% interval by context {100 * d['ci_low']:+.0f} to {100 * d['ci_high']:+.0f}, "
+                     f"{d['n']} questions in {d['n_contexts']} contexts; {verdict}).")
+    return text
+
+
 # -- amortization -------------------------------------------------------------------------------------------
 def cost_per_query(mean_test_tokens: float, sleep_tokens_per_context: float, n: float,
                    price_ratio: float = PRICE_RATIO) -> float:

@@ -115,7 +115,8 @@ def _mlflow_run(enabled: bool, tracking_uri: str | None, run_name: str, params: 
 
 def compile_program(budget: Budget, trainset: list, *, devset: list | None = None,
                     optimizer: str = "bootstrap", max_demos: int = 2, token_penalty: float = 0.0,
-                    reflection_model: str | None = None, ledger=None, api_base: str | None = None,
+                    reflection_model: str | None = None, teacher_model: str | None = None, ledger=None,
+                    api_base: str | None = None,
                     adapter: str = "chat", out_dir=None, seed: int = 0, num_threads: int = 1,
                     data: dict | None = None, track: bool = True, tracking_uri: str | None = None,
                     lm_options: dict | None = None, progress: bool = True):
@@ -124,7 +125,9 @@ def compile_program(budget: Budget, trainset: list, *, devset: list | None = Non
     Returns ``(program, scores)``; ``scores`` is :func:`optimize.metrics.summarize` on the dev set (empty
     without one). The saved manifest holds the scores, data description and seed. With ``track`` the run
     is logged to MLflow (the project's store, :func:`optimize.tracking.default_tracking_uri`, unless
-    ``tracking_uri`` is given), the saved program as artifacts.
+    ``tracking_uri`` is given), the saved program as artifacts. ``teacher_model`` runs both phases of the
+    teacher program that bootstraps the demos (a stronger model teaching a cheaper student); the teacher's
+    calls go to their own ledger, as they are neither phase's cost at run time.
 
     Example::
 
@@ -144,7 +147,8 @@ def compile_program(budget: Budget, trainset: list, *, devset: list | None = Non
     cap = getattr(budget, "resolved_test_max_tokens", None) or budget.test_max_tokens
     metric = correctness_metric(token_penalty=token_penalty, test_max_tokens=cap)
     params = {**budget.to_dict(), "optimizer": optimizer, "max_demos": max_demos,
-              "token_penalty": token_penalty, "adapter": adapter, "seed": seed,
+              "teacher_model": teacher_model or "(the student)", "token_penalty": token_penalty,
+              "adapter": adapter, "seed": seed,
               "train_size": len(trainset), "dev_size": len(devset or [])}
     with _mlflow_run(track, tracking_uri, f"compile-{optimizer}", params) as run:
         # A fresh store: the rewriter must actually run on train contexts for its demos to be bootstrapped.
@@ -154,6 +158,10 @@ def compile_program(budget: Budget, trainset: list, *, devset: list | None = Non
                             reflection_model=reflection_model, api_base=api_base, num_threads=num_threads,
                             seed=seed, lm_options=lm_options)
         kwargs: dict[str, Any] = {"trainset": list(trainset)}
+        if teacher_model:
+            kwargs["teacher"] = build_program(
+                budget.replace(sleep_model=teacher_model, test_model=teacher_model), ledger=TokenLedger(),
+                store=InMemoryStore(), api_base=api_base, adapter=adapter, seed=seed, lm_options=lm_options)
         if optimizer != "bootstrap" and devset:
             kwargs["valset"] = list(devset)
         if _accepts(chosen.compile, "requires_permission_to_run"):

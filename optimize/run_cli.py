@@ -199,16 +199,18 @@ def run_compile(args: argparse.Namespace) -> int:
                            "--no-mlflow")
     budget = budget_from_args(args)
     check_models(budget, args.api_base)
-    if args.reflection_model:
-        from programs.lm import parse_model_spec
+    for spec in (args.reflection_model, args.teacher_model):
+        if spec:
+            from programs.lm import parse_model_spec
 
-        parse_model_spec(args.reflection_model, args.api_base)
+            parse_model_spec(spec, args.api_base)
     train = _examples(args, split="train")
     dev = _examples(args, split="dev", limit=args.dev_n)
     out_dir = args.out_dir or f"compiled/{args.optimizer}"
     _, scores = compile_program(
         budget, train, devset=dev, optimizer=args.optimizer, max_demos=args.max_demos,
-        token_penalty=args.token_penalty, reflection_model=args.reflection_model, api_base=args.api_base,
+        token_penalty=args.token_penalty, reflection_model=args.reflection_model,
+        teacher_model=args.teacher_model, api_base=args.api_base,
         adapter=args.adapter, out_dir=out_dir, num_threads=args.threads,
         seed=args.sampler_seed if args.sampler_seed is not None else args.seed,
         data={"source": args.data, "train": len(train), "dev": len(dev), "seed": args.seed},
@@ -268,6 +270,8 @@ def register(subparsers) -> None:
     opts.add_argument("--token-penalty", type=non_negative_float, default=0.0,
                       help="lambda: score = correct - lambda * test tokens / test_max_tokens")
     opts.add_argument("--reflection-model", default=None, help="model spec for GEPA/MIPRO proposals")
+    opts.add_argument("--teacher-model", default=None,
+                      help="model spec of the teacher that bootstraps demos (e.g. 1.5B teaching 0.5B)")
     opts.add_argument("--dev-n", type=non_negative_int, default=None,
                       help="score only the first N dev examples (default: all)")
     opts.add_argument("--sampler-seed", type=int, default=None,

@@ -46,6 +46,26 @@ def test_bootstrap_compile_adds_demos_to_both_phases_and_round_trips(tmp_path):
         assert len(demo_prompt) == 1 + 2 * 2 + 1  # system, two demo turns, the question
 
 
+def wrong(messages, request):
+    if "question" not in messages[-1]["content"]:
+        return chat_adapter_reply(learned_context="apples = ?")
+    return chat_adapter_reply(reasoning="no idea", answer="0")
+
+
+def test_a_teacher_model_bootstraps_the_demos_a_weak_student_cannot(tmp_path):
+    with FakeEngine(wrong) as student, FakeEngine(reply) as teacher:
+        spec = f"openai/student@{student.api_base}"
+        options = dict(devset=examples(10, 1), max_demos=2, ledger=TokenLedger(), track=False,
+                       progress=False, lm_options={"num_retries": 0})
+        alone, _ = compile_program(Budget(sleep_model=spec, test_model=spec), examples(1, 3), **options)
+        taught, _ = compile_program(Budget(sleep_model=spec, test_model=spec), examples(1, 3),
+                                    teacher_model=f"openai/teacher@{teacher.api_base}", **options)
+        assert alone.answerer.predict.demos == []  # the student never answers right: nothing to keep
+        assert [d["answer"] for d in taught.answerer.predict.demos] == ["4", "8"]
+        assert taught.budget.test_model == spec  # the student still answers at run time
+        assert teacher.requests and all("teacher" not in r.get("model", "") for r in student.requests)
+
+
 def test_token_penalty_lowers_the_score_but_not_bootstrapping():
     metric = correctness_metric(token_penalty=1.0, test_max_tokens=50)
     pred = dspy.Prediction(answer="8", test_usage={"completion_tokens": 25})
