@@ -165,8 +165,10 @@ def demo_command(args: argparse.Namespace) -> int:
     print(display_table(table).to_string(index=False))
     print("\n" + textwrap.fill(plain_reading(comparison, examples), width=110))
     front = distinct_front(study)
-    print(f"\nBudget search: {len(study.trials)} trials, {len(front)} distinct budgets on the Pareto front "
-          "(accuracy, test tokens, cost/query):")
+    repeats = sum("duplicate_of" in t.user_attrs for t in study.trials)
+    skipped = f" ({repeats} repeated suggestions skipped)" if repeats else ""
+    print(f"\nBudget search: {len(study.trials) - repeats} budgets evaluated{skipped}, {len(front)} distinct "
+          "budgets on the Pareto front (accuracy, test tokens, cost/query):")
     for trial in front:
         label = trial.user_attrs.get("label") or redact(trial.user_attrs.get("budget", trial.params))
         cap = (trial.user_attrs.get("budget") or {}).get("test_max_tokens")

@@ -78,23 +78,31 @@ FRONT_COLUMNS = ["label", "accuracy", "accuracy_ci_low", "accuracy_ci_high", "me
 
 
 def plot_front(configs, path: Path) -> Path:
-    """Accuracy (95% interval) against test tokens: every config grey, the distinct front labelled."""
+    """Accuracy (95% interval) against test tokens: every configuration grey and labelled, the distinct front
+    blue."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    def interval(table) -> list:
+        low = (table["accuracy"] - table.get("accuracy_ci_low", table["accuracy"])).clip(lower=0)
+        high = (table.get("accuracy_ci_high", table["accuracy"]) - table["accuracy"]).clip(lower=0)
+        return [low.fillna(0), high.fillna(0)]
+
     front = distinct_front_table(configs)
+    on_front = set(front["config_id"].astype(str)) if len(front) else set()
+    rest = configs[~configs["config_id"].astype(str).isin(on_front)]
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    ax.scatter(configs["mean_test_tokens"], configs["accuracy"], color="#bbbbbb", label="every configuration")
-    if len(front):
-        low = (front["accuracy"] - front.get("accuracy_ci_low", front["accuracy"])).clip(lower=0)
-        high = (front.get("accuracy_ci_high", front["accuracy"]) - front["accuracy"]).clip(lower=0)
-        ax.errorbar(front["mean_test_tokens"], front["accuracy"], yerr=[low, high], fmt="o", color="#1f77b4",
-                    capsize=3, label="Pareto front (95% interval)")
-        for _, row in front.iterrows():
+    for table, color, size, label in ((rest, "#aaaaaa", 7, "other configurations (95% interval)"),
+                                      (front, "#1f77b4", 8, "Pareto front (95% interval)")):
+        if not len(table):
+            continue
+        ax.errorbar(table["mean_test_tokens"], table["accuracy"], yerr=interval(table), fmt="o", color=color,
+                    capsize=3, label=label)
+        for _, row in table.iterrows():
             ax.annotate(str(row.get("label", row["config_id"])), (row["mean_test_tokens"], row["accuracy"]),
-                        textcoords="offset points", xytext=(5, 5), fontsize=8)
+                        textcoords="offset points", xytext=(5, 5), fontsize=size, color="#333333")
     ax.set_xlabel("generated test-time tokens per question")
     ax.set_ylabel("accuracy (fraction correct)")
     ax.set_title("Distinct-budget Pareto front")
