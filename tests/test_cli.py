@@ -164,3 +164,12 @@ def test_no_command_prints_help_and_fails(capsys):
 def test_a_missing_saved_program_is_a_user_error():
     assert_one_error_line(sleeptime("evaluate", "--program", "no/such/program", "--split", "all", "--n", "1"),
                           mentions="no/such/program")
+
+
+def test_a_broken_template_is_a_user_mistake_with_status_2(tmp_path):
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "broken.json").write_text("this is not a template {x\n")
+    result = sleeptime("data", "generate", "--templates", str(templates), "--out", str(tmp_path / "o.jsonl"))
+    assert_one_error_line(result, mentions="broken.json")
+    assert result.returncode == 2

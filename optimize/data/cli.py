@@ -16,6 +16,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from optimize.errors import UserError
 from optimize.flags import HelpFormatter, add_subcommand
 
 __all__ = ["register"]
@@ -71,8 +72,7 @@ def _generate(args: argparse.Namespace) -> int:
             checked=args.checked,
         )
     except (TemplateError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        raise UserError(str(error)) from None
     for problem in problems:
         print(f"skipped: {problem}", file=sys.stderr)
     print(f"wrote {count} contexts to {args.out}")
@@ -86,8 +86,7 @@ def _coverage(args: argparse.Namespace) -> int:
     try:
         results = coverage(args.templates, samples=args.samples, seed=args.seed)
     except TemplateError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        raise UserError(str(error)) from None
     root = Path(args.templates)
     total = len(results)
     parses = sum(r.parses for r in results)
@@ -129,8 +128,7 @@ def _stats(args: argparse.Namespace) -> int:
     try:
         examples = load_examples(args.source)
     except DataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        raise UserError(str(error)) from None
     contexts = {e.context_id for e in examples}
     templates = {e.template_id for e in examples}
     print(f"{args.source}: {len(examples)} questions, {len(contexts)} contexts, {len(templates)} templates")
