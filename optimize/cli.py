@@ -84,7 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
-        return int(args.func(args) or 0)
+        from optimize.console import library_logs_through_tqdm
+
+        with library_logs_through_tqdm():
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted; finished work is saved and the next run resumes from it", file=sys.stderr)
         return 130
