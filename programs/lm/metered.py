@@ -12,6 +12,7 @@ from typing import Any
 import dspy
 from dspy.utils.usage_tracker import UsageTracker
 
+from programs.lm.gate import gate
 from programs.lm.ledger import LMCall, TokenLedger, default_ledger
 from programs.redact import redact
 
@@ -71,7 +72,8 @@ class MeteredLM(dspy.LM):
     :class:`programs.lm.server.LocalServer`: ``ensure_running()``, ``has_died(grace)``, ``generation``).
     Before each call a dead server is restarted, and a call that failed because the server died meanwhile
     is sent again to the restarted one; restarts are bounded by the server, past them the call fails
-    with the server's error.
+    with the server's error. Calls to a local server pass through the process-wide
+    :mod:`programs.lm.gate`: calls to one server overlap, calls to two servers do not (test time first).
 
     Example:
         >>> from programs.lm import TokenLedger
@@ -132,6 +134,11 @@ class MeteredLM(dspy.LM):
             reasons.extend(finish_reasons_of(entry.get("response")))
         super().update_history(entry)
 
+    @property
+    def _gate_key(self) -> str:
+        # One key per server process: calls to it may overlap (its slots batch them), calls to another wait.
+        return f"server-{id(self.server)}"
+
     def _point_at_server(self) -> int:
         """Make sure the local server runs (restarting it if it died); returns its generation."""
         self.kwargs["api_base"] = self.server.ensure_running()
@@ -146,11 +153,17 @@ class MeteredLM(dspy.LM):
                 return super().__call__(prompt, messages=messages, **kwargs)
             while True:
                 generation = self._point_at_server()
+                local = gate()
+                if local is not None:
+                    local.acquire(self._gate_key, self.phase)
                 try:
                     return super().__call__(prompt, messages=messages, **kwargs)
                 except Exception:
                     if not self._server_was_lost(generation):
                         raise
+                finally:
+                    if local is not None:
+                        local.release()
                 # the server died under this call: the loop restarts it (bounded) and sends the call again
 
     async def acall(self, prompt=None, *, messages=None, **kwargs):
@@ -159,8 +172,14 @@ class MeteredLM(dspy.LM):
                 return await super().acall(prompt, messages=messages, **kwargs)
             while True:
                 generation = await asyncio.to_thread(self._point_at_server)
+                local = gate()
+                if local is not None:
+                    await asyncio.to_thread(local.acquire, self._gate_key, self.phase)
                 try:
                     return await super().acall(prompt, messages=messages, **kwargs)
                 except Exception:
                     if not self._server_was_lost(generation):
                         raise
+                finally:
+                    if local is not None:
+                        local.release()
