@@ -172,8 +172,13 @@ def compile_program(budget: Budget, trainset: list, *, devset: list | None = Non
             frame = evaluate(program, devset, ledger=ledger, num_threads=num_threads, progress=progress)
             scores = {f"dev_{k}": v for k, v in summarize(frame).items() if isinstance(v, int | float)}
         if out_dir is not None:  # the bundle folder (``save_bundle`` once ``save`` keeps DSPy's file meaning)
-            save = getattr(program, "save_bundle", None) or program.save
-            save(out_dir, data=data, seed=seed, scores=scores)
+            how = {"optimizer": optimizer, "max_demos": max_demos, "token_penalty": token_penalty,
+                   "teacher_model": teacher_model, "reflection_model": reflection_model, "adapter": adapter,
+                   "train_size": len(trainset)}
+            if hasattr(program, "save_bundle"):
+                program.save_bundle(out_dir, data=data, seed=seed, scores=scores, compiled_with=how)
+            else:
+                program.save(out_dir, data=data, seed=seed, scores=scores)
         if run is not None:
             import mlflow
 

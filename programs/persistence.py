@@ -49,7 +49,7 @@ def _write_json(path: Path, payload: Any) -> None:
 
 
 def save_bundle(program, path: str | os.PathLike, *, data: dict | None = None, seed: int | None = None,
-                scores: dict | None = None) -> Path:
+                scores: dict | None = None, compiled_with: dict | None = None) -> Path:
     """Write ``program``'s state, budget and manifest into directory ``path`` (created if needed).
 
     Model specs are written through :func:`programs.redact.redact`: a password in an API base never
@@ -78,6 +78,8 @@ def save_bundle(program, path: str | os.PathLike, *, data: dict | None = None, s
         "data": data,
         "seed": seed,
         "scores": scores,
+        "compiled_with": {k: redact(v) if isinstance(v, str) else v for k, v in (compiled_with or {}).items()}
+        or None,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     _write_json(directory / STATE_FILE, program.dump_state())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,10 @@ import pytest
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "true")
 os.environ.setdefault("MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK", "true")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# MLflow's own default store is ./mlflow.db: a test that leaves the fluent URI at its default (or a trace
+# flushed at exit) must never write into the checkout. Project code always names its store explicitly.
+_SCRATCH = Path(tempfile.mkdtemp(prefix="sleeptime-tests-mlflow-"))
+os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{_SCRATCH / 'mlflow.db'}")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SLEEPTIME_SHARED") or REPO.parent / "shared")  # env: from a git worktree

@@ -41,6 +41,9 @@ def test_bootstrap_compile_adds_demos_to_both_phases_and_round_trips(tmp_path):
         loaded = load(tmp_path, lm_options={"num_retries": 0})
         assert loaded.dump_state() == program.dump_state()
         assert loaded.manifest["scores"]["dev_accuracy"] == 1.0
+        assert loaded.manifest["compiled_with"] == {
+            "optimizer": "bootstrap", "max_demos": 2, "token_penalty": 0.0, "teacher_model": None,
+            "reflection_model": None, "adapter": "chat", "train_size": 3}
         assert loaded(context="Ann has 7 boxes of 4 apples.", question="How many apples?").answer == "28"
         demo_prompt = engine.requests[-1]["messages"]
         assert len(demo_prompt) == 1 + 2 * 2 + 1  # system, two demo turns, the question
