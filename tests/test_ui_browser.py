@@ -13,6 +13,7 @@ import pytest
 pytest.importorskip("mlflow")
 pytest.importorskip("aiohttp")
 
+from optimize.demo import DEMO_BASELINE_VERBOSITY  # noqa: E402
 from optimize.screenshots import (  # noqa: E402
     PREVIEW_SHOWN,
     Chromium,
@@ -39,7 +40,8 @@ def test_a_demo_parent_run_shows_its_named_children_and_pareto_figure(tmp_path):
     runs = find_demo_runs(f"sqlite:///{mlruns / 'mlflow.db'}")
     names = sorted(runs.children.values())
     assert runs.parent_name == "demo-comparison"
-    assert names == ["sleep k=1 + v0 (fake)", "test-only v0 (fake)", "test-only v3 (fake)"]
+    baseline = f"test-only v{DEMO_BASELINE_VERBOSITY} (fake)"
+    assert names == ["sleep k=1 + v0 (fake)", "test-only v0 (fake)", baseline]
     assert all(NAMED.match(name) for name in names), names
 
     with running_ui(mlruns) as url, Chromium() as browser:
