@@ -342,7 +342,8 @@ def evaluate(program, examples, *, ledger: TokenLedger, num_threads: int = 1,
 
     new_rows: dict[str, dict] = {}
     position = {key: index for index, key in enumerate(keys)}
-    bar = tqdm(total=len(pending), desc="evaluate", unit="q", disable=not progress)
+    # A resumed run with nothing left to answer shows no "evaluate: 0q" bar.
+    bar = tqdm(total=len(pending), desc="evaluate", unit="q", disable=not progress or not pending)
     try:
         with ThreadPoolExecutor(max_workers=num_threads) as pool:
             running: dict[Future, tuple[str, Any]] = {}
