@@ -151,17 +151,19 @@ def compile_program(budget: Budget, trainset: list, *, devset: list | None = Non
               "adapter": adapter, "seed": seed,
               "train_size": len(trainset), "dev_size": len(devset or [])}
     with _mlflow_run(track, tracking_uri, f"compile-{optimizer}", params) as run:
-        # A fresh store: the rewriter must actually run on train contexts for its demos to be bootstrapped.
-        student = build_program(budget, ledger=ledger, store=InMemoryStore(), api_base=api_base,
-                                adapter=adapter, seed=seed, lm_options=lm_options)
+        def fresh(program_budget: Budget, program_ledger):
+            # A fresh store: the rewriter must really run on train contexts for its demos to be bootstrapped.
+            return build_program(program_budget, ledger=program_ledger, store=InMemoryStore(),
+                                 api_base=api_base, adapter=adapter, seed=seed, lm_options=lm_options)
+
+        student = fresh(budget, ledger)
         chosen = _optimizer(optimizer, metric, budget=budget, max_demos=max_demos,
                             reflection_model=reflection_model, api_base=api_base, num_threads=num_threads,
                             seed=seed, lm_options=lm_options)
         kwargs: dict[str, Any] = {"trainset": list(trainset)}
         if teacher_model:
-            kwargs["teacher"] = build_program(
-                budget.replace(sleep_model=teacher_model, test_model=teacher_model), ledger=TokenLedger(),
-                store=InMemoryStore(), api_base=api_base, adapter=adapter, seed=seed, lm_options=lm_options)
+            kwargs["teacher"] = fresh(budget.replace(sleep_model=teacher_model, test_model=teacher_model),
+                                      TokenLedger())
         if optimizer != "bootstrap" and devset:
             kwargs["valset"] = list(devset)
         if _accepts(chosen.compile, "requires_permission_to_run"):
@@ -171,14 +173,11 @@ def compile_program(budget: Budget, trainset: list, *, devset: list | None = Non
         if devset:
             frame = evaluate(program, devset, ledger=ledger, num_threads=num_threads, progress=progress)
             scores = {f"dev_{k}": v for k, v in summarize(frame).items() if isinstance(v, int | float)}
-        if out_dir is not None:  # the bundle folder (``save_bundle`` once ``save`` keeps DSPy's file meaning)
+        if out_dir is not None:
             how = {"optimizer": optimizer, "max_demos": max_demos, "token_penalty": token_penalty,
                    "teacher_model": teacher_model, "reflection_model": reflection_model, "adapter": adapter,
                    "train_size": len(trainset)}
-            if hasattr(program, "save_bundle"):
-                program.save_bundle(out_dir, data=data, seed=seed, scores=scores, compiled_with=how)
-            else:
-                program.save(out_dir, data=data, seed=seed, scores=scores)
+            program.save_bundle(out_dir, data=data, seed=seed, scores=scores, compiled_with=how)
         if run is not None:
             import mlflow
 

@@ -29,7 +29,6 @@ DEMO_TEST_MODEL = "local:qwen2.5-coder-0.5b"
 DEMO_BASELINE_VERBOSITY = 1
 
 
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     from optimize.flags import add_run_flags, add_subcommand, positive_int
     from optimize.runner import DEFAULT_MAX_ERROR_RATE

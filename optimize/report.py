@@ -98,7 +98,7 @@ def _interval(row: Any, low: str = "accuracy_ci_low", high: str = "accuracy_ci_h
     return lo, hi
 
 
-def _yerr(table: pd.DataFrame, value: str, low: str, high: str, scale: float = 100.0) -> list:
+def error_bars(table: pd.DataFrame, value: str, low: str, high: str, scale: float = 100.0) -> list:
     """Error bar lengths (below, above) from interval columns; a missing interval draws no bar."""
     lo = (table[value] - table[low].fillna(table[value])).clip(lower=0) * scale
     hi = (table[high].fillna(table[value]) - table[value]).clip(lower=0) * scale
@@ -174,7 +174,7 @@ def plot_pareto_shift(table: pd.DataFrame, path: Path) -> Path:
         if rows.empty:
             continue
         ax.errorbar(rows["mean_test_tokens"], rows["accuracy"] * 100,
-                    yerr=_yerr(rows, "accuracy", "accuracy_ci_low", "accuracy_ci_high"), fmt=marker,
+                    yerr=error_bars(rows, "accuracy", "accuracy_ci_low", "accuracy_ci_high"), fmt=marker,
                     color=color, alpha=0.45, capsize=3, label=f"{group}: every config (95% interval)")
         front = rows[rows["on_group_front"].map(bool)].sort_values("mean_test_tokens")
         ax.step(front["mean_test_tokens"], front["accuracy"] * 100, where="post", color=color, linewidth=2,
@@ -246,7 +246,7 @@ def plot_k_scaling(table: pd.DataFrame, path: Path) -> Path:
         rows = rows.sort_values("k")
         color = colors(i % 10)
         ax.errorbar(rows["k"], rows["accuracy"] * 100,
-                    yerr=_yerr(rows, "accuracy", "accuracy_ci_low", "accuracy_ci_high"), marker="o",
+                    yerr=error_bars(rows, "accuracy", "accuracy_ci_low", "accuracy_ci_high"), marker="o",
                     color=color, capsize=3, label=f"sleep time, {budget}")
         labels += [(r.k, r.accuracy * 100, f"k={int(r.k)}", color) for r in rows.itertuples()]
         baseline = rows.iloc[0]
@@ -366,7 +366,7 @@ def plot_amortization(table: pd.DataFrame, path: Path) -> Path:
         use_sleep = bool(rows["use_sleep"].iloc[0])
         color = SLEEP_COLOR if use_sleep else TEST_COLOR
         ax.errorbar(rows["questions_per_context"], rows["cost_per_query"],
-                    yerr=_yerr(rows, "cost_per_query", "cost_ci_low", "cost_ci_high", scale=1.0),
+                    yerr=error_bars(rows, "cost_per_query", "cost_ci_low", "cost_ci_high", scale=1.0),
                     marker="o" if use_sleep else "s", color=color, capsize=3,
                     label=f"{config} (accuracy {rows['accuracy'].iloc[0] * 100:.1f}%)")
         middle = rows.iloc[len(rows) // 2]
@@ -447,7 +447,7 @@ def plot_predictability(table: pd.DataFrame, path: Path) -> Path:
     gaps = table["accuracy_gap"] * 100
     labels = [str(b) for b in table["bucket"]]
     bars = ax.bar(labels, gaps, color=[SLEEP_COLOR if g >= 0 else TEST_COLOR for g in gaps],
-                  yerr=_yerr(table, "accuracy_gap", "ci_low", "ci_high"), capsize=5, ecolor="black",
+                  yerr=error_bars(table, "accuracy_gap", "ci_low", "ci_high"), capsize=5, ecolor="black",
                   label="sleep time minus test-time only (95% context-clustered interval)")
     for bar, n, high in zip(bars, table["n_examples"], table["ci_high"].fillna(table["accuracy_gap"]),
                             strict=True):

@@ -85,10 +85,7 @@ def plot_front(configs, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    def interval(table) -> list:
-        low = (table["accuracy"] - table.get("accuracy_ci_low", table["accuracy"])).clip(lower=0)
-        high = (table.get("accuracy_ci_high", table["accuracy"]) - table["accuracy"]).clip(lower=0)
-        return [low.fillna(0), high.fillna(0)]
+    from optimize.report import error_bars  # lazily, like write_report in log_parent_results
 
     front = distinct_front_table(configs)
     on_front = set(front["config_id"].astype(str)) if len(front) else set()
@@ -98,8 +95,9 @@ def plot_front(configs, path: Path) -> Path:
                                       (front, "#1f77b4", 8, "Pareto front (95% interval)")):
         if not len(table):
             continue
-        ax.errorbar(table["mean_test_tokens"], table["accuracy"], yerr=interval(table), fmt="o", color=color,
-                    capsize=3, label=label)
+        bars = error_bars(table, "accuracy", "accuracy_ci_low", "accuracy_ci_high", scale=1.0)
+        ax.errorbar(table["mean_test_tokens"], table["accuracy"], yerr=bars, fmt="o", color=color, capsize=3,
+                    label=label)
         for _, row in table.iterrows():
             ax.annotate(str(row.get("label", row["config_id"])), (row["mean_test_tokens"], row["accuracy"]),
                         textcoords="offset points", xytext=(5, 5), fontsize=size, color="#333333")

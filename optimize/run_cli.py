@@ -108,12 +108,12 @@ def check_failures(frames: dict, *, tolerate: bool, out: str | None) -> None:
     """Say how many rows failed; raise :class:`FailedRowsError` unless tolerated (never if most failed)."""
     from optimize.metrics import failed_rows
 
-    failed = sum(int(failed_rows(frame).sum()) for frame in frames.values())
+    masks = [(frame, failed_rows(frame)) for frame in frames.values()]
+    failed = sum(int(mask.sum()) for _, mask in masks)
     total = sum(len(frame) for frame in frames.values())
     if not failed:
         return
-    first = next(frame.loc[failed_rows(frame), "error"].iloc[0] for frame in frames.values()
-                 if failed_rows(frame).any())
+    first = next(frame.loc[mask, "error"].iloc[0] for frame, mask in masks if mask.any())
     rerun = (f"rerun with --out {out} to retry them" if out else "pass --out FILE to keep rows and retry "
              "only the failed ones")
     message = f"{failed} of {total} rows failed after retries (first: {str(first)[:200]}); {rerun}"

@@ -57,6 +57,7 @@ def _warm_server(model: str, slots: int) -> None:
 def run_cell(cell: dict[str, Any], examples: list, rows_path: Path) -> dict[str, Any]:
     """Evaluate one cell from an empty store and return its timing and accuracy."""
     from optimize.evaluate import evaluate
+    from optimize.metrics import failed_rows
     from programs.api import build_program
     from programs.budget import Budget
     from programs.lm import TokenLedger
@@ -75,7 +76,7 @@ def run_cell(cell: dict[str, Any], examples: list, rows_path: Path) -> dict[str,
     return {**cell, "questions": len(frame), "seconds": seconds,
             "questions_per_minute": 60.0 * len(frame) / seconds,
             "accuracy": float(frame["correct"].astype(bool).mean()),
-            "errors": int(frame["error"].notna().sum()) if "error" in frame else 0,
+            "errors": int(failed_rows(frame).sum()),
             "test_tokens": float(frame["test_completion_tokens"].astype(float).mean())}
 
 
