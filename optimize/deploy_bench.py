@@ -451,6 +451,8 @@ def _common(parser: argparse.ArgumentParser, n: int) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from optimize.flags import positive_float
+
     parser = argparse.ArgumentParser(prog="python3 -m optimize.deploy_bench",
                                      description=__doc__.split("\n\n")[0])
     modes = parser.add_subparsers(dest="mode", required=True)
@@ -493,7 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "scheduler":
             sub.add_argument("-N", "--questions-per-context", type=lambda s: [int(v) for v in s.split(",")],
                              default=[1, 3, 10])
-            sub.add_argument("-t", "--price-ratio", type=float, default=10.0)
+            sub.add_argument("-t", "--price-ratio", type=positive_float, default=10.0)
         else:
             sub.add_argument("--methods", default=None, help="several methods, e.g. label,overlap,forced")
     return parser

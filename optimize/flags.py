@@ -66,8 +66,11 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if "default:" in text or "%(default)" in text or action.default is None:
+        if "default:" in text or "%(default)" in text or not action.option_strings \
+                or action.default is argparse.SUPPRESS:
             return text
+        if action.default is None:  # argparse would print "None": say it in words
+            return text + " (default: not set)"
         return super()._get_help_string(action)
 
 
@@ -173,7 +176,7 @@ def _describe(spec: BudgetFlag, default: Any) -> str:
     text = "; ".join(parts).replace("%", "%%")
     if default is None and "default" in spec.help:
         return text + " (default: as described)"  # e.g. test_max_tokens: a cap per verbosity
-    return f"{text} (default: {default})"
+    return f"{text} (default: {'not set' if default is None else default})"
 
 
 def _comma_list(item: Callable[[str], Any]) -> Callable[[str], tuple]:

@@ -62,13 +62,15 @@ def _add_space_flags(parser: argparse.ArgumentParser) -> None:
     """One comma-list flag per Budget field (the search space), derived from the Budget's fields."""
     from optimize.search import SearchSpace
 
-    defaults = {name: ",".join(str(v) for v in values) for name, values in SearchSpace().dimensions().items()}
+    defaults = {name: ",".join("none" if v is None else str(v) for v in values)
+                for name, values in SearchSpace().dimensions().items()}
     group = add_budget_flags(parser, many=True, defaults=defaults,
                              title="search space (comma-separated values; one value fixes a dimension)")
-    group.add_argument("--model", "--models", dest="model", type=_strs, default=None,
+    group.add_argument("--model", dest="model", type=_strs, default=None,
                        help="model specs searched for both phases (--sleep-model/--test-model win)")
-    # Old spellings, hidden: --k, --sleep-models, --test-models, --sleep both|on|off.
+    # Old spellings, hidden: --models, --k, --sleep-models, --test-models, --sleep both|on|off.
     hidden = argparse.SUPPRESS
+    group.add_argument("--models", dest="model", type=_strs, default=None, help=hidden)
     group.add_argument("--k", dest="sleep_samples", type=_ints, default=None, help=hidden)
     group.add_argument("--sleep-models", dest="sleep_model", type=_strs, default=None, help=hidden)
     group.add_argument("--test-models", dest="test_model", type=_strs, default=None, help=hidden)

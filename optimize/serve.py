@@ -165,7 +165,13 @@ def build_session(args: argparse.Namespace):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from optimize.flags import add_budget_flags, add_budget_json_flag, non_negative_int, positive_int
+    from optimize.flags import (
+        add_budget_flags,
+        add_budget_json_flag,
+        non_negative_int,
+        positive_float,
+        positive_int,
+    )
 
     parser.add_argument("--host", default=DEFAULT_HOST,
                         help="address to listen on (loopback only by default)")
@@ -178,9 +184,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scheduler", default="break-even", choices=("break-even", "always", "never"),
                         help="whether to sleep on a context: break-even from N, t and predictability, "
                         "or always/never")
-    parser.add_argument("-N", "--questions-per-context", type=float, default=3.0,
+    parser.add_argument("-N", "--questions-per-context", type=positive_float, default=3.0,
                         help="questions expected per context when a request does not say")
-    parser.add_argument("-t", "--price-ratio", type=float, default=10.0,
+    parser.add_argument("-t", "--price-ratio", type=positive_float, default=10.0,
                         help="test-token price / sleep-token price")
     parser.add_argument("--sleep-workers", type=positive_int, default=1, help="sleep-time jobs at once")
     parser.add_argument("--max-concurrency", type=positive_int, default=2,

@@ -149,6 +149,36 @@ def test_help_shows_one_spelling_per_budget_field_with_its_default(command):
         assert hidden not in text
 
 
+def _subparsers(parser, prefix: str = ""):
+    """Every (command path, parser) below ``parser``: ``data generate`` included."""
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _subparsers(sub, f"{prefix}{name} ")
+    if prefix:
+        yield prefix.strip(), parser
+
+
+def test_every_subcommand_shows_one_long_spelling_per_option_with_its_default():
+    import argparse
+
+    for command, parser in _subparsers(build_parser()):
+        formatter = parser._get_formatter()
+        for action in parser._actions:
+            if action.help == argparse.SUPPRESS or not action.option_strings or \
+                    isinstance(action, argparse._HelpAction | argparse._SubParsersAction):
+                continue
+            shown = [o for o in action.option_strings if o.startswith("--")]
+            if isinstance(action, argparse.BooleanOptionalAction):
+                shown = shown[:1]  # --x / --no-x is one option
+            assert len(shown) == 1, f"{command}: {action.option_strings} shows more than one spelling"
+            text = formatter._get_help_string(action)
+            assert "default" in text, f"{command} {shown[0]}: --help does not say its default"
+            assert "default: None" not in text, f"{command} {shown[0]}: a default shown as None"
+
+
 def test_shared_flags_parse_the_same_everywhere(tmp_path):
     parser = build_parser()
     a = parser.parse_args(["evaluate", "--limit", "3", "--data-seed", "5", "--num-threads", "2", "--k", "4"])
