@@ -1,80 +1,36 @@
-"""Compile a program's prompts (both phases) with a DSPy optimizer against the train split.
+"""Compile a program's prompts (both phases, or one) with a DSPy optimizer against the train split.
 
-The default, ``BootstrapFewShot`` with a few demos, runs offline on the local model in reasonable time;
-``mipro`` (MIPROv2) and ``gepa`` (GEPA, needs a reflection model) are heavier. The metric is correctness,
-optionally minus ``token_penalty * test completion tokens / test_max_tokens`` (budget-aware).
+The optimizers and their metrics are in :mod:`optimize.optimizers`. The default, ``BootstrapFewShot`` with
+a few demos, runs offline on the local model in minutes; the others call the program many more times. The
+metric is correctness of the answers, optionally minus ``token_penalty * test completion tokens /
+test_max_tokens`` (budget-aware). What compiling cost (LM calls, tokens, seconds; the program's own calls
+and the optimizer's proposal/reflection/teacher calls apart) goes into the manifest and the MLflow run.
 """
 
 from __future__ import annotations
 
 import inspect
+import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from programs.answers import is_correct
+from optimize.optimizers import (
+    NEEDS_HELPER,
+    OPTIMIZERS,
+    compile_kwargs,
+    correctness_metric,
+    feedback_metric,
+    freeze_other_phase,
+    make_optimizer,
+    unfreeze,
+)
 from programs.budget import Budget
 
-OPTIMIZERS = ("bootstrap", "mipro", "gepa")
+__all__ = ["OPTIMIZERS", "compile_program", "correctness_metric", "log_program_model"]
+
 COMPILE_EXPERIMENT = "sleeptime-compile"
-
-
-def correctness_metric(*, token_penalty: float = 0.0, test_max_tokens: int = 256) -> Callable:
-    """The compile metric: 1 if the answer is right else 0, minus the optional token penalty.
-
-    While bootstrapping demos (``trace`` given) only correctness counts, so a kept demo is a right answer.
-    The five-argument form is what GEPA calls; the others ignore the extra arguments.
-
-    Example:
-        >>> import dspy
-        >>> metric = correctness_metric(token_penalty=0.5, test_max_tokens=100)
-        >>> prediction = dspy.Prediction(answer="12", test_usage={"completion_tokens": 20})
-        >>> metric(dspy.Example(answer="12"), prediction)
-        0.9
-    """
-    if token_penalty < 0:
-        raise ValueError(f"token_penalty must be >= 0, got {token_penalty}")
-
-    def metric(example, prediction, trace=None, pred_name=None, pred_trace=None) -> float | bool:
-        right = is_correct(prediction.get("answer"), example.get("answer"))
-        if trace is not None:
-            return right
-        usage = prediction.get("test_usage") or {}
-        penalty = token_penalty * float(usage.get("completion_tokens") or 0) / max(test_max_tokens, 1)
-        return float(right) - penalty
-
-    return metric
-
-
-def _accepts(function: Callable, name: str) -> bool:
-    return name in inspect.signature(function).parameters
-
-
-def _optimizer(name: str, metric: Callable, *, budget: Budget, max_demos: int, reflection_model: str | None,
-               api_base: str | None, num_threads: int, seed: int, lm_options: dict | None):
-    import dspy
-
-    from programs.lm import TokenLedger, make_lm
-
-    if name == "bootstrap":
-        return dspy.BootstrapFewShot(metric=metric, max_bootstrapped_demos=max_demos, max_labeled_demos=0,
-                                     max_rounds=1)
-    # Optimizer-side calls (proposals, reflection) go to their own ledger: they are neither phase's cost.
-    helper_spec = reflection_model or budget.test_model
-    helper = make_lm(helper_spec, phase="test", ledger=TokenLedger(), api_base=api_base, temperature=1.0,
-                     max_tokens=2048, **(lm_options or {}))
-    if name == "mipro":
-        return dspy.MIPROv2(metric=metric, prompt_model=helper, auto="light",
-                            max_bootstrapped_demos=max_demos, max_labeled_demos=0,
-                            num_threads=num_threads, seed=seed)
-    if name == "gepa":
-        if not reflection_model:
-            raise ValueError("GEPA needs a reflection model: pass --reflection-model SPEC (a stronger "
-                             "model is best, e.g. openai/gpt-4o-mini)")
-        return dspy.GEPA(metric=metric, reflection_lm=helper, auto="light", num_threads=num_threads,
-                         seed=seed)
-    raise ValueError(f"unknown optimizer {name!r}; use one of {OPTIMIZERS}")
 
 
 @contextmanager
@@ -115,19 +71,26 @@ def _mlflow_run(enabled: bool, tracking_uri: str | None, run_name: str, params: 
 
 def compile_program(budget: Budget, trainset: list, *, devset: list | None = None,
                     optimizer: str = "bootstrap", max_demos: int = 2, token_penalty: float = 0.0,
-                    reflection_model: str | None = None, teacher_model: str | None = None, ledger=None,
-                    api_base: str | None = None,
+                    phase: str = "both", reflection_model: str | None = None,
+                    teacher_model: str | None = None,
+                    candidates: int | None = None, max_metric_calls: int | None = None, ledger=None,
+                    store=None, api_base: str | None = None,
                     adapter: str = "chat", out_dir=None, seed: int = 0, num_threads: int = 1,
                     data: dict | None = None, track: bool = True, tracking_uri: str | None = None,
-                    lm_options: dict | None = None, progress: bool = True):
+                    lm_options: dict | None = None, progress: bool = True, command: str | None = None):
     """Compile the program for ``budget`` on ``trainset``; score it on ``devset``; save it to ``out_dir``.
 
     Returns ``(program, scores)``; ``scores`` is :func:`optimize.metrics.summarize` on the dev set (empty
-    without one). The saved manifest holds the scores, data description and seed. With ``track`` the run
-    is logged to MLflow (the project's store, :func:`optimize.tracking.default_tracking_uri`, unless
-    ``tracking_uri`` is given), the saved program as artifacts. ``teacher_model`` runs both phases of the
-    teacher program that bootstraps the demos (a stronger model teaching a cheaper student); the teacher's
-    calls go to their own ledger, as they are neither phase's cost at run time.
+    without one) plus the compile cost (``compile_calls``, ``compile_tokens``, ``compile_seconds``). The saved
+    manifest holds the scores, how it was compiled, data description and seed. With ``track`` the run is
+    logged to MLflow (the project's store, :func:`optimize.tracking.default_tracking_uri`, unless
+    ``tracking_uri`` is given), the saved program as artifacts.
+
+    ``phase`` ("both", "sleep" or "test") says which phase's prompts the optimizer may change; the other
+    keeps its hand-written prompts. ``teacher_model`` runs both phases of the teacher program that
+    bootstraps the demos (a stronger model teaching a cheaper student). ``store`` keeps learned contexts: by
+    default a fresh in-memory one, so the rewriter really runs on train contexts; with ``phase="test"`` a
+    persistent store lets every candidate (and later compiles) reuse the same notes.
 
     Example::
 
@@ -136,47 +99,66 @@ def compile_program(budget: Budget, trainset: list, *, devset: list | None = Non
     from optimize.evaluate import evaluate
     from optimize.metrics import summarize
     from programs.api import build_program
-    from programs.lm import TokenLedger
+    from programs.lm import TokenLedger, make_lm
     from programs.store import InMemoryStore
 
     if not trainset:
         raise ValueError("compile needs a non-empty train set: the train split of the data has no examples "
                          "(use a dataset with more templates, or --n > 0)")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; use one of {OPTIMIZERS}")
     ledger = ledger if ledger is not None else TokenLedger()
     budget = budget.replace(compiled=None)
     cap = getattr(budget, "resolved_test_max_tokens", None) or budget.test_max_tokens
     metric = correctness_metric(token_penalty=token_penalty, test_max_tokens=cap)
-    params = {**budget.to_dict(), "optimizer": optimizer, "max_demos": max_demos,
+    params = {**budget.to_dict(), "optimizer": optimizer, "phase": phase, "max_demos": max_demos,
               "teacher_model": teacher_model or "(the student)", "token_penalty": token_penalty,
+              "reflection_model": reflection_model or "", "candidates": candidates or "",
               "adapter": adapter, "seed": seed,
               "train_size": len(trainset), "dev_size": len(devset or [])}
-    with _mlflow_run(track, tracking_uri, f"compile-{optimizer}", params) as run:
+    # Optimizer-side calls (proposals, reflection, the teacher) are neither phase's cost at run time.
+    helper_ledger = TokenLedger()
+    with _mlflow_run(track, tracking_uri, f"compile-{optimizer}-{phase}", params) as run:
         def fresh(program_budget: Budget, program_ledger):
-            # A fresh store: the rewriter must really run on train contexts for its demos to be bootstrapped.
-            return build_program(program_budget, ledger=program_ledger, store=InMemoryStore(),
+            return build_program(program_budget, ledger=program_ledger,
+                                 store=store if store is not None else InMemoryStore(),
                                  api_base=api_base, adapter=adapter, seed=seed, lm_options=lm_options)
 
         student = fresh(budget, ledger)
-        chosen = _optimizer(optimizer, metric, budget=budget, max_demos=max_demos,
-                            reflection_model=reflection_model, api_base=api_base, num_threads=num_threads,
-                            seed=seed, lm_options=lm_options)
-        kwargs: dict[str, Any] = {"trainset": list(trainset)}
+        freeze_other_phase(student, phase)
+        helper = None
+        if optimizer in NEEDS_HELPER:
+            spec = reflection_model or (None if optimizer == "gepa" else budget.test_model)
+            helper = spec and make_lm(spec, phase="test", ledger=helper_ledger, api_base=api_base,
+                                      temperature=1.0, max_tokens=2048, **(lm_options or {}))
+        chosen = make_optimizer(optimizer, metric=metric,
+                                feedback=feedback_metric(token_penalty=token_penalty, test_max_tokens=cap),
+                                max_demos=max_demos, helper_lm=helper, train_size=len(trainset),
+                                candidates=candidates, max_metric_calls=max_metric_calls,
+                                num_threads=num_threads, seed=seed)
+        teacher = None
         if teacher_model:
-            kwargs["teacher"] = fresh(budget.replace(sleep_model=teacher_model, test_model=teacher_model),
-                                      TokenLedger())
-        if optimizer != "bootstrap" and devset:
-            kwargs["valset"] = list(devset)
-        if _accepts(chosen.compile, "requires_permission_to_run"):
-            kwargs["requires_permission_to_run"] = False
+            teacher = fresh(budget.replace(sleep_model=teacher_model, test_model=teacher_model),
+                            helper_ledger)
+            freeze_other_phase(teacher, phase)
+        kwargs = compile_kwargs(optimizer, chosen, trainset, devset, teacher=teacher, num_trials=candidates,
+                                seed=seed)
+        before, started = len(ledger.calls), time.perf_counter()
         program = chosen.compile(student, **kwargs)
+        cost = _compile_cost(ledger.calls[before:], helper_ledger.calls, time.perf_counter() - started)
+        unfreeze(program)
         scores: dict = {}
         if devset:
             frame = evaluate(program, devset, ledger=ledger, num_threads=num_threads, progress=progress)
             scores = {f"dev_{k}": v for k, v in summarize(frame).items() if isinstance(v, int | float)}
+        scores.update({f"compile_{k}": v for k, v in cost.items()})
         if out_dir is not None:
-            how = {"optimizer": optimizer, "max_demos": max_demos, "token_penalty": token_penalty,
-                   "teacher_model": teacher_model, "reflection_model": reflection_model, "adapter": adapter,
-                   "train_size": len(trainset)}
+            how = {"optimizer": optimizer, "phase": phase, "max_demos": max_demos,
+                   "token_penalty": token_penalty, "teacher_model": teacher_model,
+                   "reflection_model": reflection_model, "candidates": candidates,
+                   "max_metric_calls": max_metric_calls, "adapter": adapter, "train_size": len(trainset),
+                   "train_contexts": len({getattr(e, "context_id", None) for e in trainset}),
+                   "cost": cost, **({"command": command} if command else {})}
             program.save_bundle(out_dir, data=data, seed=seed, scores=scores, compiled_with=how)
         if run is not None:
             import mlflow
@@ -186,6 +168,18 @@ def compile_program(budget: Budget, trainset: list, *, devset: list | None = Non
                 mlflow.log_artifacts(str(out_dir), artifact_path="program")
             log_program_model(program)
     return program, scores
+
+
+def _compile_cost(program_calls: list, helper_calls: list, seconds: float) -> dict[str, float]:
+    """LM calls and tokens compiling spent: the program's own calls, and the optimizer's (helper) calls."""
+    def tokens(calls: list) -> int:
+        return sum(c.prompt_tokens + c.completion_tokens for c in calls)
+
+    return {"seconds": round(seconds, 1), "program_calls": len(program_calls),
+            "program_tokens": tokens(program_calls), "helper_calls": len(helper_calls),
+            "helper_tokens": tokens(helper_calls),
+            "calls": len(program_calls) + len(helper_calls),
+            "tokens": tokens(program_calls) + tokens(helper_calls)}
 
 
 MODEL_NAME = "compiled_program"

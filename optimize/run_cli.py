@@ -18,6 +18,7 @@ import argparse
 import json
 from pathlib import Path
 
+from optimize.data.splits import spread_contexts
 from optimize.errors import FailedRowsError, UserError
 from optimize.flags import (
     add_budget_flags,
@@ -33,6 +34,7 @@ from optimize.flags import (
     positive_float,
     positive_int,
 )
+from optimize.optimizers import OPTIMIZERS, PHASES
 
 MOSTLY_FAILED = 0.5
 """A run whose failed-row share is above this always exits non-zero, even with --tolerate-errors."""
@@ -65,6 +67,18 @@ def _examples(args: argparse.Namespace, split: str | None = None, limit: int | N
     examples = load_examples(args.data, split=None if split == "all" else split, seed=args.seed,
                              limit=limit if limit is not None else args.n)
     return examples
+
+
+def command_line() -> str | None:
+    """The shell command of this process, credentials redacted; None when not run from the shell."""
+    import sys
+
+    from programs.redact import redact
+
+    program = Path(sys.argv[0]).name if sys.argv else ""
+    if program not in ("__main__.py", "sleeptime"):
+        return None
+    return redact(" ".join(["python3 -m optimize", *sys.argv[1:]]))
 
 
 def _store(args: argparse.Namespace):
@@ -204,17 +218,31 @@ def run_compile(args: argparse.Namespace) -> int:
             from programs.lm import parse_model_spec
 
             parse_model_spec(spec, args.api_base)
+    if args.optimizer == "gepa" and not args.reflection_model:
+        raise UserError("--optimizer gepa needs --reflection-model SPEC (the model that reads the feedback "
+                        "and rewrites instructions, e.g. local:qwen2.5-coder-1.5b)")
+    if args.phase == "sleep" and not budget.use_sleep:
+        raise UserError("--phase sleep compiles the sleep-time rewriter: drop --no-use-sleep")
     train = _examples(args, split="train")
     dev = _examples(args, split="dev", limit=args.dev_n)
+    if args.train_contexts:
+        train = spread_contexts(train, args.train_contexts)
+    if args.dev_contexts:
+        dev = spread_contexts(dev, args.dev_contexts)
     out_dir = args.out_dir or f"compiled/{args.optimizer}"
+    # Only a test-phase compile may reuse stored notes: compiling the rewriter needs it to really run.
+    store = _store(args) if args.phase == "test" and args.store != ":memory:" else None
     _, scores = compile_program(
         budget, train, devset=dev, optimizer=args.optimizer, max_demos=args.max_demos,
-        token_penalty=args.token_penalty, reflection_model=args.reflection_model,
-        teacher_model=args.teacher_model, api_base=args.api_base,
+        token_penalty=args.token_penalty, phase=args.phase, reflection_model=args.reflection_model,
+        teacher_model=args.teacher_model, candidates=args.candidates, max_metric_calls=args.max_metric_calls,
+        store=store, api_base=args.api_base,
         adapter=args.adapter, out_dir=out_dir, num_threads=args.threads,
         seed=args.sampler_seed if args.sampler_seed is not None else args.seed,
-        data={"source": args.data, "train": len(train), "dev": len(dev), "seed": args.seed},
-        track=not args.no_mlflow, tracking_uri=args.tracking_uri, lm_options={"num_retries": args.retries})
+        data={"source": args.data, "train": len(train), "dev": len(dev), "seed": args.seed,
+              "train_contexts": args.train_contexts, "dev_contexts": args.dev_contexts},
+        track=not args.no_mlflow, tracking_uri=args.tracking_uri, lm_options={"num_retries": args.retries},
+        command=command_line())
     _print_summary(f"compiled -> {out_dir}", scores)
     return 0
 
@@ -261,11 +289,25 @@ def register(subparsers) -> None:
     add_data_flags(compile_, split=None, n_help="use only the first N train examples (default: all)")
     add_budget_json_flag(compile_)
     add_budget_flags(compile_, skip=("compiled",))
-    add_run_flags(compile_, store=False)
+    add_run_flags(compile_)
     _adapter_flag(compile_, both=False)
     opts = compile_.add_argument_group("compile")
-    opts.add_argument("--optimizer", default="bootstrap", choices=("bootstrap", "mipro", "gepa"),
-                      help="DSPy optimizer")
+    opts.add_argument("--optimizer", default="bootstrap", choices=OPTIMIZERS,
+                      help="DSPy optimizer (see optimize.optimizers)")
+    opts.add_argument("--phase", default="both", choices=PHASES,
+                      help="which phase's prompts the optimizer may change; the other keeps the hand-written "
+                      "ones (test: notes come from --store and are reused by every candidate)")
+    opts.add_argument("--candidates", type=positive_int, default=None,
+                      help="candidate programs (random-search), instruction candidates and trials (mipro) or "
+                      "steps (simba) (default: 4; mipro 4 candidates, 6 trials)")
+    opts.add_argument("--max-metric-calls", type=positive_int, default=None,
+                      help="GEPA's budget of program runs (default: 4 x the train set, at least 40)")
+    opts.add_argument("--train-contexts", type=positive_int, default=None,
+                      help="train on every question of this many train contexts, spread across templates "
+                      "(default: all, or the first --n)")
+    opts.add_argument("--dev-contexts", type=positive_int, default=None,
+                      help="score on every question of this many dev contexts, spread across templates "
+                      "(default: all, or the first --dev-n)")
     opts.add_argument("--max-demos", type=non_negative_int, default=2, help="demos per predictor")
     opts.add_argument("--token-penalty", type=non_negative_float, default=0.0,
                       help="lambda: score = correct - lambda * test tokens / test_max_tokens")

@@ -41,9 +41,15 @@ def test_bootstrap_compile_adds_demos_to_both_phases_and_round_trips(tmp_path):
         loaded = load(tmp_path, lm_options={"num_retries": 0})
         assert loaded.dump_state() == program.dump_state()
         assert loaded.manifest["scores"]["dev_accuracy"] == 1.0
-        assert loaded.manifest["compiled_with"] == {
-            "optimizer": "bootstrap", "max_demos": 2, "token_penalty": 0.0, "teacher_model": None,
-            "reflection_model": None, "adapter": "chat", "train_size": 3}
+        how = dict(loaded.manifest["compiled_with"])
+        cost = how.pop("cost")
+        assert how == {
+            "optimizer": "bootstrap", "phase": "both", "max_demos": 2, "token_penalty": 0.0,
+            "teacher_model": None, "reflection_model": None, "candidates": None, "max_metric_calls": None,
+            "adapter": "chat", "train_size": 3, "train_contexts": 3}
+        assert cost["program_calls"] == 4 and cost["helper_calls"] == 0  # 2 traces: sleep + answer each
+        assert cost["program_tokens"] > 0 and cost["seconds"] >= 0
+        assert scores["compile_calls"] == 4
         assert loaded(context="Ann has 7 boxes of 4 apples.", question="How many apples?").answer == "28"
         demo_prompt = engine.requests[-1]["messages"]
         assert len(demo_prompt) == 1 + 2 * 2 + 1  # system, two demo turns, the question
@@ -120,3 +126,91 @@ def test_compile_logs_to_the_project_store_so_its_runs_appear_in_the_ui(tmp_path
     loaded = mlflow.dspy.load_model(models[0].artifact_location)
     assert type(loaded) is type(program)
     assert loaded.dump_state()["answerer.predict"] == program.dump_state()["answerer.predict"]
+
+
+def test_phase_test_compiles_the_answerer_alone_and_reuses_stored_notes(tmp_path):
+    from programs.store import InMemoryStore
+
+    with FakeEngine(reply) as engine:
+        spec = f"openai/fake@{engine.api_base}"
+        program, scores = compile_program(
+            Budget(sleep_model=spec, test_model=spec), examples(1, 3), phase="test", store=InMemoryStore(),
+            max_demos=2, ledger=TokenLedger(), out_dir=tmp_path, track=False, progress=False,
+            lm_options={"num_retries": 0})
+        assert len(program.answerer.predict.demos) == 2
+        assert program.rewriter.learn.demos == []  # the sleep phase keeps its hand-written prompt
+        assert program.rewriter._compiled is False  # unfrozen again: its state is saved
+        loaded = load(tmp_path, lm_options={"num_retries": 0})
+        assert loaded.dump_state() == program.dump_state()
+        assert loaded.manifest["compiled_with"]["phase"] == "test"
+
+
+def test_phase_sleep_compiles_the_rewriter_alone():
+    with FakeEngine(reply) as engine:
+        spec = f"openai/fake@{engine.api_base}"
+        program, _ = compile_program(Budget(sleep_model=spec, test_model=spec), examples(1, 3), phase="sleep",
+                                     max_demos=2, ledger=TokenLedger(), track=False, progress=False,
+                                     lm_options={"num_retries": 0})
+        assert len(program.rewriter.learn.demos) == 2 and program.answerer.predict.demos == []
+
+
+def any_fields(messages, request):
+    """Answers whatever output fields the prompt asks for: the program's and the optimizers' own."""
+    import re
+
+    text = messages[-1]["content"]
+    wanted = re.findall(r"\[\[ ## (\w+) ## \]\]", text.split("Respond with")[-1]) or ["answer"]
+    values = {}
+    for name in wanted:
+        if name == "answer":
+            boxes = re.findall(r"has (\d+) boxes", text)
+            values[name] = str(int(boxes[-1]) * 4) if boxes else "0"
+        elif name == "learned_context":
+            values[name] = "apples = boxes * 4"
+        elif name == "completed":
+            continue
+        else:
+            values[name] = "Multiply the boxes by 4 to count the apples."
+    return chat_adapter_reply(**values)
+
+
+@pytest.mark.parametrize("optimizer", ["random-search", "simba", "mipro", "gepa"])
+def test_every_optimizer_compiles_on_the_fake_engine_and_records_its_cost(tmp_path, optimizer):
+    with FakeEngine(any_fields) as engine:
+        spec = f"openai/fake@{engine.api_base}"
+        program, scores = compile_program(
+            Budget(sleep_model=spec, test_model=spec), examples(1, 4), devset=examples(10, 2),
+            optimizer=optimizer, phase="test", reflection_model=spec, candidates=2, max_metric_calls=12,
+            max_demos=1, ledger=TokenLedger(), out_dir=tmp_path, track=False, progress=False,
+            lm_options={"num_retries": 0})
+        assert scores["dev_accuracy"] == 1.0
+        assert scores["compile_program_calls"] > 0
+        manifest = load(tmp_path, lm_options={"num_retries": 0}).manifest
+        assert manifest["compiled_with"]["optimizer"] == optimizer
+
+
+def test_gepa_without_a_reflection_model_is_refused():
+    from optimize.optimizers import make_optimizer
+
+    with pytest.raises(ValueError, match="--reflection-model"):
+        make_optimizer("gepa", metric=correctness_metric())
+
+
+def test_the_feedback_metric_says_whether_the_notes_held_the_answer():
+    from optimize.optimizers import feedback_metric
+
+    metric = feedback_metric()
+    right = metric(dspy.Example(answer="12"), dspy.Prediction(answer="12", learned_context="x = 5"))
+    wrong = metric(dspy.Example(answer="12"), dspy.Prediction(answer="7", learned_context="total: 12"),
+                   None, "answerer.predict", None)
+    assert right.score == 1.0 and "Correct" in right.feedback and "do not state 12" in right.feedback
+    assert wrong.score == 0.0 and "correct answer is 12" in wrong.feedback
+    assert "read it from them" in wrong.feedback
+
+
+def test_the_doctests_of_the_optimizers_module_run():
+    import doctest
+
+    import optimize.optimizers
+
+    assert doctest.testmod(optimize.optimizers).failed == 0
