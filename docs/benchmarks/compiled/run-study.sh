@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Compiled vs hand-written on the test split, for one model setting; resumable (a compiled program whose
+# program.json exists is not compiled again; evaluate resumes its --out rows). Run from the repository root:
+#
+#   bash docs/benchmarks/compiled/run-study.sh 1.5b-0.5b  [optimizer ...]
+#   bash docs/benchmarks/compiled/run-study.sh 1.5b-1.5b  [optimizer ...]
+#
+# The test phase is compiled alone (--phase test): every candidate reads the same hand-written 1.5B notes
+# from one learned-context store, made once per context. Train: every question of 14 train contexts spread
+# across templates (50 questions); selection: 8 dev contexts (30 questions); report: the whole test split.
+set -euo pipefail
+setting=${1:?usage: run-study.sh 1.5b-0.5b|1.5b-1.5b [optimizer ...]}
+shift
+optimizers=("$@")
+[ ${#optimizers[@]} -gt 0 ] || optimizers=(bootstrap teacher random-search mipro simba gepa)
+
+big=local:qwen2.5-coder-1.5b
+case "$setting" in
+  1.5b-0.5b) test_model=local:qwen2.5-coder-0.5b ;;
+  1.5b-1.5b) test_model=$big ;;
+  *) echo "error: unknown setting $setting (1.5b-0.5b or 1.5b-1.5b)" >&2; exit 2 ;;
+esac
+out=docs/benchmarks/compiled/$setting
+store=${SLEEPTIME_STUDY_STORE:-mlruns/compile-study-store.sqlite}
+budget=(--sleep-model "$big" --test-model "$test_model" --test-verbosity 0 --test-max-tokens 256
+        --sleep-max-tokens 512)
+mkdir -p "$out/programs"
+
+python3 -m optimize evaluate --split test "${budget[@]}" --store "$store" --out "$out/handwritten.jsonl"
+
+variants=()
+for name in "${optimizers[@]}"; do
+  program=$out/programs/$name
+  case "$name" in
+    teacher) how=(--optimizer bootstrap --teacher-model "$big") ;;
+    mipro|simba|gepa) how=(--optimizer "$name" --reflection-model "$big") ;;
+    *) how=(--optimizer "$name") ;;
+  esac
+  if [ ! -f "$program/program.json" ]; then
+    python3 -m optimize compile "${budget[@]}" "${how[@]}" --phase test --max-demos 2 \
+      --train-contexts 14 --dev-contexts 8 --store "$store" --out-dir "$program"
+  fi
+  python3 -m optimize evaluate --split test --program "$program" --store "$store" --out "$out/$name.jsonl"
+  variants+=(--variant "$name=$program:$out/$name.jsonl")
+done
+python3 -m optimize.compile_table --baseline "$out/handwritten.jsonl" "${variants[@]}" --out "$out/table.md"
