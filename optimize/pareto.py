@@ -59,3 +59,23 @@ def pareto_front(points: Sequence[Sequence[float]], directions: Sequence[str]) -
         if not beaten:
             front.append(i)
     return front
+
+
+def hypervolume(points: Sequence[Sequence[float]], directions: Sequence[str],
+                reference: Sequence[float]) -> float:
+    """The volume the points dominate up to ``reference`` (a point worse than all of them on every
+    objective, in the objectives' own directions); points with a NaN objective count for nothing.
+
+    Example:
+        >>> hypervolume([(0.5, 10.0), (0.8, 20.0)], ("maximize", "minimize"), (0.0, 30.0))
+        13.0
+    """
+    import numpy as np
+    from optuna._hypervolume import compute_hypervolume
+
+    ref = np.array(_as_minimized(reference, directions), dtype=float)
+    kept = [_as_minimized(p, directions) for p in points if not any(math.isnan(float(v)) for v in p)]
+    kept = [p for p in kept if all(x < r for x, r in zip(p, ref, strict=True))]
+    if not kept:
+        return 0.0
+    return float(compute_hypervolume(np.array(kept, dtype=float), ref))

@@ -76,7 +76,8 @@ class SearchSpace:
 
     Example::
 
-        >>> space = SearchSpace(use_sleep=(True,), sleep_samples=(1, 5), test_verbosity=(0,))
+        >>> space = SearchSpace(use_sleep=(True,), sleep_samples=(1, 5), test_verbosity=(0,),
+        ...                     test_max_tokens=(256,), sleep_rounds=(0,), sleep_max_tokens=(512,))
         >>> space.validate().searched()
         ['sleep_samples']
     """

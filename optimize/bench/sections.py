@@ -241,11 +241,31 @@ def q6(df: pd.DataFrame) -> list[str]:
             + "."
         )
     ]
+    out.extend(_hypervolume_lines(df))
     out.append(
         "- **What it shows:** front membership uses point estimates; with few questions the front "
         "is noisy and a short search explores little of the space."
     )
     return out
+
+
+def _hypervolume_lines(df: pd.DataFrame) -> list[str]:
+    """Search against grid by hypervolume (:func:`optimize.analysis.hypervolume_race`), per test model."""
+    from optimize.analysis import hypervolume_race
+
+    lines = []
+    groups = df.groupby("test_model", sort=False) if "test_model" in df else [("", df)]
+    for model, group in groups:
+        race = hypervolume_race(group).set_index("origin")
+        parts = []
+        for origin, r in race.iterrows():
+            reach = r["configs_to_within_5%"]
+            parts.append(f"{origin} {r['hypervolume_share']:.0%} of the best known hypervolume after "
+                         f"{int(r['evaluated'])} configurations"
+                         + (f" (within 5% after {int(reach)})" if pd.notna(reach) else " (never within 5%)"))
+        label = f" ({model})" if model else ""
+        lines.append(f"- **Hypervolume{label}:** " + "; ".join(parts) + ".")
+    return lines
 
 
 def q7(df: pd.DataFrame) -> list[str]:
