@@ -110,6 +110,11 @@ def positive_float(text: str) -> float:
     return value
 
 
+def port_number(text: str) -> int:
+    """A TCP port, 0..65535; 0 picks a free one (``--port``)."""
+    return _number(int, text, 0, 65535, "a port number in 0..65535")
+
+
 def non_negative_float(text: str) -> float:
     """A number >= 0 (``--token-penalty``)."""
     value = _number(float, text, 0.0, None, "a number >= 0")

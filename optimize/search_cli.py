@@ -20,6 +20,7 @@ from optimize.flags import (
     add_data_flags,
     add_run_flags,
     add_subcommand,
+    port_number,
     positive_float,
     positive_int,
 )
@@ -127,7 +128,7 @@ def register(subparsers) -> None:
     report.set_defaults(func=report_command)
 
     ui = add_subcommand(subparsers, "ui", help="open the MLflow UI on this project's store (loopback)")
-    ui.add_argument("--port", type=positive_int, default=5000, help="port on 127.0.0.1")
+    ui.add_argument("--port", type=port_number, default=5000, help="port on 127.0.0.1 (0: a free one)")
     ui.add_argument("--host", default="127.0.0.1", help="loopback address to listen on")
     ui.add_argument("--tracking-uri", default=None, help="MLflow store (default: sqlite:///mlruns/mlflow.db)")
     ui.set_defaults(func=ui_command)
@@ -266,8 +267,8 @@ def report_command(args) -> int:
         return 2
     examples_path = results / "examples.csv"
     try:
-        configs = pd.read_csv(configs_path)
-        examples = pd.read_csv(examples_path) if examples_path.exists() else pd.DataFrame()
+        configs = _read_table(configs_path)
+        examples = _read_table(examples_path) if examples_path.exists() else pd.DataFrame()
         paths = write_report(configs, examples, args.out)
     except (SearchError, pd.errors.EmptyDataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -277,6 +278,20 @@ def report_command(args) -> int:
             print(f"{name}: {files['png']}  {files['csv']}  {files['md']}")
     print(f"index: {paths['index']}")
     return 0
+
+
+def _read_table(path):
+    """A results CSV; a malformed one is a user error naming the file (not a bare pandas message)."""
+    import pandas as pd
+
+    from optimize.errors import UserError
+
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        problem = " ".join(str(exc).split())
+        raise UserError(f"{path} is not a readable CSV table ({problem}); --results must be a search/sweep "
+                        "results directory") from None
 
 
 def ui_command(args) -> int:

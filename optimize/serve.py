@@ -169,13 +169,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         add_budget_flags,
         add_budget_json_flag,
         non_negative_int,
+        port_number,
         positive_float,
         positive_int,
     )
 
     parser.add_argument("--host", default=DEFAULT_HOST,
                         help="address to listen on (loopback only by default)")
-    parser.add_argument("--port", type=non_negative_int, default=DEFAULT_PORT, help="0 picks a free port")
+    parser.add_argument("--port", type=port_number, default=DEFAULT_PORT, help="0 picks a free port")
     parser.add_argument("--store", default=None, help="learned-context store (SQLite path; default the "
                         "user cache dir or $SLEEPTIME_STORE); a restarted server finds its contexts here")
     parser.add_argument("--api-base", default=None, help="OpenAI-compatible base URL for openai/<model>")

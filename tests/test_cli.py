@@ -58,6 +58,10 @@ def assert_one_error_line(result: subprocess.CompletedProcess, *, mentions: str 
     (["ask", "hello", "--model", "nonsense"], "nonsense"),
     (["ask", "hello", "--max-tokens", "0"], "--max-tokens"),
     (["lm-bench", "--model", "openai/m"], "local:"),
+    (["ui", "--port", "99999"], "--port"),  # was accepted, then the MLflow server failed after ~25 s
+    (["serve", "--port", "70000"], "--port"),
+    (["data", "generate", "--per-template", "0"], "--per-template"),
+    (["data", "coverage", "--templates", "x", "--samples", "0"], "--samples"),
 ])
 def test_a_user_mistake_is_one_error_line_and_a_non_zero_status(argv, mentions):
     assert_one_error_line(sleeptime(*argv), mentions=mentions)
@@ -194,6 +198,26 @@ def test_no_command_prints_help_and_fails(capsys):
 def test_a_missing_saved_program_is_a_user_error():
     assert_one_error_line(sleeptime("evaluate", "--program", "no/such/program", "--split", "all", "--n", "1"),
                           mentions="no/such/program")
+
+
+@pytest.mark.parametrize("command", ["generate", "coverage"])
+def test_a_folder_without_templates_is_a_user_mistake(tmp_path, command):
+    """It used to write an empty dataset (or report 0/0 templates) with exit status 0."""
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "o.jsonl"
+    result = sleeptime("data", command, "--templates", str(tmp_path / "empty"),
+                       *(["--out", str(out)] if command == "generate" else []))
+    assert_one_error_line(result, mentions="no template")
+    assert result.returncode == 2 and not out.exists()
+
+
+def test_a_malformed_results_table_names_the_file(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "configs.csv").write_text('label,accuracy\nx,"0.5\n')
+    result = sleeptime("report", "--results", str(results), "--out", str(tmp_path / "report"))
+    assert_one_error_line(result, mentions=str(results / "configs.csv"))
+    assert result.returncode == 2
 
 
 def test_a_broken_template_is_a_user_mistake_with_status_2(tmp_path):

@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from optimize.errors import UserError
-from optimize.flags import HelpFormatter, add_subcommand
+from optimize.flags import HelpFormatter, add_subcommand, positive_int
 
 __all__ = ["register"]
 
@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     generate.add_argument(
         "--templates", required=True, help="template file or directory (searched recursively)"
     )
-    generate.add_argument("--per-template", type=int, default=5, help="contexts per template")
+    generate.add_argument("--per-template", type=positive_int, default=5, help="contexts per template")
     generate.add_argument("--seed", type=int, default=0, help="random seed (same seed -> same file)")
     generate.add_argument("--out", required=True, help="output JSONL path")
     generate.add_argument("--level", nargs="+", choices=["base", "p1", "p2"], help="only these levels")
@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     coverage = commands.add_parser("coverage", formatter_class=HelpFormatter,
                                    help="check GSM-Symbolic templates parse, generate and check out")
     coverage.add_argument("--templates", required=True, help="directory of GSM-Symbolic templates")
-    coverage.add_argument("--samples", type=int, default=5, help="instances checked per template")
+    coverage.add_argument("--samples", type=positive_int, default=5, help="instances checked per template")
     coverage.add_argument("--seed", type=int, default=0, help="random seed of the checked instances")
     coverage.set_defaults(func=_coverage)
 
@@ -57,10 +57,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     stats.set_defaults(func=_stats)
 
 
+def _require_templates(templates: str) -> None:
+    """A folder without any template is a mistake (a wrong path), not an empty dataset or a clean coverage."""
+    from optimize.data.parsing import template_paths
+
+    if Path(templates).is_dir() and not template_paths(templates):
+        raise UserError(f"{templates}: no template (*.json) in this folder; pass the folder holding the "
+                        "templates (docs/template-format.md)")
+
+
 def _generate(args: argparse.Namespace) -> int:
     from optimize.data.generate import generate_file
     from optimize.data.instances import TemplateError
 
+    _require_templates(args.templates)
     try:
         count, problems = generate_file(
             args.templates,
@@ -83,6 +93,7 @@ def _coverage(args: argparse.Namespace) -> int:
     from optimize.data.checks import coverage
     from optimize.data.instances import TemplateError
 
+    _require_templates(args.templates)
     try:
         results = coverage(args.templates, samples=args.samples, seed=args.seed)
     except TemplateError as error:
