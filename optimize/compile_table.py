@@ -14,7 +14,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -36,10 +35,9 @@ def _rows(path: str | Path) -> pd.DataFrame:
 
 
 def _manifest(program_dir: str | Path | None) -> dict[str, Any]:
-    if not program_dir:
-        return {}
-    path = Path(program_dir) / "manifest.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    from programs.persistence import read_bundle
+
+    return read_bundle(program_dir)[0] if program_dir else {}
 
 
 def _pct(value: float) -> float:

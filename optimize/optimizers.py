@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from programs.answers import extract_number, is_correct
+from programs.answers import extract_number, is_correct, numbers_in
 
 OPTIMIZERS = ("bootstrap", "random-search", "mipro", "simba", "gepa")
 PHASES = ("both", "sleep", "test")
@@ -97,12 +97,7 @@ def feedback_metric(*, token_penalty: float = 0.0, test_max_tokens: int = 256) -
 
 def _states_number(notes: str, gold: Any) -> bool:
     """True when a number equal to ``gold`` appears in ``notes`` (the same number reading as scoring)."""
-    import re
-
-    for token in re.findall(r"-?\d[\d,]*(?:\.\d+)?", notes or ""):
-        if is_correct(token, gold):
-            return True
-    return False
+    return any(is_correct(value, gold) for value in numbers_in(notes or ""))
 
 
 def freeze_other_phase(program: Any, phase: str) -> list[Any]:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["extract_number", "is_correct", "ABS_TOLERANCE", "REL_TOLERANCE"]
+__all__ = ["extract_number", "is_correct", "numbers_in", "ABS_TOLERANCE", "REL_TOLERANCE"]
 
 ABS_TOLERANCE = 1e-6
 REL_TOLERANCE = 1e-6
@@ -46,21 +47,26 @@ def _to_float(match: re.Match[str]) -> float | None:
     return value
 
 
-def _last_number(text: str) -> float | None:
-    last = None
+def numbers_in(text: str) -> Iterator[float]:
+    """Every number in ``text``, in order, read as scoring reads one (1,234 / $ / 45% / -3 / 3/4).
+
+    Example:
+        >>> list(numbers_in("Total: $1,234.5 for 3/4 of the 12 boxes."))
+        [1234.5, 0.75, 12.0]
+    """
     for match in _NUMBER.finditer(text):
         value = _to_float(match)
         if value is not None:
-            last = value
-    return last
+            yield value
+
+
+def _last_number(text: str) -> float | None:
+    values = list(numbers_in(text))
+    return values[-1] if values else None
 
 
 def _first_number(text: str) -> float | None:
-    for match in _NUMBER.finditer(text):
-        value = _to_float(match)
-        if value is not None:
-            return value
-    return None
+    return next(numbers_in(text), None)
 
 
 def extract_number(text: Any) -> float | None:
