@@ -1109,26 +1109,25 @@ def fault_password_in_model_url(ctx: FaultContext) -> tuple[bool, str]:
 
 
 # -- replies that are not clean answers are recorded as such
-def fault_truncated_replies(ctx: FaultContext) -> tuple[bool, str]:
+def _every_row_marked(ctx: FaultContext, engine_context: Any, column: str, what: str) -> tuple[bool, str]:
+    """Evaluate test-time only against the engine ``engine_context`` starts; every row carries ``column``."""
     data, out = ctx.data(), ctx.tmp / "rows.jsonl"
-    with ctx.engine(finish_reason="length") as engine:
+    with engine_context as engine:
         result = ctx.evaluate(spec_of(engine), data, "--no-sleep", out=out)
     rows = list(latest_rows(out).values())
-    marked = sum(bool(r.get("truncated")) for r in rows)
+    marked = sum(bool(r.get(column)) for r in rows)
     return outcome(len(rows) == 4 and marked == 4,
-                   f"every reply cut off at its cap: exit {result.code}, {marked}/{len(rows)} rows marked "
-                   "truncated")
+                   f"{what}: exit {result.code}, {marked}/{len(rows)} rows marked {column}")
+
+
+def fault_truncated_replies(ctx: FaultContext) -> tuple[bool, str]:
+    return _every_row_marked(ctx, ctx.engine(finish_reason="length"), "truncated",
+                             "every reply cut off at its cap")
 
 
 def fault_unparseable_replies(ctx: FaultContext) -> tuple[bool, str]:
-    data, out = ctx.data(), ctx.tmp / "rows.jsonl"
-    with ctx.engine(lambda messages, request: "I think the answer is") as engine:
-        result = ctx.evaluate(spec_of(engine), data, "--no-sleep", out=out)
-    rows = list(latest_rows(out).values())
-    marked = sum(bool(r.get("parse_error")) for r in rows)
-    return outcome(len(rows) == 4 and marked == 4,
-                   f"replies without the answer field: exit {result.code}, {marked}/{len(rows)} rows marked "
-                   "parse_error")
+    unparseable = ctx.engine(lambda messages, request: "I think the answer is")
+    return _every_row_marked(ctx, unparseable, "parse_error", "replies without the answer field")
 
 
 FAULTS: dict[str, Callable[[FaultContext], tuple[bool, str]]] = {
