@@ -34,8 +34,9 @@ from optimize.bench.presets import LARGE_MODEL, PRESETS
 from optimize.bench.questions import QUESTION_IDS, parse_only
 
 HELDOUT_HINT = (
-    "generate it with `sleeptime data generate --templates ../shared/data/gsm-symbolic/templates/symbolic "
-    "--per-template 2 --seed 0 --out mlruns/gsm-symbolic-heldout.jsonl` (never committed)"
+    "generate it with `sleeptime data generate --templates ../shared/data/gsm-symbolic/templates "
+    "--per-template 2 --seed 2026 --skip-broken --checked --out mlruns/gsm-symbolic-heldout.jsonl` "
+    "(the set BENCHMARKS.md reports; never committed)"
 )
 
 

@@ -5,14 +5,17 @@
 #   bash docs/benchmarks/compiled/run-study.sh 1.5b-0.5b  [optimizer ...]
 #   bash docs/benchmarks/compiled/run-study.sh 1.5b-1.5b  [optimizer ...]
 #
-# The test phase is compiled alone (--phase test): every candidate reads the same hand-written 1.5B notes
-# from one learned-context store, made once per context. Train: every question of 14 train contexts spread
-# across templates (50 questions); selection: 8 dev contexts (30 questions); report: the whole test split.
+# By default the test phase is compiled alone (--phase test): every candidate reads the same hand-written
+# 1.5B notes from one learned-context store, made once per context. A variant named sleep-<optimizer>
+# compiles the sleep phase alone (--phase sleep) with the metric on the answers, the answerer hand-written;
+# its notes are new, so the store makes them once per context for that program. Train: every question of 14
+# train contexts spread across templates (50 questions); selection: 8 dev contexts (30 questions); report:
+# the whole test split.
 set -euo pipefail
 setting=${1:?usage: run-study.sh 1.5b-0.5b|1.5b-1.5b [optimizer ...]}
 shift
 optimizers=("$@")
-[ ${#optimizers[@]} -gt 0 ] || optimizers=(bootstrap teacher random-search mipro simba gepa)
+[ ${#optimizers[@]} -gt 0 ] || optimizers=(bootstrap teacher random-search mipro simba gepa sleep-bootstrap)
 
 big=local:qwen2.5-coder-1.5b
 case "$setting" in
@@ -31,13 +34,16 @@ python3 -m optimize evaluate --split test "${budget[@]}" --store "$store" --out 
 variants=()
 for name in "${optimizers[@]}"; do
   program=$out/programs/$name
-  case "$name" in
+  phase=test
+  optimizer=$name
+  if [[ $name == sleep-* ]]; then phase=sleep; optimizer=${name#sleep-}; fi
+  case "$optimizer" in
     teacher) how=(--optimizer bootstrap --teacher-model "$big") ;;
-    mipro|simba|gepa) how=(--optimizer "$name" --reflection-model "$big") ;;
-    *) how=(--optimizer "$name") ;;
+    mipro|simba|gepa) how=(--optimizer "$optimizer" --reflection-model "$big") ;;
+    *) how=(--optimizer "$optimizer") ;;
   esac
   if [ ! -f "$program/program.json" ]; then
-    python3 -m optimize compile "${budget[@]}" "${how[@]}" --phase test --max-demos 2 \
+    python3 -m optimize compile "${budget[@]}" "${how[@]}" --phase "$phase" --max-demos 2 \
       --train-contexts 14 --dev-contexts 8 --store "$store" --out-dir "$program"
   fi
   python3 -m optimize evaluate --split test --program "$program" --store "$store" --out "$out/$name.jsonl"
