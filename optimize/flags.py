@@ -292,19 +292,47 @@ def budget_from_args(args: argparse.Namespace, base: Any = None):
 
 def add_data_flags(parser: argparse.ArgumentParser, *, split: str | None = "test",
                    n_help: str | None = None) -> None:
-    """``--data --split --n --seed``: which examples, the same in every subcommand.
+    """``--data --split --contexts --n --seed``: which examples, the same in every subcommand; read them
+    with :func:`examples_from_flags`.
 
-    ``split=None`` leaves ``--split`` out (a command that uses fixed splits, such as ``compile``)."""
+    ``split=None`` leaves ``--split`` and ``--contexts`` out (a command that uses fixed splits, such as
+    ``compile``, which has ``--train-contexts`` and ``--dev-contexts``)."""
     group = parser.add_argument_group("data")
     group.add_argument("--data", default="ours", help="dataset name (data/<name>.jsonl) or a JSONL path")
     if split is not None:
         group.add_argument("--split", default=split, choices=SPLITS, help="template-disjoint split to use")
+        group.add_argument("--contexts", type=positive_int, default=None, metavar="N",
+                           help="every question of N contexts chosen round-robin across the split's "
+                           "templates (the first N examples would be one template) (default: all)")
     group.add_argument("--n", type=non_negative_int, default=None, metavar="N",
                        help=n_help or "use only the first N examples of the split (default: all)")
     add_hidden_alias(group, "--limit", dest="n", type=non_negative_int)
     group.add_argument("--seed", type=int, default=0,
                        help="seed of the template split (a sampler's seed is --sampler-seed)")
     add_hidden_alias(group, "--data-seed", dest="seed", type=int)
+
+
+def examples_from_flags(args: argparse.Namespace, *, split: str | None = None,
+                        limit: int | None = None) -> list:
+    """The examples the data flags select: ``--split`` (or ``split``; "all" is no split), then
+    ``--contexts`` spread across templates, then the first ``--n`` (or ``limit``).
+
+    Example:
+        >>> args = argparse.Namespace(data="ours", split="dev", contexts=4, n=None, seed=0)
+        >>> examples = examples_from_flags(args)
+        >>> len({e.context_id for e in examples}), len({e.template_id for e in examples})
+        (4, 4)
+    """
+    from optimize.data.loaders import load_examples
+    from optimize.data.splits import spread_contexts
+
+    split = split or args.split
+    contexts = getattr(args, "contexts", None)
+    n = limit if limit is not None else args.n
+    examples = load_examples(args.data, split=None if split == "all" else split, seed=args.seed)
+    if contexts:
+        examples = spread_contexts(examples, contexts)
+    return examples if n is None else examples[:n]
 
 
 def add_run_flags(parser: argparse.ArgumentParser, *, threads: int | None = 1,

@@ -29,6 +29,7 @@ from optimize.flags import (
     add_subcommand,
     budget_changes,
     budget_from_args,
+    examples_from_flags,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -58,15 +59,6 @@ def data_identity(source: str) -> dict:
     if not path.is_file():
         path = available_datasets().get(str(source))
     return {"source": str(source), "sha256": file_sha256(path) if path is not None else None}
-
-
-def _examples(args: argparse.Namespace, split: str | None = None, limit: int | None = None) -> list:
-    from optimize.data.loaders import load_examples
-
-    split = split or args.split
-    examples = load_examples(args.data, split=None if split == "all" else split, seed=args.seed,
-                             limit=limit if limit is not None else args.n)
-    return examples
 
 
 def command_line() -> str | None:
@@ -156,7 +148,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if budget is not None:
         check_models(budget, args.api_base)
     data = data_identity(args.data)
-    examples = _examples(args)
+    examples = examples_from_flags(args)
     if not examples:
         raise UserError(f"no examples in --data {args.data} --split {args.split}; pick another --split or "
                         "--data")
@@ -223,8 +215,8 @@ def run_compile(args: argparse.Namespace) -> int:
                         "and rewrites instructions, e.g. local:qwen2.5-coder-1.5b)")
     if args.phase == "sleep" and not budget.use_sleep:
         raise UserError("--phase sleep compiles the sleep-time rewriter: drop --no-use-sleep")
-    train = _examples(args, split="train")
-    dev = _examples(args, split="dev", limit=args.dev_n)
+    train = examples_from_flags(args, split="train")
+    dev = examples_from_flags(args, split="dev", limit=args.dev_n)
     if args.train_contexts:
         train = spread_contexts(train, args.train_contexts)
     if args.dev_contexts:

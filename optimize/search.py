@@ -60,6 +60,7 @@ from optimize.study import (  # noqa: F401  (re-exported: the study's vocabulary
     objective_spec,
     open_storage,
     open_study,
+    question_set,
     recover_interrupted_trials,
     requeue_trial,
 )
@@ -349,6 +350,7 @@ def run_search(
         price_ratio=price_ratio,
         heartbeat_interval=heartbeat_interval,
         grace_period=grace_period,
+        questions=question_set(examples),
     )
     recovered = recover_interrupted_trials(probe, stale_after=float(grace_period or 3 * heartbeat_interval))
     if recovered and progress:

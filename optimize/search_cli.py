@@ -20,6 +20,7 @@ from optimize.flags import (
     add_data_flags,
     add_run_flags,
     add_subcommand,
+    examples_from_flags,
     port_number,
     positive_float,
     positive_int,
@@ -135,13 +136,6 @@ def register(subparsers) -> None:
 
 
 # -- handlers -----------------------------------------------------------------------------------------------
-def _examples(args) -> list:
-    from optimize.data.loaders import load_examples
-
-    split = None if args.split == "all" else args.split
-    return load_examples(args.data, split=split, limit=args.n, seed=args.seed)
-
-
 def _common(args) -> dict:
     """What search and sweep share: objectives, store, tracker, the real evaluator with the run flags."""
     from functools import partial
@@ -188,7 +182,7 @@ def search_command(args) -> int:
     from optimize.search import distinct_front, run_search
 
     study = run_search(
-        _examples(args),
+        examples_from_flags(args),
         n_trials=args.n_trials,
         storage=args.storage,
         study_name=args.study,
@@ -225,7 +219,7 @@ def sweep_command(args) -> int:
     from optimize.sweep import run_sweep
 
     base = budget_from_args(args)
-    configs = run_sweep(_examples(args), grid=args.grid, base=base, name=args.name, **_common(args))
+    configs = run_sweep(examples_from_flags(args), grid=args.grid, base=base, name=args.name, **_common(args))
     columns = ["label", "accuracy", "mean_test_tokens", "cost_per_query"]
     if len(configs) == 0:
         from optimize.errors import FailedRowsError

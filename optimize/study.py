@@ -1,8 +1,8 @@
 """The Optuna study of a budget search: storage URLs, create-or-resume with fixed objectives, crash recovery.
 
-A study remembers what it optimizes (objectives, questions per context, price ratio) and refuses a run that
-asks for something else. Trials left RUNNING by a dead worker are failed and re-queued; the MLflow runs
-they left open are closed KILLED.
+A study remembers what it optimizes (objectives, questions per context, price ratio) and which questions its
+trials answered, and refuses a run that asks for something else. Trials left RUNNING by a dead worker are
+failed and re-queued; the MLflow runs they left open are closed KILLED.
 
 Example::
 
@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import warnings
@@ -40,6 +41,18 @@ def default_storage_url() -> str:
 
 
 # -- objectives ---------------------------------------------------------------------------------------------
+def question_set(examples) -> dict[str, Any]:
+    """Which questions a study's trials answer: their number and a hash of their ids (order-free).
+
+    Example:
+        >>> question_set([{"question_id": "b"}, {"question_id": "a"}])["questions"]
+        2
+    """
+    ids = sorted(str(e.get("question_id")) for e in examples)
+    digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
+    return {"questions": len(ids), "question_ids_sha256": digest}
+
+
 def objective_spec(questions_per_context: float, price_ratio: float) -> dict[str, Any]:
     """What a study optimizes; stored in its user attrs so a resumed study cannot silently change meaning."""
     return {
@@ -133,8 +146,10 @@ def open_study(
     sampler=None,
     heartbeat_interval: int = 10,
     grace_period: int | None = None,
+    questions: dict[str, Any] | None = None,
 ):
-    """Create or resume a study, refusing one created with different objectives."""
+    """Create or resume a study, refusing one created with different objectives or, when ``questions``
+    (:func:`question_set`) is given, one whose trials answered another set of questions."""
     import optuna
 
     storage = open_storage(storage_url, heartbeat_interval=heartbeat_interval, grace_period=grace_period)
@@ -146,12 +161,32 @@ def open_study(
         existing = None
     if existing is not None:
         _check_same_objectives(existing, spec, study_name, storage_url)
+        _check_same_questions(existing, questions, study_name, storage_url)
         return existing
     study = optuna.create_study(
         storage=storage, study_name=study_name, directions=directions, sampler=sampler, load_if_exists=True
     )
     _check_same_objectives(study, spec, study_name, storage_url)
+    _check_same_questions(study, questions, study_name, storage_url)
     return study
+
+
+def _check_same_questions(study, questions: dict[str, Any] | None, study_name: str,
+                          storage_url: str | None) -> None:
+    # Trials scored on other questions would sit on one front with these ones; studies made before the
+    # question set was recorded adopt this run's.
+    if questions is None:
+        return
+    stored = study.user_attrs.get("question_set")
+    if stored is None:
+        study.set_user_attr("question_set", questions)
+    elif stored != questions:
+        where = f"study {study_name!r} in {redact(storage_url or default_storage_url())}"
+        raise SearchError(
+            f"{where} answered {stored['questions']} questions (ids {stored['question_ids_sha256']}) but "
+            f"this run selects {questions['questions']} (ids {questions['question_ids_sha256']}); its trials "
+            "are not comparable. Use the same --data/--split/--contexts/--n/--seed or another --study name"
+        )
 
 
 def _check_same_objectives(study, spec: dict[str, Any], study_name: str, storage_url: str | None) -> None:

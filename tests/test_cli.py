@@ -191,6 +191,28 @@ def test_shared_flags_parse_the_same_everywhere(tmp_path):
     assert (b.n, b.seed, b.threads, b.test_verbosity) == (3, 5, 2, 1)
 
 
+
+@pytest.mark.parametrize("command", ["evaluate", "search", "sweep"])
+def test_contexts_takes_every_question_of_n_contexts_across_templates(command):
+    """The first N questions of a split are one template; --contexts N spreads N contexts over templates,
+    and --n then keeps the first N of those."""
+    from optimize.flags import examples_from_flags
+
+    args = build_parser().parse_args([command, "--split", "dev", "--contexts", "5"])
+    examples = examples_from_flags(args)
+    contexts = {e.context_id for e in examples}
+    assert len(contexts) == 5 and len({e.template_id for e in examples}) == 5
+    whole_split = examples_from_flags(build_parser().parse_args([command, "--split", "dev"]))
+    assert len(examples) == sum(e.context_id in contexts for e in whole_split)  # every question of each
+    limited = build_parser().parse_args([command, "--split", "dev", "--contexts", "5", "--n", "3"])
+    assert examples_from_flags(limited) == examples[:3]
+    first = examples_from_flags(build_parser().parse_args([command, "--split", "dev", "--n", "20"]))
+    assert len({e.template_id for e in first}) == 1
+
+
+def test_contexts_must_be_positive():
+    assert_one_error_line(sleeptime("evaluate", "--contexts", "0"), mentions="--contexts")
+
 def test_no_command_prints_help_and_fails(capsys):
     assert main([]) == 2
 

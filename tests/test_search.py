@@ -183,6 +183,15 @@ def test_study_with_different_objectives_is_refused(tmp_path):
         search(tmp_path, n_trials=1, study_name="two")
 
 
+
+def test_study_resumed_on_other_questions_is_refused(tmp_path):
+    """Trials scored on other questions would share a front with these; the same questions in another
+    order resume."""
+    search(tmp_path, n_trials=1, examples=make_examples(n_contexts=4))
+    search(tmp_path, n_trials=2, examples=list(reversed(make_examples(n_contexts=4))))
+    with pytest.raises(SearchError, match=r"answered 12 questions .* this run selects 6 .*--contexts"):
+        search(tmp_path, n_trials=3, examples=make_examples(n_contexts=2))
+
 # -- the front ----------------------------------------------------------------------------------------------
 def test_best_trials_are_the_pareto_front_of_finished_trials(tmp_path):
     study = search(tmp_path, n_trials=14, sampler="nsga2")
