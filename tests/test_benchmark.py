@@ -6,6 +6,7 @@ End-to-end tests run the real programs against the deterministic fake engine (ho
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import re
 from dataclasses import asdict, replace
@@ -325,6 +326,34 @@ def test_standard_preset_runs_the_issue_configurations():
     assert pareto == {(True, 0), (True, 1)} | {(False, v) for v in range(4)}
     assert {b.sleep_samples for b in groups["scaling"] if b.use_sleep} == {1, 2, 4}
     assert {b.test_verbosity for b in groups["scaling"]} == {0}
+
+
+def test_search_trials_and_contexts_override_the_size():
+    from optimize.bench.cli import preset_from_args
+    from optimize.cli import build_parser
+
+    args = build_parser().parse_args(["benchmark", "--size", "standard", "--search-trials", "16"])
+    preset = preset_from_args(args)
+    assert (preset.search_trials, preset.contexts, preset.committed) == (16, None, True)
+    quick = preset_from_args(build_parser().parse_args(["benchmark", "--contexts", "2"]))
+    assert (quick.search_trials, quick.contexts) == (PRESETS["quick"].search_trials, 2)
+
+
+def test_standard_search_can_land_on_every_grid_configuration_and_reuse_its_rows():
+    """With per-verbosity caps in the grid, a search space of fixed caps would never meet a grid budget."""
+    from optimize.bench.presets import LARGE_MODEL, SMALL_MODEL, base_budget, search_space
+    from optimize.bench.tables import canonical_id
+    from programs.budget import Budget
+
+    standard = PRESETS["standard"]
+    space = search_space(standard, SMALL_MODEL, LARGE_MODEL).validate()
+    base = base_budget(standard, SMALL_MODEL, LARGE_MODEL)
+    searchable = {canonical_id(Budget(**dict(zip(space.dimensions(), values, strict=True))), base)
+                  for values in itertools.product(*space.dimensions().values())}
+    groups = preset_budgets(standard, SMALL_MODEL, LARGE_MODEL)
+    grid = {canonical_id(b, base) for g in ("pareto", "scaling") for b in groups[g]}
+    assert len(grid) == 8 and grid <= searchable
+    assert 128 in space.test_max_tokens  # and a cap the grid does not try
 
 
 def test_power_estimate_is_printed_from_a_prior_or_a_pilot():

@@ -41,7 +41,7 @@ HELDOUT_HINT = (
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from optimize.flags import add_run_flags, add_subcommand, positive_float
+    from optimize.flags import add_run_flags, add_subcommand, non_negative_int, positive_float
 
     parser = add_subcommand(subparsers, "benchmark",
                             help="answer the paper's seven questions on held-out templates")
@@ -54,6 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--sleep-model", default=LARGE_MODEL, help="sleep-time model spec")
     parser.add_argument("--contexts", type=int, default=None,
                         help="held-out contexts (default: the size's; standard takes every context)")
+    parser.add_argument("--search-trials", type=non_negative_int, default=None, metavar="N",
+                        help="Optuna trials of question 6 (default: the size's; standard runs none)")
     parser.add_argument("--heldout", default=None, metavar="PATH",
                         help="a second held-out JSONL (GSM-Symbolic templates), answered like the test "
                         "split; " + HELDOUT_HINT)
@@ -80,6 +82,24 @@ def _threads(args: argparse.Namespace, models: list[str]) -> int:
     except ImportError:  # the LM layer without slot support: one request at a time
         return 1
     return min(suggested_concurrency(m) for m in models)
+
+
+def preset_from_args(args: argparse.Namespace):
+    """The size's preset with ``--contexts`` and ``--search-trials`` applied.
+
+    Example:
+        >>> args = argparse.Namespace(size="standard", contexts=None, search_trials=16)
+        >>> preset_from_args(args).search_trials, preset_from_args(args).contexts
+        (16, None)
+    """
+    preset = PRESETS[args.size]
+    if args.contexts is not None:
+        if args.contexts < 1:
+            raise BenchmarkError(f"--contexts must be at least 1, got {args.contexts}")
+        preset = replace(preset, contexts=args.contexts)
+    if args.search_trials is not None:
+        preset = replace(preset, search_trials=args.search_trials)
+    return preset
 
 
 def load_heldout(path: str | None) -> list:
@@ -112,11 +132,7 @@ def benchmark_command(args: argparse.Namespace) -> int:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "true")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    preset = PRESETS[args.size]
-    if args.contexts is not None:
-        if args.contexts < 1:
-            raise BenchmarkError(f"--contexts must be at least 1, got {args.contexts}")
-        preset = replace(preset, contexts=args.contexts)
+    preset = preset_from_args(args)
     models = args.test_models if args.test_models is not None else ",".join(preset.test_models)
     test_models = [m.strip() for m in models.split(",") if m.strip()]
     if not test_models:

@@ -132,14 +132,19 @@ def preset_budgets(preset: Preset, test_model: str, sleep_model: str) -> dict[st
 
 
 def search_space(preset: Preset, test_model: str, sleep_model: str):
-    """The Optuna space of question 6: the grid's dimensions plus a test token cap the grid keeps fixed."""
+    """The Optuna space of question 6: the grid's dimensions plus a 128-token test cap beside the grid's own
+    (``None``: the per-verbosity caps), so a trial can land on a grid configuration and reuse its rows.
+
+    Example:
+        >>> search_space(PRESETS["standard"], LARGE_MODEL, LARGE_MODEL).test_max_tokens
+        (128, None)
+    """
     from optimize.search import SearchSpace
 
-    cap = preset.test_max_tokens if preset.test_max_tokens is not None else 1024
     return SearchSpace(
         use_sleep=(True, False),
         test_verbosity=preset.verbosities,
-        test_max_tokens=tuple(sorted({128, cap})),
+        test_max_tokens=(128, preset.test_max_tokens) if preset.test_max_tokens != 128 else (128,),
         sleep_samples=preset.k_values,
         sleep_rounds=preset.rounds,
         sleep_max_tokens=(preset.sleep_max_tokens,),
