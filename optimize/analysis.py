@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -334,23 +335,55 @@ def predictability_gap(sleep_rows: pd.DataFrame, test_rows: pd.DataFrame, *,
 
 
 # -- truncation and parse failures --------------------------------------------------------------------------
-FAILURE_COLUMNS = ("truncation_rate", "parse_failures")
+FAILURE_COLUMNS = ("truncation_rate", "parse_failures", "unparsed_right")
+
+# How an adapter's parse error quotes the reply (rows written before ``reply_correct`` existed).
+_QUOTED_REPLY = re.compile(r"LM Response: (.*?)\n\nExpected to find output fields", re.S)
+
+
+def unparsed_reply_correct(row: Mapping[str, Any]) -> bool | None:
+    """For a row whose reply could not be parsed: does the final number the reply states equal gold?
+
+    Read from ``reply_correct`` (new rows) or from the reply quoted in ``error`` (older rows); None when the
+    row parsed, or when the quoted reply was cut short in the stored message.
+
+    Example:
+        >>> error = "AdapterParseError: ... LM Response: so 6 * 7 = 42 \\n\\nExpected to find output fields"
+        >>> unparsed_reply_correct({"parse_error": True, "error": error, "gold": 42})
+        True
+        >>> unparsed_reply_correct({"parse_error": False, "correct": True}) is None
+        True
+    """
+    from programs.answers import is_correct
+
+    if not as_bool(row.get("parse_error")):
+        return None
+    stored = row.get("reply_correct")
+    if stored is not None and not (isinstance(stored, float) and math.isnan(stored)):
+        return as_bool(stored)
+    quoted = _QUOTED_REPLY.search(str(row.get("error") or ""))
+    return is_correct(quoted.group(1), row.get("gold")) if quoted else None
 
 
 def failure_rates(rows: pd.DataFrame) -> dict[str, float]:
-    """Share of rows whose test call hit its token cap, and the number whose reply could not be parsed.
+    """Share of rows whose test call hit its token cap, the number whose reply could not be parsed (counted
+    wrong), and how many of those state the gold number all the same (``unparsed_right``: what a lenient
+    reading of the replies would add to ``correct``; a lower bound where old rows quote a cut-short reply).
 
     Rows written before these columns existed count as NaN (unknown), not as zero.
 
     Example:
-        >>> failure_rates(pd.DataFrame({"truncated": ["True", False, 0.0, 1.0], "parse_error": [0, 0, 1, 0]}))
-        {'truncation_rate': 0.5, 'parse_failures': 1}
+        >>> failure_rates(pd.DataFrame({"truncated": ["True", False, 0.0, 1.0], "parse_error": [0, 0, 1, 0],
+        ...                             "reply_correct": [None, None, True, None]}))
+        {'truncation_rate': 0.5, 'parse_failures': 1, 'unparsed_right': 1}
     """
     truncated = rows["truncated"].dropna() if "truncated" in rows else pd.Series(dtype=object)
     parse = rows["parse_error"].dropna() if "parse_error" in rows else pd.Series(dtype=object)
+    right = sum(bool(unparsed_reply_correct(r)) for r in rows.to_dict("records")) if len(parse) else math.nan
     return {
         "truncation_rate": float(bool_column(truncated).mean()) if len(truncated) else math.nan,
         "parse_failures": int(bool_column(parse).sum()) if len(parse) else math.nan,
+        "unparsed_right": right,
     }
 
 

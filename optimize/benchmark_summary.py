@@ -43,6 +43,7 @@ CONFIG_COLUMNS = [
     "errors",
     "truncation_rate",
     "parse_failures",
+    "unparsed_right",
     "n_contexts",
     "n_templates",
     "accuracy_ci_low_context",
@@ -99,7 +100,9 @@ def _header(meta: dict) -> list[str]:
         "one context are not independent. Differences are paired per question with the same clustered "
         "bootstrap; **significant** means the context-clustered paired interval excludes zero. "
         "`truncation_rate` is the share of answers cut off at the test token cap; `parse_failures` counts "
-        "replies the adapter could not parse (also counted wrong, listed apart).",
+        "replies the adapter could not parse (also counted wrong, listed apart), and `unparsed_right` how "
+        "many of those state the gold number all the same (what a lenient reading would add to the "
+        "accuracy).",
         "",
     ]
 

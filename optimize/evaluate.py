@@ -37,7 +37,7 @@ COLUMNS = [
     "context_id", "question_id", "template_id", "level", "predictability", "question", "gold", "prediction",
     "extracted", "correct", "error", "test_prompt_tokens", "test_completion_tokens", "test_tokens",
     "sleep_prompt_tokens", "sleep_completion_tokens", "sleep_tokens", "sleep_tokens_spent", "store_hit",
-    "test_seconds", "sleep_seconds", "seconds", "truncated", "parse_error", "config_id",
+    "test_seconds", "sleep_seconds", "seconds", "truncated", "parse_error", "reply_correct", "config_id",
 ]
 META_FIELDS = ("context_id", "question_id", "template_id", "level", "predictability")
 
@@ -89,12 +89,24 @@ def is_parse_error(exc: BaseException | None) -> bool:
     return False
 
 
+def unparsed_reply(exc: BaseException | None) -> str | None:
+    """The raw LM reply an adapter could not parse (``AdapterParseError.lm_response``), else None."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if is_parse_error(exc) and isinstance(getattr(exc, "lm_response", None), str):
+            return exc.lm_response
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
+
+
 def score_row(example, prediction, error: str | None, scope, seconds: float, *,
-              parse_error: bool = False) -> dict[str, Any]:
+              parse_error: bool = False, reply: str | None = None) -> dict[str, Any]:
     """One results row: the example's identity, the answer and its score, and the tokens of both phases.
 
     ``truncated``: a test-phase call of this row hit its token cap; ``parse_error``: the adapter could not
     parse the reply (``error`` says so too). Both are reported beside ``correct``, never folded into it.
+    ``reply_correct``: for an unparsed ``reply``, whether the final number it states (the one scoring
+    reader) equals gold, so a table can say what a lenient reading would have scored; None otherwise.
     """
     test, spent = scope.usage("test"), scope.usage("sleep")
     answer = None if prediction is None else prediction.get("answer")
@@ -119,6 +131,7 @@ def score_row(example, prediction, error: str | None, scope, seconds: float, *,
         test_seconds=test.seconds, sleep_seconds=float(cost["seconds"]), seconds=seconds,
         truncated=any(_truncated(call) for call in scope.calls if call.phase == "test"),
         parse_error=parse_error,
+        reply_correct=is_correct(reply, gold) if parse_error and reply is not None else None,
     )
     return row
 
@@ -313,7 +326,8 @@ def evaluate(program, examples, *, ledger: TokenLedger, num_threads: int = 1,
         if ahead is not None and ahead[2] is not None:  # making its learned context failed: the row's error
             exc = ahead[2]
             return score_row(example, None, f"{type(exc).__name__}: {exc}"[:2000], ahead[0],
-                             time.perf_counter() - started, parse_error=is_parse_error(exc))
+                             time.perf_counter() - started, parse_error=is_parse_error(exc),
+                             reply=unparsed_reply(exc))
         with ledger.scope() as scope:
             try:
                 kwargs = {"context": example.get("context"), "question": example.get("question")}
@@ -327,7 +341,7 @@ def evaluate(program, examples, *, ledger: TokenLedger, num_threads: int = 1,
             merged.calls = list(ahead[0].calls) + list(scope.calls)
             scope = merged
         row = score_row(example, prediction, error, scope, time.perf_counter() - started,
-                        parse_error=is_parse_error(failure))
+                        parse_error=is_parse_error(failure), reply=unparsed_reply(failure))
         if ahead is not None and ahead[1] is not None and not ahead[1].store_hit:
             row["store_hit"] = False
         return row

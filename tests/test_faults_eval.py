@@ -147,6 +147,24 @@ def test_an_unparseable_reply_is_a_parse_error_row_not_just_a_wrong_answer():
     assert not failed_rows(frame).any() and summarize(frame)["errors"] == 0
 
 
+
+def test_an_unparsed_reply_that_states_the_gold_number_is_counted_apart_not_right():
+    """A fair baseline: the table says how many unparsed replies stated the gold number; ``correct`` stays
+    strict (the adapter could not read an answer field)."""
+    from optimize.analysis import failure_rates
+
+    ledger = TokenLedger()
+    replies = iter(["[[ ## reasoning ## ]]\nBox 0 holds 2 apples, so the count is 2.",
+                    "[[ ## reasoning ## ]]\nI would guess 7."])
+    with FakeEngine(lambda messages, request: next(replies)) as engine:
+        spec = f"openai/fake@{engine.api_base}"
+        program = build_program(Budget(use_sleep=False, test_model=spec), ledger=ledger,
+                                lm_options={"num_retries": 0})
+        frame = evaluate(program, examples(1, 2)[:1] + examples(1, 3)[2:], ledger=ledger, progress=False)
+    assert frame["parse_error"].tolist() == [True, True] and not frame["correct"].any()
+    assert frame["reply_correct"].tolist() == [True, False]
+    assert failure_rates(frame) == {"truncation_rate": 0.0, "parse_failures": 2, "unparsed_right": 1}
+
 def _call(phase: str, finish_reason: str):
     import dataclasses
 

@@ -80,6 +80,25 @@ def _paired(r: Any, prefix: str = "") -> dict[str, Any]:
                                             "ci_high_template", "n", "n_contexts", "n_templates")}
 
 
+def _unparsed_lines(df: pd.DataFrame) -> list[str]:
+    """A line per configuration with unparsable replies: how many, and how many state the gold number."""
+    out, seen = [], set()
+    for prefix, kind in (("sleep_", "sleep"), ("test_", "test-only")):
+        column = f"{prefix}parse_failures"
+        if column not in df:
+            continue
+        for _, r in df.iterrows():
+            failures, right = r.get(column), r.get(f"{prefix}unparsed_right")
+            key = (kind, r.get(f"{prefix}verbosity", r.get("test_verbosity")))
+            if pd.isna(failures) or not failures or key in seen:
+                continue
+            seen.add(key)
+            stated = "" if pd.isna(right) else f", {int(right)} of which state the gold number"
+            out.append(f"- {kind} v{_num(key[1], 0)}: {int(failures)} replies could not be parsed (counted "
+                       f"wrong){stated}; a lenient reading would add those to its accuracy.")
+    return out
+
+
 def q1(df: pd.DataFrame) -> list[str]:
     out = []
     matched = df[df["matched"].map(as_bool)]
@@ -109,6 +128,7 @@ def q1(df: pd.DataFrame) -> list[str]:
                 f"- sleep v{int(r['sleep_verbosity'])} minus its baseline (test-only "
                 f"v{_num(r['test_verbosity'], 0)}), paired: " + paired_text(_paired(r, "paired_")) + "."
             )
+    out += _unparsed_lines(df)
     if matched.empty:
         out.append(
             "- **What it shows:** sleep time was more accurate than every test-time-only budget tried "
