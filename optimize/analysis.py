@@ -410,7 +410,20 @@ def with_failure_columns(table: pd.DataFrame, frames: Mapping[str, pd.DataFrame]
 
 def with_cluster_intervals(configs: pd.DataFrame, frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """``configs`` with context- and template-clustered accuracy intervals and the number of contexts and
-    templates behind each accuracy (from each configuration's example frame)."""
+    templates behind each accuracy (from each configuration's example frame).
+
+    The context-clustered interval becomes the headline ``accuracy_ci_low``/``accuracy_ci_high`` that every
+    table and figure shows (questions of one context are not independent); the per-question Wilson
+    interval a run summary computes is kept as ``accuracy_ci_low_wilson``/``accuracy_ci_high_wilson``.
+
+    Example:
+        >>> configs = pd.DataFrame({"config_id": ["a"], "accuracy": [0.5], "accuracy_ci_low": [0.2],
+        ...                         "accuracy_ci_high": [0.8]})
+        >>> frame = pd.DataFrame({"context_id": ["x", "x", "y", "y"], "correct": [True, True, False, False]})
+        >>> out = with_cluster_intervals(configs, {"a": frame}).iloc[0]
+        >>> [float(out[c]) for c in ("accuracy_ci_low", "accuracy_ci_high", "accuracy_ci_low_wilson")]
+        [0.0, 1.0, 0.2]
+    """
     from optimize.metrics import accuracy_intervals
 
     if configs.empty:
@@ -426,6 +439,11 @@ def with_cluster_intervals(configs: pd.DataFrame, frames: Mapping[str, pd.DataFr
             values[c].append(found.get(c, math.nan))
     for c in columns:
         out[f"accuracy_{c}" if c.startswith("ci_") else c] = values[c]
+    for end in ("low", "high"):
+        headline, clustered = f"accuracy_ci_{end}", out[f"accuracy_ci_{end}_context"]
+        if headline in out and f"{headline}_wilson" not in out:
+            out[f"{headline}_wilson"] = out[headline]
+        out[headline] = clustered.where(clustered.notna(), out[headline]) if headline in out else clustered
     return out
 
 

@@ -98,7 +98,7 @@ def demo_command(args: argparse.Namespace) -> int:
     import optuna
     import pandas as pd
 
-    from optimize.analysis import plain_reading, with_failure_columns
+    from optimize.analysis import plain_reading, with_cluster_intervals, with_failure_columns
     from optimize.data.loaders import load_examples
     from optimize.data.splits import spread_contexts
     from optimize.report import write_report
@@ -156,11 +156,13 @@ def demo_command(args: argparse.Namespace) -> int:
     if "config_id" in examples:
         frames = {str(c): rows for c, rows in examples.groupby("config_id")}
         table = with_failure_columns(table.assign(config_id=table["config_id"].astype(str)), frames)
+        table = with_cluster_intervals(table, frames)
     print(textwrap.fill(
-        "\nHeld-out comparison. accuracy: % with its 95% interval; test tok: generated test-time tokens per "
-        "question; sleep tok: sleep-time tokens per question, amortized over N = "
-        f"{n_per_context:.1f} questions per context; cost: test tokens x t (= 10) + sleep tokens per "
-        "question; cut off: share of replies that hit the token cap.", width=110, replace_whitespace=False))
+        "\nHeld-out comparison. accuracy: % with its 95% interval (a bootstrap over contexts); test tok: "
+        "generated test-time tokens per question; sleep tok: sleep-time tokens per question, amortized "
+        f"over N = {n_per_context:.1f} questions per context; cost: test tokens x t (= 10) + sleep tokens "
+        "per question; cut off: share of replies that hit the token cap.", width=110,
+        replace_whitespace=False))
     print(display_table(table).to_string(index=False))
     print("\n" + textwrap.fill(plain_reading(comparison, examples), width=110))
     front = distinct_front(study)

@@ -28,7 +28,8 @@ def test_demo_runs_the_pipeline_and_writes_figures(tmp_path, monkeypatch, capsys
     # The plain reading: the fake's answer (12) is never gold, so test-time only matches at verbosity 0.
     assert "Sleep time reached 0% at" in printed and "test-time only needed" in printed
     assert "Against test-time only at the same verbosity: +0 points" in printed
-    assert "cut off" in printed and "0% [0, 32]" in printed
+    # the interval is the context-clustered bootstrap (every answer wrong: [0, 0]), not Wilson's [0, 32]
+    assert "cut off" in printed and "0% [0, 0]" in printed and "bootstrap over contexts" in printed
     assert "budgets evaluated" in printed and "distinct budgets on the Pareto front" in printed
     assert "use_sleep" not in printed and "test-only v" in printed  # front lines name what ran, not a dict
     assert (out / "pareto_shift.png").stat().st_size > 0
