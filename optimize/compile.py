@@ -87,8 +87,10 @@ def compile_program(budget: Budget, trainset: list, *, devset: list | None = Non
     ``tracking_uri`` is given), the saved program as artifacts.
 
     ``phase`` ("both", "sleep" or "test") says which phase's prompts the optimizer may change; the other
-    keeps its hand-written prompts. ``teacher_model`` runs both phases of the teacher program that
-    bootstraps the demos (a stronger model teaching a cheaper student). ``store`` keeps learned contexts: by
+    keeps its hand-written prompts. A sleep-phase compile takes the train questions one per context per
+    round, so the rewriter's demos come from different contexts (``train_order`` in the manifest).
+    ``teacher_model`` runs both phases of the teacher program that bootstraps the demos (a stronger model
+    teaching a cheaper student). ``store`` keeps learned contexts: by
     default a fresh in-memory one, so the rewriter really runs on train contexts; with ``phase="test"`` a
     persistent store lets every candidate (and later compiles) reuse the same notes.
 
@@ -96,6 +98,7 @@ def compile_program(budget: Budget, trainset: list, *, devset: list | None = Non
 
         program, scores = compile_program(Budget(test_verbosity=2), train, devset=dev, out_dir="runs/v2")
     """
+    from optimize.data.splits import one_context_at_a_time
     from optimize.evaluate import evaluate
     from optimize.metrics import summarize
     from programs.api import build_program
@@ -109,6 +112,9 @@ def compile_program(budget: Budget, trainset: list, *, devset: list | None = Non
         raise ValueError(f"unknown optimizer {optimizer!r}; use one of {OPTIMIZERS}")
     ledger = ledger if ledger is not None else TokenLedger()
     budget = budget.replace(compiled=None)
+    train_order = "data"
+    if phase == "sleep":  # the rewriter runs once per context: demos must come from different contexts
+        trainset, train_order = one_context_at_a_time(trainset), "one question per context per round"
     cap = getattr(budget, "resolved_test_max_tokens", None) or budget.test_max_tokens
     metric = correctness_metric(token_penalty=token_penalty, test_max_tokens=cap)
     params = {**budget.to_dict(), "optimizer": optimizer, "phase": phase, "max_demos": max_demos,
@@ -158,7 +164,7 @@ def compile_program(budget: Budget, trainset: list, *, devset: list | None = Non
                    "reflection_model": reflection_model, "candidates": candidates,
                    "max_metric_calls": max_metric_calls, "adapter": adapter, "train_size": len(trainset),
                    "train_contexts": len({getattr(e, "context_id", None) for e in trainset}),
-                   "cost": cost, **({"command": command} if command else {})}
+                   "train_order": train_order, "cost": cost, **({"command": command} if command else {})}
             program.save_bundle(out_dir, data=data, seed=seed, scores=scores, compiled_with=how)
         if run is not None:
             import mlflow

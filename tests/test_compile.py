@@ -46,7 +46,7 @@ def test_bootstrap_compile_adds_demos_to_both_phases_and_round_trips(tmp_path):
         assert how == {
             "optimizer": "bootstrap", "phase": "both", "max_demos": 2, "token_penalty": 0.0,
             "teacher_model": None, "reflection_model": None, "candidates": None, "max_metric_calls": None,
-            "adapter": "chat", "train_size": 3, "train_contexts": 3}
+            "adapter": "chat", "train_size": 3, "train_contexts": 3, "train_order": "data"}
         assert cost["program_calls"] == 4 and cost["helper_calls"] == 0  # 2 traces: sleep + answer each
         assert cost["program_tokens"] > 0 and cost["seconds"] >= 0
         assert scores["compile_calls"] == 4
@@ -152,6 +152,21 @@ def test_phase_sleep_compiles_the_rewriter_alone():
                                      max_demos=2, ledger=TokenLedger(), track=False, progress=False,
                                      lm_options={"num_retries": 0})
         assert len(program.rewriter.learn.demos) == 2 and program.answerer.predict.demos == []
+
+
+def test_phase_sleep_takes_its_demos_from_different_contexts(tmp_path):
+    """Two questions per context in data order: the first two successes would be one context, whose notes
+    are made once, so the rewriter would get a single demo."""
+    twice = [e.copy(question_id=f"{e.question_id}-{i}") for e in examples(1, 2) for i in range(2)]
+    assert [e.context_id for e in twice] == ["c1", "c1", "c2", "c2"]
+    with FakeEngine(reply) as engine:
+        spec = f"openai/fake@{engine.api_base}"
+        program, _ = compile_program(Budget(sleep_model=spec, test_model=spec), twice, phase="sleep",
+                                     max_demos=2, ledger=TokenLedger(), out_dir=tmp_path, track=False,
+                                     progress=False, lm_options={"num_retries": 0})
+    contexts = [demo["context"] for demo in program.rewriter.learn.demos]
+    assert sorted(contexts) == ["Ann has 1 boxes of 4 apples.", "Ann has 2 boxes of 4 apples."]
+    assert load(tmp_path).manifest["compiled_with"]["train_order"] == "one question per context per round"
 
 
 def any_fields(messages, request):

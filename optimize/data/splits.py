@@ -14,7 +14,7 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["SplitError", "split_by_template"]
+__all__ = ["SplitError", "one_context_at_a_time", "split_by_template", "spread_contexts"]
 
 
 class SplitError(ValueError):
@@ -116,3 +116,27 @@ def spread_contexts(examples: Sequence, count: int) -> list:
         depth += 1
     keep = set(chosen)
     return [example for example in examples if example.get("context_id") in keep]
+
+
+def one_context_at_a_time(examples: Sequence) -> list:
+    """The same examples reordered round-robin by context: the first question of every context, then the
+    second, and so on (contexts in order of first appearance).
+
+    An optimizer that keeps the first successful traces as demos (BootstrapFewShot) would otherwise take
+    them from one context, and the sleep-time rewriter, which runs once per context, would get one demo.
+
+    Example:
+        >>> import dspy
+        >>> rows = [dspy.Example(context_id=c, question=str(q)) for c in ("a", "b") for q in range(2)]
+        >>> [(e.context_id, e.question) for e in one_context_at_a_time(rows)]
+        [('a', '0'), ('b', '0'), ('a', '1'), ('b', '1')]
+    """
+    by_context: dict[Any, list] = {}
+    for example in examples:
+        by_context.setdefault(example.get("context_id"), []).append(example)
+    out: list = []
+    depth = 0
+    while len(out) < len(examples):
+        out += [group[depth] for group in by_context.values() if depth < len(group)]
+        depth += 1
+    return out
