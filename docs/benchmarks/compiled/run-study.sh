@@ -15,14 +15,16 @@ set -euo pipefail
 setting=${1:?usage: run-study.sh 1.5b-0.5b|1.5b-1.5b [optimizer ...]}
 shift
 optimizers=("$@")
-[ ${#optimizers[@]} -gt 0 ] || optimizers=(bootstrap teacher random-search mipro simba gepa sleep-bootstrap)
-
 big=local:qwen2.5-coder-1.5b
 case "$setting" in
-  1.5b-0.5b) test_model=local:qwen2.5-coder-0.5b ;;
-  1.5b-1.5b) test_model=$big ;;
+  1.5b-0.5b) test_model=local:qwen2.5-coder-0.5b
+             defaults=(bootstrap teacher random-search mipro simba gepa sleep-bootstrap) ;;
+  # The 1.5B teaching itself is plain bootstrap: no teacher variant.
+  1.5b-1.5b) test_model=$big
+             defaults=(bootstrap random-search mipro gepa sleep-bootstrap simba) ;;
   *) echo "error: unknown setting $setting (1.5b-0.5b or 1.5b-1.5b)" >&2; exit 2 ;;
 esac
+[ ${#optimizers[@]} -gt 0 ] || optimizers=("${defaults[@]}")
 out=docs/benchmarks/compiled/$setting
 store=${SLEEPTIME_STUDY_STORE:-mlruns/compile-study-store.sqlite}
 budget=(--sleep-model "$big" --test-model "$test_model" --test-verbosity 0 --test-max-tokens 256
