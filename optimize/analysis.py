@@ -379,12 +379,14 @@ def failure_rates(rows: pd.DataFrame) -> dict[str, float]:
     """
     truncated = rows["truncated"].dropna() if "truncated" in rows else pd.Series(dtype=object)
     parse = rows["parse_error"].dropna() if "parse_error" in rows else pd.Series(dtype=object)
-    right = sum(bool(unparsed_reply_correct(r)) for r in rows.to_dict("records")) if len(parse) else math.nan
-    return {
-        "truncation_rate": float(bool_column(truncated).mean()) if len(truncated) else math.nan,
-        "parse_failures": int(bool_column(parse).sum()) if len(parse) else math.nan,
-        "unparsed_right": right,
-    }
+    rates = {"truncation_rate": float(bool_column(truncated).mean()) if len(truncated) else math.nan,
+             "parse_failures": math.nan, "unparsed_right": math.nan}
+    if len(parse):
+        failed = bool_column(parse)
+        unparsed = rows.loc[failed[failed].index]  # only these hold a reply worth reading
+        rates["parse_failures"] = int(failed.sum())
+        rates["unparsed_right"] = sum(bool(unparsed_reply_correct(r)) for r in unparsed.to_dict("records"))
+    return rates
 
 
 def with_failure_columns(table: pd.DataFrame, frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:

@@ -90,9 +90,9 @@ def compile_program(budget: Budget, trainset: list, *, devset: list | None = Non
     keeps its hand-written prompts. A sleep-phase compile takes the train questions one per context per
     round, so the rewriter's demos come from different contexts (``train_order`` in the manifest).
     ``teacher_model`` runs both phases of the teacher program that bootstraps the demos (a stronger model
-    teaching a cheaper student). ``store`` keeps learned contexts: by
-    default a fresh in-memory one, so the rewriter really runs on train contexts; with ``phase="test"`` a
-    persistent store lets every candidate (and later compiles) reuse the same notes.
+    teaching a cheaper student). ``store`` keeps learned contexts: by default a fresh in-memory one, so the
+    rewriter really runs on train contexts; with ``phase="test"`` a persistent store lets every candidate
+    (and later compiles) reuse the same notes.
 
     Example::
 

@@ -78,25 +78,26 @@ def _truncated(call) -> bool:
     return bool(getattr(call, "truncated", False) or getattr(call, "finish_reason", None) == "length")
 
 
-def is_parse_error(exc: BaseException | None) -> bool:
-    """Whether ``exc`` (or an exception it came from) is DSPy's adapter parse error: a reply with no
-    parseable fields, e.g. one cut off at the token cap."""
+def adapter_parse_error(exc: BaseException | None) -> BaseException | None:
+    """DSPy's adapter parse error behind ``exc`` (``exc`` itself or an exception it came from), else None:
+    a reply with no parseable fields, e.g. one cut off at the token cap."""
     seen = 0
     while exc is not None and seen < 10:  # the adapter's error may be wrapped by the program or a retry
         if any(cls.__name__ == "AdapterParseError" for cls in type(exc).__mro__):
-            return True
+            return exc
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return False
+    return None
+
+
+def is_parse_error(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or an exception it came from) is DSPy's adapter parse error."""
+    return adapter_parse_error(exc) is not None
 
 
 def unparsed_reply(exc: BaseException | None) -> str | None:
     """The raw LM reply an adapter could not parse (``AdapterParseError.lm_response``), else None."""
-    seen = 0
-    while exc is not None and seen < 10:
-        if is_parse_error(exc) and isinstance(getattr(exc, "lm_response", None), str):
-            return exc.lm_response
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return None
+    reply = getattr(adapter_parse_error(exc), "lm_response", None)
+    return reply if isinstance(reply, str) else None
 
 
 def score_row(example, prediction, error: str | None, scope, seconds: float, *,

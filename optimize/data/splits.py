@@ -10,8 +10,9 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 __all__ = ["SplitError", "one_context_at_a_time", "split_by_template", "spread_contexts"]
@@ -107,14 +108,7 @@ def spread_contexts(examples: Sequence, count: int) -> list:
         contexts = by_template.setdefault(_template_of(example), [])
         if example.get("context_id") not in contexts:
             contexts.append(example.get("context_id"))
-    chosen: list[str] = []
-    depth = 0
-    while len(chosen) < count and any(depth < len(c) for c in by_template.values()):
-        for contexts in by_template.values():
-            if depth < len(contexts) and len(chosen) < count:
-                chosen.append(contexts[depth])
-        depth += 1
-    keep = set(chosen)
+    keep = set(itertools.islice(_round_robin(by_template.values()), count))
     return [example for example in examples if example.get("context_id") in keep]
 
 
@@ -134,9 +128,11 @@ def one_context_at_a_time(examples: Sequence) -> list:
     by_context: dict[Any, list] = {}
     for example in examples:
         by_context.setdefault(example.get("context_id"), []).append(example)
-    out: list = []
-    depth = 0
-    while len(out) < len(examples):
-        out += [group[depth] for group in by_context.values() if depth < len(group)]
-        depth += 1
-    return out
+    return list(_round_robin(by_context.values()))
+
+
+def _round_robin(groups: Iterable[Sequence]) -> Iterator:
+    """The first item of every group, then the second of every group that has one, and so on."""
+    groups = list(groups)
+    for depth in range(max((len(g) for g in groups), default=0)):
+        yield from (group[depth] for group in groups if depth < len(group))
