@@ -218,3 +218,18 @@ def test_a_server_that_dies_at_once_reports_its_log_lines(tmp_path):
     assert "failed to load model" in message  # llama.cpp's own words, from the child's log file
     assert str(server.log_path) in message
     assert not server.running
+
+
+def test_speculative_decoding_is_off_unless_asked_and_a_bad_kind_names_the_choices(monkeypatch):
+    from programs.lm.server import SPECULATIVE_ENV, LocalServer, local_speculative
+
+    monkeypatch.delenv(SPECULATIVE_ENV, raising=False)
+    assert local_speculative() == "none"
+    assert "--speculative" not in LocalServer("qwen2.5-coder-0.5b", model_path="m.gguf").child_command(1)
+    monkeypatch.setenv(SPECULATIVE_ENV, "ngram-simple")
+    assert local_speculative() == "ngram-simple"
+    command = LocalServer("qwen2.5-coder-1.5b", model_path="m.gguf", speculative="ngram-mod").child_command(1)
+    assert command[command.index("--speculative") + 1] == "ngram-mod"
+    monkeypatch.setenv(SPECULATIVE_ENV, "eagle")
+    with pytest.raises(ValueError, match=r"SLEEPTIME_LOCAL_SPECULATIVE='eagle'.*ngram-simple"):
+        local_speculative()

@@ -164,3 +164,16 @@ def test_a_slot_is_saved_into_the_slot_folder_and_restored(tmp_path):
         assert restored["n_restored"] == saved["n_saved"]
         with pytest.raises(ValueError, match="plain file name"):
             server.slot_action(0, "save", "../escape.bin")
+
+
+def test_a_speculative_server_drafts_and_keeps_the_greedy_reply(tmp_path):
+    question = "Repeat exactly: 3 boxes of 4 apples, 3 boxes of 4 apples, 3 boxes of 4 apples."
+    with LocalServer(MODEL_KEY, n_ctx=1024, warmup=False) as plain:
+        expected = _chat(plain.api_base, plain.alias, question)["choices"][0]["message"]["content"]
+    with LocalServer(MODEL_KEY, n_ctx=1024, warmup=False, speculative="ngram-simple") as server:
+        reply = _chat(server.api_base, server.alias, question)["choices"][0]["message"]["content"]
+        log = server.log_path.read_text()
+
+    assert "ngram-simple" in server.child_command(1)
+    assert "draft acceptance" in log  # llama.cpp drafted from the prompt's n-grams
+    assert reply == expected

@@ -26,9 +26,11 @@ from pathlib import Path
 from typing import Any
 
 
-def _cells(models: list[str], slots: list[int], verbosities: list[int]) -> list[dict[str, Any]]:
-    return [{"model": m, "slots": s, "use_sleep": sleep, "test_verbosity": v}
-            for m in models for s in slots for sleep in (True, False) for v in verbosities]
+def _cells(models: list[str], slots: list[int], verbosities: list[int],
+           speculative: tuple[str, ...] = ("none",)) -> list[dict[str, Any]]:
+    return [{"model": m, "slots": s, "use_sleep": sleep, "test_verbosity": v, "speculative": k}
+            for m in models for k in speculative for s in slots
+            for sleep in (True, False) for v in verbosities]
 
 
 def model_name(spec: str) -> str:
@@ -37,19 +39,29 @@ def model_name(spec: str) -> str:
 
 
 def cell_name(cell: dict[str, Any]) -> str:
-    """``qwen2.5-coder-0.5b-s2-sleep-v0``: the rows file and timings key of one cell."""
+    """``qwen2.5-coder-0.5b-s2-sleep-v0``: the rows file and timings key of one cell (``-spec-<kind>`` added
+    when it decodes speculatively).
+
+    Example:
+        >>> cell_name({"model": "local:qwen2.5-coder-1.5b", "slots": 1, "use_sleep": False,
+        ...            "test_verbosity": 3, "speculative": "draft"})
+        'qwen2.5-coder-1.5b-s1-test-v3-spec-draft'
+    """
     model = model_name(cell["model"])
     phase = "sleep" if cell["use_sleep"] else "test"
-    return f"{model}-s{cell['slots']}-{phase}-v{cell['test_verbosity']}"
+    speculative = cell.get("speculative") or "none"
+    suffix = "" if speculative == "none" else f"-spec-{speculative}"
+    return f"{model}-s{cell['slots']}-{phase}-v{cell['test_verbosity']}{suffix}"
 
 
-def _warm_server(model: str, slots: int) -> None:
+def _warm_server(model: str, slots: int, speculative: str = "none") -> None:
     """Start (or restart) the local server with ``slots`` slots before any clock starts."""
-    from programs.lm.server import SLOTS_ENV, get_local_server, stop_all_servers
+    from programs.lm.server import SLOTS_ENV, SPECULATIVE_ENV, get_local_server, stop_all_servers
 
-    if os.environ.get(SLOTS_ENV) != str(slots):
+    if os.environ.get(SLOTS_ENV) != str(slots) or os.environ.get(SPECULATIVE_ENV, "none") != speculative:
         stop_all_servers()
         os.environ[SLOTS_ENV] = str(slots)
+        os.environ[SPECULATIVE_ENV] = speculative
     if model.startswith("local:"):
         get_local_server(model.split(":", 1)[1]).ensure_running()
 
@@ -63,7 +75,7 @@ def run_cell(cell: dict[str, Any], examples: list, rows_path: Path) -> dict[str,
     from programs.lm import TokenLedger
     from programs.store import InMemoryStore
 
-    _warm_server(cell["model"], cell["slots"])
+    _warm_server(cell["model"], cell["slots"], cell.get("speculative") or "none")
     budget = Budget(sleep_model=cell["model"], test_model=cell["model"], use_sleep=cell["use_sleep"],
                     test_verbosity=cell["test_verbosity"])
     ledger = TokenLedger()
@@ -81,7 +93,8 @@ def run_cell(cell: dict[str, Any], examples: list, rows_path: Path) -> dict[str,
 
 
 def throughput_table(timings: dict[str, dict], rows_dir: Path) -> Any:
-    """One row per cell, with the speed-up over 1 slot and the answers that differ from the 1-slot run."""
+    """One row per cell, with the speed-up over 1 slot and the answers that differ from the 1-slot run
+    (both against the plain 1-slot cell: no speculative decoding)."""
     import pandas as pd
 
     from optimize.evaluate import read_results
@@ -89,9 +102,11 @@ def throughput_table(timings: dict[str, dict], rows_dir: Path) -> Any:
     table = pd.DataFrame(list(timings.values()))
     if table.empty:
         return table
+    # Cells timed before speculative decoding was a dimension decoded without it.
+    table["speculative"] = table.get("speculative", pd.Series(index=table.index, dtype=object)).fillna("none")
     speedups, changed = [], []
     for _, row in table.iterrows():
-        serial = {**row.to_dict(), "slots": 1}
+        serial = {**row.to_dict(), "slots": 1, "speculative": "none"}
         base = timings.get(cell_name(serial))
         speedups.append(row["questions_per_minute"] / base["questions_per_minute"] if base else float("nan"))
         if base is None:
@@ -103,19 +118,20 @@ def throughput_table(timings: dict[str, dict], rows_dir: Path) -> Any:
         changed.append(sum(answers.get(q) != a for q, a in serial_answers.items()))
     table["speedup_vs_1_slot"] = speedups
     table["answers_changed_vs_1_slot"] = changed
-    order = ["model", "use_sleep", "test_verbosity", "slots"]
-    return table.sort_values(order, ascending=[True, False, True, True])
+    order = ["model", "use_sleep", "test_verbosity", "speculative", "slots"]
+    return table.sort_values(order, ascending=[True, False, True, True, True])
 
 
 def _markdown(table) -> str:
-    lines = ["| model | phase | verbosity | slots | questions/min | speed-up | accuracy | answers changed vs "
-             "1 slot |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | phase | verbosity | slots | speculative | questions/min | speed-up | accuracy "
+             "| answers changed vs 1 slot |", "|---|---|---|---|---|---|---|---|---|"]
     for _, r in table.iterrows():
         n_changed = r["answers_changed_vs_1_slot"]
         changed = "" if n_changed != n_changed else f"{int(n_changed)} of {int(r['questions'])}"
         phase = "sleep + test" if r["use_sleep"] else "test only"
         lines.append(f"| {model_name(r['model'])} | {phase} | "
-                     f"{int(r['test_verbosity'])} | {int(r['slots'])} | {r['questions_per_minute']:.1f} | "
+                     f"{int(r['test_verbosity'])} | {int(r['slots'])} | {r['speculative']} | "
+                     f"{r['questions_per_minute']:.1f} | "
                      f"{r['speedup_vs_1_slot']:.2f}x | {100 * r['accuracy']:.0f}% | {changed} |")
     return "\n".join(lines) + "\n"
 
@@ -126,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default="local:qwen2.5-coder-0.5b,local:qwen2.5-coder-1.5b")
     parser.add_argument("--slots", default="1,2,4,8", help="slot counts (concurrent requests = slots)")
     parser.add_argument("--verbosities", default="0,3")
+    parser.add_argument("--speculative", default="none",
+                        help="speculative decoding kinds to compare (none, ngram-simple, ngram-map-k, "
+                             "ngram-mod, draft: the 0.5B drafts for the 1.5B)")
     parser.add_argument("--data", default="ours")
     parser.add_argument("--split", default="dev")
     parser.add_argument("--n", type=int, default=12, help="questions per cell (the first n of the split)")
@@ -141,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     timings_path = out / "timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
     cells = _cells(args.models.split(","), [int(s) for s in args.slots.split(",")],
-                   [int(v) for v in args.verbosities.split(",")])
+                   [int(v) for v in args.verbosities.split(",")], tuple(args.speculative.split(",")))
     for number, cell in enumerate(cells, 1):
         name = cell_name(cell)
         if name in timings and timings[name]["questions"] == len(examples):

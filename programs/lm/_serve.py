@@ -59,7 +59,26 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="host-memory prompt cache size in MiB (0 = off; default: llama.cpp's)")
     parser.add_argument("--slot-save-path", default=None, help="folder for slot save/restore files")
     parser.add_argument("--parent-pid", type=int, default=None, help="exit when this process dies")
+    parser.add_argument("--speculative", default="none",
+                        help="speculative decoding: none, ngram-simple, ngram-map-k, ngram-mod, ngram-cache, "
+                             "or draft:<path of a smaller .gguf of the same family>")
     return parser.parse_args(argv)
+
+
+def _set_speculative(params, spec: str, xllamacpp) -> None:
+    kinds = xllamacpp.common_speculative_type
+    if spec == "none":
+        return
+    if spec.startswith("draft:"):
+        params.speculative.types = [kinds.COMMON_SPECULATIVE_TYPE_DRAFT_SIMPLE]
+        params.speculative.draft.mparams.path = spec.split(":", 1)[1]
+        params.speculative.draft.cpuparams.n_threads = params.cpuparams.n_threads
+        params.speculative.draft.cpuparams_batch.n_threads = params.cpuparams.n_threads
+        return
+    name = "COMMON_SPECULATIVE_TYPE_" + spec.upper().replace("-", "_")
+    if not hasattr(kinds, name):
+        raise SystemExit(f"unknown --speculative {spec!r}")
+    params.speculative.types = [getattr(kinds, name)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.slot_save_path:
         # llama.cpp joins folder and file name by plain concatenation: the folder needs its separator.
         params.slot_save_path = os.path.join(args.slot_save_path, "")
+    _set_speculative(params, args.speculative, xllamacpp)
     print(f"[serve] xllamacpp {xllamacpp.__version__}: loading {args.model}", flush=True)
     server = xllamacpp.Server(params)  # returns once the model is loaded and the socket listens
     print(f"[serve] listening on {server.listening_address} as {args.alias!r}", flush=True)

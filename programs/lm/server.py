@@ -87,6 +87,34 @@ def local_slots(n_parallel: int | None = None) -> int:
     return n_parallel
 
 
+SPECULATIVE_ENV = "SLEEPTIME_LOCAL_SPECULATIVE"
+DRAFT_MODEL = "qwen2.5-coder-0.5b"  # the draft of ``speculative="draft"``: same tokenizer as the 1.5B
+SPECULATIVE_KINDS = ("none", "ngram-simple", "ngram-map-k", "ngram-mod", "draft")
+# None by default: measured on 2 cores (1.5B, 8 dev questions, 1 slot; docs/benchmarks/throughput), n-gram
+# lookup drafts were accepted too rarely to save time (sleep v0 +6%/+15%, test-only v3 +1%/+4% wall time for
+# ngram-simple/ngram-mod) and a 0.5B draft model, though 84% accepted, made both 65-75% slower: the draft
+# competes with the target model for the same two cores.
+
+
+def local_speculative(speculative: str | None = None) -> str:
+    """The speculative decoding a local server uses: ``speculative``, else ``$SLEEPTIME_LOCAL_SPECULATIVE``,
+    else ``"none"``. ``draft`` drafts with the 0.5B (for the 1.5B); the ``ngram-*`` kinds draft from
+    n-grams already in the prompt and reply.
+
+    Example:
+        >>> local_speculative("ngram-simple")
+        'ngram-simple'
+    """
+    source = "speculative"
+    if speculative is None:
+        speculative = os.environ.get(SPECULATIVE_ENV, "").strip() or "none"
+        source = f"${SPECULATIVE_ENV}"
+    if speculative not in SPECULATIVE_KINDS:
+        raise ValueError(f"{source}={speculative!r} is not a speculative decoding kind; use one of "
+                         f"{', '.join(SPECULATIVE_KINDS)}")
+    return speculative
+
+
 def find_free_port() -> int:
     """A currently free TCP port on 127.0.0.1 (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -220,6 +248,7 @@ class LocalServer:
         cache_ram_mib: int | None = DEFAULT_CACHE_RAM_MIB,
         slot_save_path: str | os.PathLike[str] | None = None,
         max_restarts: int = DEFAULT_MAX_RESTARTS,
+        speculative: str = "none",
     ) -> None:
         if model_path is None:
             get_local_model(model_key)  # fail fast on an unknown key
@@ -237,6 +266,7 @@ class LocalServer:
         self.cache_ram_mib = cache_ram_mib
         self.slot_save_path = Path(slot_save_path) if slot_save_path is not None else None
         self.max_restarts = max_restarts
+        self.speculative = local_speculative(speculative)
         self.restarts = 0
         self.generation = 0  # incremented at every launch: a caller can tell that its server was replaced
         self.port: int | None = None
@@ -285,6 +315,10 @@ class LocalServer:
             command += ["--cache-ram-mib", str(self.cache_ram_mib)]
         if self.slot_save_path is not None:
             command += ["--slot-save-path", str(self.slot_save_path)]
+        if self.speculative == "draft":
+            command += ["--speculative", f"draft:{ensure_model_file(DRAFT_MODEL, self.cache_dir)}"]
+        elif self.speculative != "none":
+            command += ["--speculative", self.speculative]
         return command
 
     def start(self) -> LocalServer:
@@ -466,6 +500,7 @@ def get_local_server(
     slot_save_path: str | os.PathLike[str] | None = None,
     cont_batching: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
+    speculative: str | None = None,
 ) -> LocalServer:
     """The running server for ``key`` and these settings, started on first use and shared process-wide.
 
@@ -481,9 +516,10 @@ def get_local_server(
     """
     get_local_model(key)
     slots = local_slots(n_parallel)
+    speculative = local_speculative(speculative)
     save = str(slot_save_path) if slot_save_path is not None else None
     settings = (key, threads or os.cpu_count() or 1, n_ctx, slots, cache_ram_mib, save, cont_batching,
-                str(resolve_cache_dir(cache_dir)))
+                str(resolve_cache_dir(cache_dir)), speculative)
     with _shared_lock:
         server = _shared_servers.get(settings)
         if server is not None:
@@ -491,7 +527,7 @@ def get_local_server(
             return server
         server = LocalServer(key, threads=threads, n_ctx=n_ctx * slots, n_parallel=slots, cache_dir=cache_dir,
                              cache_ram_mib=cache_ram_mib, slot_save_path=slot_save_path,
-                             cont_batching=cont_batching)
+                             cont_batching=cont_batching, speculative=speculative)
         server.start()
         _shared_servers[settings] = server
         return server
