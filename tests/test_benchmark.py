@@ -454,3 +454,22 @@ def test_rows_of_third_party_held_out_sets_are_never_committed(tmp_path):
                             capture_output=True, text=True).stdout.split()
     assert "ours/m/rows/a.jsonl" in staged and "q1_pareto.csv" in staged
     assert not [p for p in staged if p.startswith("gsm-symbolic/") or "/frames/" in p]
+
+
+def test_heldout_contexts_take_one_context_per_template_first_and_need_a_heldout_set(tmp_path, capsys):
+    import json
+
+    from optimize.bench.cli import load_heldout
+    from optimize.cli import main
+
+    path = tmp_path / "heldout.jsonl"
+    rows = [{"context_id": f"{t}-{i}", "template_id": t, "context": "Ann has 3 apples.",
+             "questions": [{"question_id": f"{t}-{i}-q", "question": "How many apples?", "answer": "3"}]}
+            for t in ("a", "b", "c") for i in range(2)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    assert len(load_heldout(str(path))) == 6
+    taken = load_heldout(str(path), 3)
+    assert sorted(e.context_id for e in taken) == ["a-0", "b-0", "c-0"]
+    assert main(["benchmark", "--heldout-contexts", "3", "--no-mlflow", "--out", str(tmp_path / "o")]) == 2
+    assert "--heldout-contexts needs --heldout PATH" in capsys.readouterr().err

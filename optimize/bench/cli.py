@@ -41,7 +41,7 @@ HELDOUT_HINT = (
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from optimize.flags import add_run_flags, add_subcommand, non_negative_int, positive_float
+    from optimize.flags import add_run_flags, add_subcommand, non_negative_int, positive_float, positive_int
 
     parser = add_subcommand(subparsers, "benchmark",
                             help="answer the paper's seven questions on held-out templates")
@@ -59,6 +59,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--heldout", default=None, metavar="PATH",
                         help="a second held-out JSONL (GSM-Symbolic templates), answered like the test "
                         "split; " + HELDOUT_HINT)
+    parser.add_argument("--heldout-contexts", type=positive_int, default=None, metavar="N",
+                        help="answer only N contexts of the --heldout set, one per template first (default: "
+                        "all; 147 takes one context of each GSM-Symbolic template, half the time)")
     parser.add_argument("--name", default=None,
                         help="results folder and MLflow run prefix (default: bench-<size>)")
     parser.add_argument("--out", default=None, metavar="DIR",
@@ -102,16 +105,19 @@ def preset_from_args(args: argparse.Namespace):
     return preset
 
 
-def load_heldout(path: str | None) -> list:
-    """The second held-out set, or an empty list with a message when it is not given."""
+def load_heldout(path: str | None, contexts: int | None = None) -> list:
+    """The second held-out set (every question of ``contexts`` of its contexts, spread across templates, when
+    given), or an empty list with a message when it is not given."""
     from optimize.data.loaders import load_examples
+    from optimize.data.splits import spread_contexts
 
     if not path:
         print(f"second held-out set: skipped (no --heldout); {HELDOUT_HINT}", flush=True)
         return []
     if not Path(path).is_file():
         raise BenchmarkError(f"--heldout {path} is not a file; {HELDOUT_HINT}")
-    return load_examples(path)
+    examples = load_examples(path)
+    return examples if contexts is None else spread_contexts(examples, contexts)
 
 
 def _counts(examples: list) -> str:
@@ -144,7 +150,10 @@ def benchmark_command(args: argparse.Namespace) -> int:
     train = spread_contexts(load_examples("ours", split="train"), preset.contexts or 10)[
         : preset.compile_train_questions
     ]
-    heldout = load_heldout(args.heldout)
+    if args.heldout_contexts is not None and not args.heldout:
+        raise BenchmarkError("--heldout-contexts needs --heldout PATH (the set to take them from); "
+                             + HELDOUT_HINT)
+    heldout = load_heldout(args.heldout, args.heldout_contexts)
     n_contexts = len({e.context_id for e in test})
     threads = _threads(args, [*test_models, args.sleep_model])
     parts = estimate_seconds(preset, test_models, args.sleep_model, n_questions=len(test) + len(heldout),
