@@ -103,6 +103,18 @@ def test_latency_and_cache_numbers_come_from_the_ledger_calls():
     row = table[table["mode"] == "cold minus warm"].iloc[0]
     assert row["mean_seconds"] == pytest.approx(3.5 / 3)
     assert table[table["mode"] == "cold"].iloc[0]["cached_fraction"] == 0
+    assert "sleep minus test_only" not in set(table["mode"])  # no timed test-only run: no controlled pair
+
+    test_only = [{"question_id": q, "calls": [call(s, 200, 100)]}
+                 for q, s in (("a", 3.0), ("b", 4.0), ("c", 2.0))]
+    timed = {"warm": ("x", warm), "cold": ("x", cold), "test_only": ("y", test_only)}
+    table = latency_table(pd.DataFrame(columns=["config_id", "use_sleep", "test_verbosity", "compiled"]), {},
+                          PRESETS["quick"], timed)
+    pair = table[table["mode"] == "sleep minus test_only"].iloc[0]
+    assert pair["measurement"] == "timed" and pair["mean_seconds"] == pytest.approx((-1.0 - 3.0 - 1.0) / 3)
+    from optimize.bench.sections import q7
+
+    assert "sleep minus test-only **-1.67 s**" in "\n".join(q7(table))
 
 
 # -- presets and estimate -----------------------------------------------------------------------------------
@@ -113,6 +125,7 @@ def test_quick_preset_runs_the_documented_configurations():
     scaling = {(b.use_sleep, b.test_verbosity, b.sleep_samples, b.sleep_rounds) for b in groups["scaling"]}
     assert scaling == {(True, 0, 1, 0), (True, 0, 2, 0), (False, 0, 1, 0)}
     assert [(b.use_sleep, b.test_verbosity) for b in groups["compiled"]] == [(True, 0)]
+    assert [(b.use_sleep, b.test_verbosity) for b in groups["latency"]] == [(True, 0), (False, 0)]
     every = [b for group in groups.values() for b in group]
     assert {b.sleep_model for b in every} == {"local:qwen2.5-coder-1.5b"}
     assert {b.test_model for b in every} == {"local:qwen2.5-coder-0.5b"}

@@ -97,8 +97,8 @@ def estimate_seconds(preset, test_models: Sequence[str], sleep_model: str, *, n_
         if "search" in groups:
             mean_config = grid / max(len(configs), 1) if configs else answer_seconds(model, 2, n_questions)
             parts["search"] += 0.5 * preset.search_trials * mean_config
-        if "latency" in groups:  # measured serially: one request at a time
-            parts["latency"] += answer_seconds(model, 0, n_questions) + answer_seconds(
+        if "latency" in groups:  # measured serially: sleep warm and cold, then test-time only
+            parts["latency"] += 2 * answer_seconds(model, 0, n_questions) + answer_seconds(
                 model, 0, n_questions, cache=False
             )
     speedup = slot_speedup(threads)

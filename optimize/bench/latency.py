@@ -19,6 +19,9 @@ from optimize.analysis import pick
 from optimize.bench.errors import BenchmarkError
 from optimize.metrics import mean_interval
 
+TEST_ONLY_MODE = "test_only"
+"""Key of the timed test-time-only run in a part's measurements (beside ``warm`` and ``cold``)."""
+
 
 def latency_from_calls(rows: Sequence[dict]) -> dict[str, float]:
     """Question 7's per-mode numbers from per-question ledger calls.
@@ -134,8 +137,8 @@ def measure_latency(
 
 
 def latency_table(configs, frames: dict, preset, measured: dict[str, tuple]) -> pd.DataFrame:
-    """Question 7: per-verbosity test seconds with vs without sleep (grid rows), and the warm/cold cache
-    measurement (ledger calls)."""
+    """Question 7: per-verbosity test seconds with vs without sleep (grid rows, as they ran), the warm/cold
+    cache measurement and the timed sleep vs test-only pair (ledger calls, one request at a time)."""
 
 
     plain = configs[configs["compiled"].isna()] if "compiled" in configs else configs
@@ -183,28 +186,16 @@ def latency_table(configs, frames: dict, preset, measured: dict[str, tuple]) -> 
         seconds_by_mode[mode] = {
             r["question_id"]: sum(c["seconds"] for c in r["calls"] if c["phase"] == "test") for r in calls
         }
-        rows.append(
-            {
-                "measurement": "prompt cache",
-                "test_verbosity": 0,
-                "mode": mode,
-                "config_id": config_id,
-                **stats,
-            }
-        )
-    if {"warm", "cold"} <= set(seconds_by_mode):
-        d = paired_seconds(seconds_by_mode["cold"], seconds_by_mode["warm"])
-        rows.append(
-            {
-                "measurement": "prompt cache",
-                "test_verbosity": 0,
-                "mode": "cold minus warm",
-                "n": d["n"],
-                "mean_seconds": d["difference"],
-                "seconds_ci_low": d["ci_low"],
-                "seconds_ci_high": d["ci_high"],
-            }
-        )
+        measurement = "timed" if mode == TEST_ONLY_MODE else "prompt cache"
+        rows.append({"measurement": measurement, "test_verbosity": 0, "mode": mode, "config_id": config_id,
+                     **stats})
+    for measurement, (a, b), label in (("prompt cache", ("cold", "warm"), "cold minus warm"),
+                                       ("timed", ("warm", TEST_ONLY_MODE), "sleep minus test_only")):
+        if {a, b} <= set(seconds_by_mode):
+            d = paired_seconds(seconds_by_mode[a], seconds_by_mode[b])
+            rows.append({"measurement": measurement, "test_verbosity": 0, "mode": label, "n": d["n"],
+                         "mean_seconds": d["difference"], "seconds_ci_low": d["ci_low"],
+                         "seconds_ci_high": d["ci_high"]})
     return pd.DataFrame(rows)
 
 

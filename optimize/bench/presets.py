@@ -115,7 +115,8 @@ def preset_budgets(preset: Preset, test_model: str, sleep_model: str) -> dict[st
 
     ``pareto``: sleep time (k=1, no rethink) at each sleep verbosity and test-time only at each verbosity;
     ``scaling``: every k x rounds at ``k_verbosity`` plus test-time only at that verbosity; ``compiled``: the
-    hand-written sleep-time program at each compile verbosity; ``latency``: sleep time at verbosity 0.
+    hand-written sleep-time program at each compile verbosity; ``latency``: sleep time at verbosity 0, then
+    test-time only at verbosity 0 (timed the same way, so the two compare).
     """
     base = base_budget(preset, test_model, sleep_model)
     pareto = [base.replace(use_sleep=True, test_verbosity=v) for v in preset.sleep_grid]
@@ -127,7 +128,7 @@ def preset_budgets(preset: Preset, test_model: str, sleep_model: str) -> dict[st
     ]
     scaling.append(base.replace(use_sleep=False, test_verbosity=preset.k_verbosity))
     compiled = [base.replace(use_sleep=True, test_verbosity=v) for v in preset.compile_verbosities]
-    latency = [base.replace(use_sleep=True, test_verbosity=0)]
+    latency = [base.replace(use_sleep=use_sleep, test_verbosity=0) for use_sleep in (True, False)]
     return {"pareto": pareto, "scaling": scaling, "compiled": compiled, "latency": latency}
 
 
