@@ -486,3 +486,23 @@ def test_heldout_contexts_take_one_context_per_template_first_and_need_a_heldout
     assert sorted(e.context_id for e in taken) == ["a-0", "b-0", "c-0"]
     assert main(["benchmark", "--heldout-contexts", "3", "--no-mlflow", "--out", str(tmp_path / "o")]) == 2
     assert "--heldout-contexts needs --heldout PATH" in capsys.readouterr().err
+
+
+def test_a_later_run_of_some_questions_keeps_the_tables_of_the_others(tmp_path):
+    import json
+
+    with FakeEngine(reply) as engine:
+        run = fake_run(engine, tmp_path, only=("q1", "q2"))
+        results = run.results_dir
+        run_benchmark(run)
+        q1_before = (results / "q1_pareto.csv").read_text()
+        configs_before = pd.read_csv(results / "configs.csv")
+        run_benchmark(replace(run, only=("q7",)))
+
+    assert (results / "q1_pareto.csv").read_text() == q1_before  # not rebuilt, not emptied
+    assert len(pd.read_csv(results / "q2_sleep_scaling.csv")) and len(pd.read_csv(results / "q7_latency.csv"))
+    assert json.loads((results / "meta.json").read_text())["answered"] == ["q1", "q2", "q7"]
+    assert set(configs_before["config_id"]) <= set(pd.read_csv(results / "configs.csv")["config_id"])
+    text = (results / "summary.md").read_text()
+    assert "**Answer" in text.split("## Q2.")[1].split("## Q3.")[0]
+    assert "**Answer (latency" in text.split("## Q7.")[1]

@@ -295,6 +295,9 @@ def write_tables(run: BenchmarkRun, parts: Sequence[Part], answered: Sequence[st
     from optimize.benchmark_summary import write_summary
 
     results = Path(run.results_dir)
+    # Tables this invocation has not answered (yet, or at all: --only) keep what an earlier run wrote.
+    fresh = set(answered)
+    answered = list(dict.fromkeys([*_earlier_answers(results), *answered]))
     tables: dict[str, list] = {q.id: [] for q in QUESTIONS}
     configs = []
     for part in parts:
@@ -302,15 +305,42 @@ def write_tables(run: BenchmarkRun, parts: Sequence[Part], answered: Sequence[st
         tag = {"dataset": part.dataset, "test_model": part.test_model}
         if len(measured.configs):
             configs.append(measured.configs.assign(**tag))
-        for qid in answered:
+        for qid in fresh:
             table = BY_ID[qid].build(measured)
             if len(table):
                 tables[qid].append(with_failure_columns(table, measured.frames).assign(**tag))
     for q in QUESTIONS:
-        _concat(tables[q.id]).to_csv(results / q.table, index=False)
-    _concat(configs).to_csv(results / "configs.csv", index=False)
+        if q.id in fresh or not (results / q.table).exists():
+            _concat(tables[q.id]).to_csv(results / q.table, index=False)
+    _concat([*configs, _earlier_configs(results, configs)]).to_csv(results / "configs.csv", index=False)
     (results / "meta.json").write_text(json.dumps(_meta(run, parts, answered), indent=2, default=str))
     return write_summary(results)
+
+
+def _earlier_answers(results: Path) -> list[str]:
+    try:
+        return list(json.loads((results / "meta.json").read_text()).get("answered", []))
+    except (OSError, ValueError):
+        return []
+
+
+def _earlier_configs(results: Path, configs: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Rows of an earlier ``configs.csv`` that this run did not measure again (same dataset, model, id)."""
+    path = results / "configs.csv"
+    if not path.exists() or path.stat().st_size == 0:
+        return pd.DataFrame()
+    try:
+        earlier = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError):
+        return pd.DataFrame()
+    key = ["dataset", "test_model", "config_id"]
+    if earlier.empty or not set(key) <= set(earlier.columns):
+        return pd.DataFrame()
+    now = _concat(list(configs))
+    if now.empty:
+        return earlier
+    seen = set(map(tuple, now[key].astype(str).to_numpy()))
+    return earlier[[tuple(row) not in seen for row in earlier[key].astype(str).to_numpy()]]
 
 
 def _meta(run: BenchmarkRun, parts: Sequence[Part], answered: Sequence[str]) -> dict[str, Any]:
