@@ -192,6 +192,22 @@ def plot_pareto_shift(table: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
+def _cap_label(budget: dict) -> str:
+    """``max 256 tokens``, naming the per-verbosity default when the budget left the cap unset.
+
+    Example:
+        >>> _cap_label({"test_verbosity": 0, "test_max_tokens": "none"})
+        'max 256 tokens (default)'
+    """
+    from programs.budget import DEFAULT_TEST_MAX_TOKENS
+
+    cap = budget.get("test_max_tokens")
+    if cap is None or str(cap).lower() in ("none", "nan", ""):
+        default = DEFAULT_TEST_MAX_TOKENS.get(int(budget.get("test_verbosity") or 0))
+        return f"max {default} tokens (default)" if default else "default cap"
+    return f"max {int(float(cap))} tokens"
+
+
 # -- 2. scaling sleep-time compute --------------------------------------------------------------------------
 def k_scaling_table(configs: pd.DataFrame) -> pd.DataFrame:
     """Accuracy by k for every test budget where sleep-time configs with at least two k values exist;
@@ -210,7 +226,7 @@ def k_scaling_table(configs: pd.DataFrame) -> pd.DataFrame:
             baseline = baseline[baseline[column] == value]
         best_baseline = baseline.sort_values("accuracy", ascending=False).iloc[0] if len(baseline) else None
         base_low, base_high = _interval(best_baseline) if best_baseline is not None else (math.nan, math.nan)
-        budget_label = f"verbosity {match.get('test_verbosity')}, max {match.get('test_max_tokens')} tokens"
+        budget_label = f"verbosity {match.get('test_verbosity')}, {_cap_label(match)}"
         for k, at_k in group.groupby("sleep_samples"):
             best = at_k.sort_values("accuracy", ascending=False).iloc[0]
             low, high = _interval(best)
@@ -402,12 +418,23 @@ PREDICTABILITY_COLUMNS = ["bucket", "sleep_accuracy", "test_only_accuracy", "acc
                           "ci_high", "significant", "n_examples", "n_contexts", "n_pairs"]
 
 
+def _plain_or_best(sleep: pd.DataFrame) -> pd.Series:
+    plain = sleep
+    for column, value in (("sleep_samples", 1), ("sleep_rounds", 0)):
+        if column in plain:
+            plain = plain[pd.to_numeric(plain[column], errors="coerce").fillna(-1) == value]
+    pool = plain if len(plain) else sleep
+    return pool.sort_values("accuracy", ascending=False).iloc[0]
+
+
 def predictability_table(
     configs: pd.DataFrame, examples: pd.DataFrame, *, n_buckets: int = 4
 ) -> pd.DataFrame:
     """Accuracy with sleep time minus accuracy without, per predictability bucket in natural order (high,
-    medium, low), over matched test budgets (the most accurate sleep-time config vs the test-time-only
-    config with the same test budget), with a context-clustered paired interval per bucket."""
+    medium, low), over matched test budgets (the plain sleep-time config, k=1 and no rethink, when one ran,
+    else the most accurate, vs the test-time-only config with the same test budget), with a
+    context-clustered paired interval per bucket. Picking the most accurate of several sleep configs on the
+    same questions would bias every gap upwards, so the pre-specified one comes first."""
     needed = {"config_id", "predictability", "correct", "question_id"}
     if examples.empty or not needed <= set(examples.columns):
         return pd.DataFrame(columns=PREDICTABILITY_COLUMNS)
@@ -421,7 +448,7 @@ def predictability_table(
         sleep, test = group[group["use_sleep"]], group[~group["use_sleep"]]
         if sleep.empty or test.empty:
             continue
-        best = sleep.sort_values("accuracy", ascending=False).iloc[0]["config_id"]
+        best = _plain_or_best(sleep)["config_id"]
         tag = f"@pair{number}"  # a question answered under two test budgets is two paired observations
         for parts, config_id in ((sleep_parts, best), (test_parts, test.iloc[0]["config_id"])):
             rows = examples[examples["config_id"] == config_id]

@@ -77,6 +77,18 @@ def test_predictability_gap_by_hand():
     assert table.loc["high", "n_examples"] == 2
 
 
+def test_the_predictability_gap_uses_the_plain_sleep_config_not_the_luckiest_k():
+    configs = pd.DataFrame([_config("s", True, 0.5, 10, 100), _config("s4", True, 1.0, 10, 400, k=4),
+                            _config("t", False, 0.5, 10, 0)])
+    examples = pd.DataFrame({
+        "config_id": ["s"] * 2 + ["s4"] * 2 + ["t"] * 2, "context_id": ["c"] * 6,
+        "question_id": ["q1", "q2"] * 3, "predictability": ["low", "high"] * 3,
+        "correct": [False, True, True, True, False, True],
+    })
+    table = predictability_table(configs, examples).set_index("bucket")
+    assert table.loc["low", "accuracy_gap"] == 0.0  # k=1 is pre-specified; k=4 was the most accurate
+
+
 def test_report_writes_every_view_from_a_sweep(tmp_path):
     configs = run_sweep(
         make_examples(6, 4),
