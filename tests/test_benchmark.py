@@ -491,10 +491,15 @@ def test_heldout_contexts_take_one_context_per_template_first_and_need_a_heldout
 def test_a_later_run_of_some_questions_keeps_the_tables_of_the_others(tmp_path):
     import json
 
+    from optimize.bench.orchestration import answers_on_file
+
     with FakeEngine(reply) as engine:
         run = fake_run(engine, tmp_path, only=("q1", "q2"))
         results = run.results_dir
+        present, needed = answers_on_file(run)
+        assert present == 0 and needed > 0
         run_benchmark(run)
+        assert answers_on_file(run) == (needed, needed)  # what a resumed run prints before it starts
         q1_before = (results / "q1_pareto.csv").read_text()
         configs_before = pd.read_csv(results / "configs.csv")
         run_benchmark(replace(run, only=("q7",)))

@@ -129,7 +129,7 @@ def _counts(examples: list) -> str:
 def benchmark_command(args: argparse.Namespace) -> int:
     import optuna
 
-    from optimize.bench.orchestration import BenchmarkRun, pilot_from_rows, run_benchmark
+    from optimize.bench.orchestration import BenchmarkRun, answers_on_file, pilot_from_rows, run_benchmark
     from optimize.data.loaders import load_examples
     from optimize.data.splits import spread_contexts
     from optimize.tracking import Tracker, default_mlruns_dir
@@ -199,8 +199,12 @@ def benchmark_command(args: argparse.Namespace) -> int:
         },
     )
     print(power_line(args.detect, len(test), n_contexts, pilot_from_rows(run)), flush=True)
+    present, needed = answers_on_file(run)
+    reused = f"{present} of {needed} grid answers were already on file and reused"
+    if present:
+        print(f"{reused}: the estimate above is for the whole run, what remains takes less", flush=True)
     summary = run_benchmark(run)
     elapsed = time.perf_counter() - started
     print(f"\nsummary: {summary}\nresults: {summary.parent}\ndone in {elapsed / 60:.1f} min "
-          f"(estimated {parts['total'] / 60:.0f} min)")
+          f"(whole-run estimate {parts['total'] / 60:.0f} min; {reused})")
     return 0

@@ -409,6 +409,30 @@ def make_parts(run: BenchmarkRun) -> list[Part]:
     return parts
 
 
+def answers_on_file(run: BenchmarkRun) -> tuple[int, int]:
+    """(answers already in the rows files, answers the run's grids need): how much of the estimate a resumed
+    run skips. Only the sweep groups (``pareto``, ``scaling``) are counted; rows whose LM call failed count as
+    missing (they are retried), unparsed replies as answered."""
+    from optimize.evaluate import read_results
+
+    groups = {g for qid in run.only for g in BY_ID[qid].groups} & {"pareto", "scaling"}
+    present = needed = 0
+    for part in make_parts(run):
+        wanted = {str(e.get("question_id")) for e in part.examples}
+        ids = {canonical_id(b, part.base) for g in sorted(groups) for b in part.budgets[g]}
+        for config_id in ids:
+            rows = read_results(part.model_dir / "rows" / f"{config_id}.jsonl")
+            done = {str(r.get("question_id")) for r in rows
+                    if not r.get("error") or _truthy(r.get("parse_error"))}
+            present += len(done & wanted)
+            needed += len(wanted)
+    return present, needed
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).strip().lower() in ("true", "1")
+
+
 def run_benchmark(run: BenchmarkRun) -> Path:
     """Answer every asked question for every part, in the order of ``run.only``; returns ``summary.md``."""
     unknown = sorted(set(run.only) - set(QUESTION_IDS))
