@@ -66,7 +66,9 @@ def _with_keys(configs: pd.DataFrame) -> pd.DataFrame:
     if "use_sleep" in df:
         df["use_sleep"] = bool_column(df["use_sleep"])
     for column in _test_budget_columns(df):
-        df[column] = df[column].fillna("none") if df[column].dtype == object else df[column]
+        # An unset cap read back from a CSV is a float NaN column: groupby would drop those rows.
+        if df[column].isna().any():
+            df[column] = df[column].astype(object).where(df[column].notna(), "none")
     if "compiled" in df:
         df["compiled"] = df["compiled"].fillna("none").astype(str)
     return df

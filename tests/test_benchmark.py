@@ -511,3 +511,5 @@ def test_a_later_run_of_some_questions_keeps_the_tables_of_the_others(tmp_path):
     text = (results / "summary.md").read_text()
     assert "**Answer" in text.split("## Q2.")[1].split("## Q3.")[0]
     assert "**Answer (latency" in text.split("## Q7.")[1]
+    k_scaling = list(results.glob("*/*/report/k_scaling.csv"))
+    assert k_scaling and all(len(pd.read_csv(path)) for path in k_scaling)  # the figure keeps q2's configs

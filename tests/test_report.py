@@ -15,6 +15,7 @@ from test_search import fake_evaluator, make_examples  # noqa: E402
 from optimize.report import (  # noqa: E402
     ReportError,
     amortization_table,
+    k_scaling_table,
     predictability_table,
     write_report,
 )
@@ -188,3 +189,14 @@ def test_a_view_without_data_says_not_run(tmp_path):
     for view in ("k_scaling", "predictability"):
         assert paths[view]["png"].read_bytes()[:8] == PNG_MAGIC
         assert paths[view]["md"].read_text().startswith("(not run")
+
+
+def test_configs_read_back_from_csv_with_unset_caps_still_group(tmp_path):
+    configs = pd.DataFrame([_config("s", True, 0.5, 10, 100), _config("s2", True, 0.6, 10, 200, k=2),
+                            _config("t", False, 0.4, 10, 0)]).assign(test_max_tokens=None)
+    configs.to_csv(tmp_path / "configs.csv", index=False)
+    read_back = pd.read_csv(tmp_path / "configs.csv")  # the unset cap is now a float NaN column
+    assert read_back["test_max_tokens"].dtype != object
+    table = k_scaling_table(read_back)
+    assert sorted(table["k"]) == [1, 2]
+    assert set(table["test_budget"]) == {"verbosity 0, max 256 tokens (default)"}

@@ -455,12 +455,22 @@ def run_benchmark(run: BenchmarkRun) -> Path:
         print(f"answered {qid}: {summary}", flush=True)
     for part in parts:
         measured = part_results(run, part)
-        if len(measured.configs) and "accuracy" in measured.configs:
+        # The figures show every configuration on file (configs.csv, just merged with what earlier runs of
+        # the folder measured), read back as `report --results` reads it, so all rows have one type.
+        configs = _earlier_configs(results, [])
+        if len(configs):
+            mine = (configs["dataset"] == part.dataset) & (configs["test_model"] == part.test_model)
+            configs = configs[mine & configs["config_id"].isin(measured.frames)]
+            # test_model stays: it is a budget field as well as the part's tag.
+            configs = configs.drop(columns=["dataset"]).reset_index(drop=True)
+        if not len(configs):
+            configs = measured.configs
+        if len(configs) and "accuracy" in configs:
             from optimize.report import write_report
 
             examples = _concat(list(measured.frames.values()))
             try:
-                write_report(measured.configs, examples, part.model_dir / "report")
+                write_report(configs, examples, part.model_dir / "report")
             except Exception as exc:  # the figures are a view; the question tables are the answer
                 print(f"report figures for {part.label} failed: {exc}", file=sys.stderr)
     run.meta = {**(run.meta or {}), "finished_at": datetime.now(UTC).isoformat(timespec="seconds")}
