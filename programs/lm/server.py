@@ -90,10 +90,9 @@ def local_slots(n_parallel: int | None = None) -> int:
 SPECULATIVE_ENV = "SLEEPTIME_LOCAL_SPECULATIVE"
 DRAFT_MODEL = "qwen2.5-coder-0.5b"  # the draft of ``speculative="draft"``: same tokenizer as the 1.5B
 SPECULATIVE_KINDS = ("none", "ngram-simple", "ngram-map-k", "ngram-mod", "draft")
-# None by default: measured on 2 cores (1.5B, 8 dev questions, 1 slot; docs/benchmarks/throughput), n-gram
-# lookup drafts were accepted too rarely to save time (sleep v0 +6%/+15%, test-only v3 +1%/+4% wall time for
-# ngram-simple/ngram-mod) and a 0.5B draft model, though 84% accepted, made both 65-75% slower: the draft
-# competes with the target model for the same two cores.
+# None by default: measured on 2 cores (1.5B, 12 dev questions, 1 slot; BENCHMARKS.md, throughput), n-gram
+# drafts were almost never accepted (0.97-1.00x the questions per minute) and a 0.5B draft model, though 84%
+# of its tokens were accepted, halved throughput (0.50-0.62x): it competes with the 1.5B for the two cores.
 
 
 def local_speculative(speculative: str | None = None) -> str:
