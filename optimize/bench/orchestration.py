@@ -324,15 +324,20 @@ def _earlier_answers(results: Path) -> list[str]:
         return []
 
 
-def _earlier_configs(results: Path, configs: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    """Rows of an earlier ``configs.csv`` that this run did not measure again (same dataset, model, id)."""
+def _configs_on_file(results: Path) -> pd.DataFrame:
+    """The folder's ``configs.csv`` (empty when missing or unreadable), as ``report --results`` reads it."""
     path = results / "configs.csv"
     if not path.exists() or path.stat().st_size == 0:
         return pd.DataFrame()
     try:
-        earlier = pd.read_csv(path)
+        return pd.read_csv(path)
     except (pd.errors.EmptyDataError, pd.errors.ParserError):
         return pd.DataFrame()
+
+
+def _earlier_configs(results: Path, configs: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Rows of an earlier ``configs.csv`` that this run did not measure again (same dataset, model, id)."""
+    earlier = _configs_on_file(results)
     key = ["dataset", "test_model", "config_id"]
     if earlier.empty or not set(key) <= set(earlier.columns):
         return pd.DataFrame()
@@ -414,6 +419,7 @@ def answers_on_file(run: BenchmarkRun) -> tuple[int, int]:
     run skips. Only the sweep groups (``pareto``, ``scaling``) are counted; rows whose LM call failed count as
     missing (they are retried), unparsed replies as answered."""
     from optimize.evaluate import read_results
+    from optimize.metrics import failed_rows
 
     groups = {g for qid in run.only for g in BY_ID[qid].groups} & {"pareto", "scaling"}
     present = needed = 0
@@ -421,16 +427,11 @@ def answers_on_file(run: BenchmarkRun) -> tuple[int, int]:
         wanted = {str(e.get("question_id")) for e in part.examples}
         ids = {canonical_id(b, part.base) for g in sorted(groups) for b in part.budgets[g]}
         for config_id in ids:
-            rows = read_results(part.model_dir / "rows" / f"{config_id}.jsonl")
-            done = {str(r.get("question_id")) for r in rows
-                    if not r.get("error") or _truthy(r.get("parse_error"))}
-            present += len(done & wanted)
+            rows = pd.DataFrame(read_results(part.model_dir / "rows" / f"{config_id}.jsonl"))
+            if len(rows):
+                present += len(set(rows.loc[~failed_rows(rows), "question_id"].astype(str)) & wanted)
             needed += len(wanted)
     return present, needed
-
-
-def _truthy(value: Any) -> bool:
-    return str(value).strip().lower() in ("true", "1")
 
 
 def run_benchmark(run: BenchmarkRun) -> Path:
@@ -453,16 +454,17 @@ def run_benchmark(run: BenchmarkRun) -> Path:
         answered.append(qid)
         summary = write_tables(run, parts, answered)
         print(f"answered {qid}: {summary}", flush=True)
+    # The figures show every configuration on file (configs.csv, just merged with what earlier runs of the
+    # folder measured), read back as `report --results` reads it, so all rows have one type.
+    on_file = _configs_on_file(results)
+    if not {"dataset", "test_model", "config_id"} <= set(on_file.columns):
+        on_file = pd.DataFrame(columns=["dataset", "test_model", "config_id"])
     for part in parts:
         measured = part_results(run, part)
-        # The figures show every configuration on file (configs.csv, just merged with what earlier runs of
-        # the folder measured), read back as `report --results` reads it, so all rows have one type.
-        configs = _earlier_configs(results, [])
-        if len(configs):
-            mine = (configs["dataset"] == part.dataset) & (configs["test_model"] == part.test_model)
-            configs = configs[mine & configs["config_id"].isin(measured.frames)]
-            # test_model stays: it is a budget field as well as the part's tag.
-            configs = configs.drop(columns=["dataset"]).reset_index(drop=True)
+        mine = (on_file["dataset"] == part.dataset) & (on_file["test_model"] == part.test_model)
+        # test_model stays: it is a budget field as well as the part's tag.
+        configs = on_file[mine & on_file["config_id"].isin(measured.frames)].drop(columns=["dataset"])
+        configs = configs.reset_index(drop=True)
         if not len(configs):
             configs = measured.configs
         if len(configs) and "accuracy" in configs:
