@@ -77,15 +77,36 @@ def _datasets(meta: dict) -> list[str]:
             "templates" for name, d in parts.items()]
 
 
+def _provenance(meta: dict) -> list[str]:
+    """The command(s) behind the tables: every invocation when there were several (``--only``, resumed)."""
+    answered = f"questions answered so far: {', '.join(meta.get('answered', [])) or 'none'}"
+    runs = meta.get("invocations") or []
+    if len(runs) <= 1:
+        return [
+            f"- **Command:** `{meta.get('command', '(run from Python)')}`",
+            f"- **Date:** started {meta.get('started_at', '?')}, "
+            f"finished {meta.get('finished_at', 'not yet')}; {answered}",
+        ]
+    unrecorded = any(run.get("earlier_unrecorded") for run in runs)
+    count = f"at least {len(runs)}" if unrecorded else str(len(runs))
+    lines = [f"- **Commands:** the tables come from {count} invocations on one rows folder (each reuses "
+             f"the rows the others wrote), oldest first; {answered}"]
+    if unrecorded:
+        lines.append("  - (earlier invocations, written before meta.json kept the list, are not recorded)")
+    for run in runs:
+        asked = ",".join(run.get("questions") or []) or "?"
+        lines.append(f"  - `{run.get('command') or '(run from Python)'}` ({asked}; started "
+                     f"{run.get('started_at', '?')}, finished {run.get('finished_at') or 'not yet'})")
+    return lines
+
+
 def _header(meta: dict) -> list[str]:
     machine = meta.get("machine", {})
     preset = meta.get("preset", {})
     return [
         f"# Benchmark `{meta.get('name', '?')}`: sleep-time vs test-time compute",
         "",
-        f"- **Command:** `{meta.get('command', '(run from Python)')}`",
-        f"- **Date:** started {meta.get('started_at', '?')}, finished {meta.get('finished_at', 'not yet')}; "
-        f"questions answered so far: {', '.join(meta.get('answered', [])) or 'none'}",
+        *_provenance(meta),
         f"- **Machine:** {machine.get('cores', '?')} cores, {machine.get('cpu', '?')}, "
         f"RAM {machine.get('ram', '?')}, "
         f"{machine.get('platform', '?')}, Python {machine.get('python', '?')}",

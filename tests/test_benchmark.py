@@ -10,6 +10,7 @@ import itertools
 import math
 import re
 from dataclasses import asdict, replace
+from types import SimpleNamespace
 
 import dspy
 import pandas as pd
@@ -506,10 +507,29 @@ def test_a_later_run_of_some_questions_keeps_the_tables_of_the_others(tmp_path):
 
     assert (results / "q1_pareto.csv").read_text() == q1_before  # not rebuilt, not emptied
     assert len(pd.read_csv(results / "q2_sleep_scaling.csv")) and len(pd.read_csv(results / "q7_latency.csv"))
-    assert json.loads((results / "meta.json").read_text())["answered"] == ["q1", "q2", "q7"]
+    meta = json.loads((results / "meta.json").read_text())
+    assert meta["answered"] == ["q1", "q2", "q7"]
+    assert [r["questions"] for r in meta["invocations"]] == [["q1", "q2"], ["q7"]]
     assert set(configs_before["config_id"]) <= set(pd.read_csv(results / "configs.csv")["config_id"])
     text = (results / "summary.md").read_text()
+    assert "the tables come from 2 invocations" in text  # not only the last command, which asked for q7
+    assert "(q1,q2; started" in text and "(q7; started" in text
     assert "**Answer" in text.split("## Q2.")[1].split("## Q3.")[0]
     assert "**Answer (latency" in text.split("## Q7.")[1]
     k_scaling = list(results.glob("*/*/report/k_scaling.csv"))
     assert k_scaling and all(len(pd.read_csv(path)) for path in k_scaling)  # the figure keeps q2's configs
+
+
+def test_a_meta_from_before_the_invocation_list_is_kept_as_the_earliest_known_command():
+    from optimize.bench.orchestration import _invocations
+    from optimize.benchmark_summary import _provenance
+
+    older = {"command": "sleeptime benchmark --only q7", "started_at": "t0", "finished_at": "t1",
+             "only": ["q7"]}
+    run = SimpleNamespace(meta={"command": "sleeptime benchmark --only q1", "started_at": "t2"}, only=("q1",),
+                          invocation="abc")
+    history = _invocations(run, older)
+    assert [r["command"] for r in history] == [older["command"], run.meta["command"]]
+    assert _invocations(run, {"invocations": history}) == history  # the same invocation writing again
+    header = "\n".join(_provenance({"invocations": history, "answered": ["q7", "q1"]}))
+    assert "at least 2 invocations" in header and "are not recorded" in header

@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import sys
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -78,6 +79,9 @@ class BenchmarkRun:
     heldout_name: str = "gsm-symbolic"
     threads: int = 1
     dataset_name: str = "ours"
+    # Tells this invocation's rewrites of meta.json apart from earlier invocations' (a new one per run,
+    # also for dataclasses.replace copies).
+    invocation: str = field(default_factory=lambda: uuid.uuid4().hex[:12], init=False)
 
 
 @dataclass
@@ -313,15 +317,36 @@ def write_tables(run: BenchmarkRun, parts: Sequence[Part], answered: Sequence[st
         if q.id in fresh or not (results / q.table).exists():
             _concat(tables[q.id]).to_csv(results / q.table, index=False)
     _concat([*configs, _earlier_configs(results, configs)]).to_csv(results / "configs.csv", index=False)
-    (results / "meta.json").write_text(json.dumps(_meta(run, parts, answered), indent=2, default=str))
+    meta = _meta(run, parts, answered) | {"invocations": _invocations(run, _earlier_meta(results))}
+    (results / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
     return write_summary(results)
 
 
-def _earlier_answers(results: Path) -> list[str]:
+def _earlier_meta(results: Path) -> dict[str, Any]:
     try:
-        return list(json.loads((results / "meta.json").read_text()).get("answered", []))
+        meta = json.loads((results / "meta.json").read_text())
     except (OSError, ValueError):
-        return []
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _earlier_answers(results: Path) -> list[str]:
+    return list(_earlier_meta(results).get("answered", []))
+
+
+def _invocations(run: BenchmarkRun, earlier: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every invocation whose answers are in this folder, oldest first: a summary's tables can come from
+    several (``--only``, a resumed run), so one command line would misstate where they came from. A meta
+    written before this list existed contributes its single command."""
+    mine = {key: (run.meta or {}).get(key) for key in ("command", "started_at", "finished_at")}
+    mine |= {"questions": list(run.only), "id": run.invocation}
+    history = list(earlier.get("invocations") or [])
+    if not history and earlier.get("command"):
+        history = [{key: earlier.get(key) for key in ("command", "started_at", "finished_at")}
+                   | {"questions": list(earlier.get("only") or []), "earlier_unrecorded": True}]
+    if history and history[-1].get("id") == run.invocation:
+        history = history[:-1]  # the same invocation writing its tables again
+    return [*history, mine]
 
 
 def _configs_on_file(results: Path) -> pd.DataFrame:
