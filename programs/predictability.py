@@ -37,7 +37,13 @@ _COUNTERFACTUAL = frozenset("if had instead suppose supposing would were".split(
 @dataclass(frozen=True)
 class QuestionLogprob:
     """log p(q | c) by forced decoding: the total, per token, the token count and how many tokens fell
-    outside the server's top list (their log-probability is an upper bound)."""
+    outside the server's top list (their log-probability is an upper bound).
+
+    Example:
+        >>> logprob = QuestionLogprob(total=-6.0, tokens=12, missed=0)
+        >>> logprob.mean, round(logprob.predictability, 3)
+        (-0.5, 0.607)
+    """
 
     total: float
     tokens: int

@@ -31,7 +31,17 @@ from programs.test_time import TestTimeAnswerer
 
 @dataclass(frozen=True)
 class SleepResult:
-    """A learned context, its store key, what making it cost, and whether it came from the store."""
+    """A learned context, its store key, what making it cost, and whether it came from the store.
+
+    Example (what :meth:`BudgetedProgram.sleep_phase` returns):
+        >>> from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
+        >>> with FakeEngine(lambda messages, request: chat_adapter_reply(learned_context="n = 12")) as engine:
+        ...     spec = f"openai/fake@{engine.api_base}"
+        ...     program = SleepTimeProgram(Budget(sleep_model=spec, test_model=spec))
+        ...     made, again = program.sleep_phase("3 boxes of 4 apples."), program.sleep_phase("3 boxes of 4 apples.")
+        >>> made.learned_context, made.store_hit, again.store_hit, again.key == made.key
+        ('n = 12', False, True, True)
+    """
 
     learned_context: str
     key: str
@@ -73,6 +83,12 @@ class BudgetedProgram(dspy.Module):
     ones (``ledger``, ``store``, ``api_base``, ``lm_options`` for make_lm) are returned by
     :meth:`config` and saved in the manifest. ``save(path)`` / ``load(path)`` are DSPy's (one state
     file); :meth:`save_bundle` / :meth:`load_bundle` use the project's bundle folder.
+
+    Example (a subclass; :func:`programs.build_program` picks the one a Budget asks for):
+        >>> from programs import build_program
+        >>> program = build_program(Budget(use_sleep=False, test_verbosity=2))
+        >>> isinstance(program, BudgetedProgram), program.budget.test_verbosity
+        (True, 2)
     """
 
     def __init__(self, budget: Budget, *, ledger: TokenLedger | None = None,

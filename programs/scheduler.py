@@ -26,7 +26,12 @@ DEFAULT_PRICE_RATIO = 10.0
 
 @dataclass(frozen=True)
 class SleepOption:
-    """One way to sleep: ``samples`` (k), its cost per context, test tokens with its notes."""
+    """One way to sleep: ``samples`` (k), its cost per context, test tokens with its notes.
+
+    Example:
+        >>> SleepOption(samples=2, sleep_tokens=280.0, test_tokens=10.0, accuracy=0.31).samples
+        2
+    """
 
     samples: int
     sleep_tokens: float
@@ -118,7 +123,14 @@ def _truthy(value) -> bool:
 @dataclass(frozen=True)
 class SleepPlan:
     """The scheduler's decision for one context, with the arithmetic behind it (per question, sleep-token
-    units): ``expected_cost`` of the chosen plan, ``never_cost`` of answering without notes."""
+    units): ``expected_cost`` of the chosen plan, ``never_cost`` of answering without notes.
+
+    Example:
+        >>> scheduler = SleepScheduler(CostModel(60.0, (SleepOption(1, 120.0, 10.0),), price_ratio=10))
+        >>> plan = scheduler.plan(expected_questions=10, predictability=0.9)
+        >>> plan.sleep, plan.samples, 0 < plan.saving < 1
+        (True, 1, True)
+    """
 
     sleep: bool
     samples: int

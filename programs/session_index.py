@@ -26,6 +26,11 @@ class ContextRecord:
 
     ``pending_text`` holds facts added by ``update_context`` that the learned context does not cover
     yet; ``plan`` is the scheduler's decision as a dict; ``error`` the last failure, if any.
+
+    Example:
+        >>> record = ContextRecord("c1", "Ann has 3 apples.")
+        >>> record.with_(state="ready", key="abc").state
+        'ready'
     """
 
     id: str

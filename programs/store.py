@@ -69,7 +69,14 @@ def learned_context_key(context: str, rewriter_state: str, sleep_key: str, model
 
 @dataclass(frozen=True)
 class StoredContext:
-    """One learned context and what making it cost (tokens as the server reported them)."""
+    """One learned context and what making it cost (tokens as the server reported them).
+
+    Example:
+        >>> store = InMemoryStore()
+        >>> row = store.put("k", "x = 2", prompt_tokens=10, completion_tokens=3, seconds=0.1, model="m")
+        >>> row.cost()
+        {'prompt_tokens': 10, 'completion_tokens': 3, 'seconds': 0.1}
+    """
 
     key: str
     learned_context: str
@@ -87,7 +94,17 @@ class StoredContext:
 @dataclass(frozen=True)
 class SleepSpend:
     """One sleep phase that ran: its key, who ran it, what it cost, and whether its result is the one kept
-    (``False``: another worker stored first, so this spend was a double spend)."""
+    (``False``: another worker stored first, so this spend was a double spend).
+
+    Example:
+        >>> store = InMemoryStore()
+        >>> _ = store.put("k", "x = 2", prompt_tokens=10, completion_tokens=3, seconds=0.1, model="m",
+        ...               spender="a")
+        >>> _ = store.put("k", "x = 2!", prompt_tokens=10, completion_tokens=4, seconds=0.1, model="m",
+        ...               spender="b")
+        >>> [(s.spender, s.kept) for s in store.spends("k")]
+        [('a', True), ('b', False)]
+    """
 
     key: str
     spender: str

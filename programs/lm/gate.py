@@ -29,7 +29,14 @@ GATE_ENV = "SLEEPTIME_LOCAL_GATE"
 
 
 class ServerGate:
-    """Mutual exclusion between servers (not between calls to one server), test-time calls first."""
+    """Mutual exclusion between servers (not between calls to one server), test-time calls first.
+
+    Example:
+        >>> gate = ServerGate()
+        >>> with gate.hold("qwen2.5-coder-1.5b", "sleep"), gate.hold("qwen2.5-coder-1.5b", "test"):
+        ...     gate.owner  # two calls to one server share the gate (its slots batch them)
+        'qwen2.5-coder-1.5b'
+    """
 
     def __init__(self) -> None:
         self._condition = threading.Condition()

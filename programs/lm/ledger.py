@@ -21,7 +21,13 @@ PHASES = ("sleep", "test")
 
 @dataclass(frozen=True)
 class LMCall:
-    """One LM request as the server reported it."""
+    """One LM request as the server reported it.
+
+    Example:
+        >>> call = LMCall("local:qwen2.5-coder-0.5b", "test", 300, 12, 0.4, finish_reason="length")
+        >>> call.total_tokens, call.truncated
+        (312, True)
+    """
 
     model: str
     phase: str
@@ -46,7 +52,15 @@ class LMCall:
 
 @dataclass
 class Usage:
-    """Token and time totals for one phase (or all phases) over a set of calls."""
+    """Token and time totals for one phase (or all phases) over a set of calls.
+
+    Example:
+        >>> usage = Usage()
+        >>> usage.add(LMCall("m", "sleep", 120, 40, 0.8))
+        >>> usage.add(LMCall("m", "sleep", 0, 0, 5.0, ok=False, error="timeout"))
+        >>> usage.calls, usage.failed_calls, usage.total_tokens
+        (2, 1, 160)
+    """
 
     calls: int = 0
     failed_calls: int = 0
