@@ -25,7 +25,14 @@ LIBRARY_LOGGERS = ("dspy",)
 
 
 class TqdmLogHandler(logging.Handler):
-    """Writes warnings with ``tqdm.write`` and counts the token-cap truncation warnings."""
+    """Writes warnings with ``tqdm.write`` and counts the token-cap truncation warnings.
+
+    Example:
+        >>> handler = TqdmLogHandler()
+        >>> handler.emit(logging.makeLogRecord({"msg": "LM response was truncated; increase max_tokens"}))
+        >>> handler.truncated  # counted, not printed
+        1
+    """
 
     def __init__(self, level: int = logging.WARNING) -> None:
         super().__init__(level)

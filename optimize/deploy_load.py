@@ -27,7 +27,15 @@ RETRY_STATUS = (502, 503, 504)
 
 @dataclass
 class Answer:
-    """One question's outcome as a client saw it."""
+    """One question's outcome as a client saw it.
+
+    Example:
+        >>> answers = [Answer("c1", "How many trays?", 6, answer="6", mode="sleep", correct=True),
+        ...            Answer("c1", "How many left?", 22, attempts=4, error="HTTP 503: restarting")]
+        >>> summary = load_summary(answers, seconds=1.0)
+        >>> summary["answered"], summary["lost"], summary["accuracy"], summary["modes"]
+        (1, 1, 1.0, {'sleep': 1})
+    """
 
     context_id: str
     question: str
@@ -42,7 +50,16 @@ class Answer:
 
 @dataclass
 class ServerProcess:
-    """`python3 -m optimize.serve` in a child process on a fixed loopback port."""
+    """`python3 -m optimize.serve` in a child process on a fixed loopback port.
+
+    Example:
+        >>> server = ServerProcess(["--store", "store.db"], port=8765, log_path=Path("serve.log"))
+        >>> server.url
+        'http://127.0.0.1:8765'
+        >>> server.start(timeout=120).url  # doctest: +SKIP
+        'http://127.0.0.1:8765'
+        >>> server.stop()  # SIGTERM; a no-op for a server that never started
+    """
 
     args: Sequence[str]
     port: int

@@ -62,7 +62,16 @@ class Parser(argparse.ArgumentParser):
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
     """Shows every option's default (a help text that states its own is left as written); descriptions and
-    epilogs keep their line breaks (examples stay readable)."""
+    epilogs keep their line breaks (examples stay readable).
+
+    Example:
+        >>> parser = argparse.ArgumentParser(prog="demo", formatter_class=HelpFormatter)
+        >>> _ = parser.add_argument("--n", type=int, default=5, help="questions")
+        >>> _ = parser.add_argument("--store", help="store path")
+        >>> text = parser.format_help()
+        >>> "questions (default: 5)" in text, "store path (default: not set)" in text
+        (True, True)
+    """
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
@@ -139,7 +148,13 @@ def ranged_int(low: int | None, high: int | None) -> Callable[[str], int]:
 
 @dataclass(frozen=True)
 class BudgetFlag:
-    """How one Budget field appears on the command line."""
+    """How one Budget field appears on the command line.
+
+    Example:
+        >>> spec = next(flag for flag in budget_flags() if flag.field == "test_verbosity")
+        >>> spec.flag, spec.kind, spec.default, spec.range, spec.optional
+        ('--test-verbosity', 'int', 0, (0, 4), False)
+    """
 
     field: str
     flag: str

@@ -221,7 +221,16 @@ def _default_summarize():
 # -- one evaluated Budget ------------------------------------------------------------------------------------
 @dataclass
 class ConfigResult:
-    """One evaluated Budget: its summary, per-example frame and child run."""
+    """One evaluated Budget: its summary, per-example frame and child run.
+
+    Example:
+        >>> from programs.budget import Budget
+        >>> budget = Budget(use_sleep=False, test_verbosity=2)
+        >>> result = ConfigResult(budget, budget_id(budget), {"accuracy": 0.5}, None, None, run_label(budget))
+        >>> row = result.row(group="pareto")
+        >>> row["label"], row["group"], row["test_verbosity"], row["accuracy"]
+        ('test-only v2 (0.5B)', 'pareto', 2, 0.5)
+    """
 
     budget: Any
     config_id: str
@@ -250,7 +259,17 @@ class Experiment:
     ``resume_key`` lets a resumed run (or several workers, with ``shared=True``) reopen one parent run; an
     unshared parent's children left RUNNING by a dead process are closed KILLED when it is reopened.
 
-    Example::
+    Example:
+        >>> experiment = Experiment([{"context_id": "c1", "question": "1 + 1?"}], name="demo", kind="sweep",
+        ...                         tracker=False)
+        >>> experiment.tracker is None, experiment.results, experiment.configs  # logs nothing; none ran yet
+        (True, [], None)
+        >>> Experiment([], name="demo", kind="sweep", tracker=False)
+        Traceback (most recent call last):
+        ...
+        optimize.runner.ExperimentError: sweep 'demo' has no examples; check --data/--split/--n ...
+
+    A real run (it evaluates the Budget with the model)::
 
         with Experiment(examples, name="sweep-verbosity", kind="sweep", tracker=False) as experiment:
             result = experiment.run(Budget(test_verbosity=2))

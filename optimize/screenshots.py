@@ -64,7 +64,16 @@ def find_chromium() -> str | None:
 
 
 class Chromium:
-    """One headless Chromium with one page, driven over the DevTools protocol (see the module example)."""
+    """One headless Chromium with one page, driven over the DevTools protocol (see the module example).
+
+    Example:
+        >>> "--headless" in CHROMIUM_FLAGS  # never a window; its profile is a throwaway directory
+        True
+        >>> with Chromium(width=800, height=600) as browser:  # doctest: +SKIP
+        ...     browser.goto("data:text/html,<p>hello</p>")
+        ...     browser.wait_for_text("hello")
+        'hello'
+    """
 
     def __init__(self, width: int = 1600, height: int = 1000, *, binary: str | None = None) -> None:
         self.binary = binary or find_chromium()
@@ -278,7 +287,14 @@ def fill_fake_demo(directory: str | Path, *, name: str = "demo") -> Path:
 # -- the MLflow UI's pages ----------------------------------------------------------------------------------
 @dataclass
 class DemoRuns:
-    """The ids the screenshots need: the experiment, the demo's parent run, and its children's names."""
+    """The ids the screenshots need: the experiment, the demo's parent run, and its children's names.
+
+    Example:
+        >>> runs = DemoRuns("1", "abc123", "demo-comparison", {"def456": "sleep k=1 + v0 (0.5B)"}, None)
+        >>> view = next(json.loads(v) for k, v in ui_state(runs).items() if k.endswith("ReactComponentState"))
+        >>> view["runsExpanded"]
+        {'abc123': True}
+    """
 
     experiment_id: str
     parent_run_id: str

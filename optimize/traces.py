@@ -39,7 +39,17 @@ def _get(example, name: str):
 
 
 class TraceRecorder:
-    """Collects the LM calls (phase, messages, replies) made for ``examples`` during one evaluation."""
+    """Collects the LM calls (phase, messages, replies) made for ``examples`` during one evaluation.
+
+    Example:
+        >>> recorder = TraceRecorder([{"question_id": "q1", "context": "Mia bakes 6 trays.",
+        ...                            "question": "How many?"}])
+        >>> prompt = [{"role": "user", "content": "Mia bakes 6 trays. How many?"}]
+        >>> recorder.callback.on_lm_start("call-1", object(), {"messages": prompt})  # as DSPy calls it
+        >>> recorder.callback.on_lm_end("call-1", ["6"])
+        >>> [(call["phase"], call["outputs"]) for call in recorder.records()[0]["calls"]]
+        [('lm', ['6'])]
+    """
 
     def __init__(self, examples: Sequence) -> None:
         from dspy.utils.callback import BaseCallback

@@ -110,12 +110,15 @@ def git_commit(repo: Path | None = None) -> str:
 class Tracker:
     """An MLflow experiment in a SQLite store with artifacts beside it, written through ``MlflowClient``.
 
-    Example::
-
-        tracker = Tracker(tracking_uri="sqlite:////tmp/t/mlflow.db", artifact_root="/tmp/t/artifacts")
-        run_id = tracker.start_parent("sweep-verbosity", kind="sweep", tags={})
-        tracker.log_dataframe(run_id, df, "results/examples.csv")
-        tracker.finish(run_id)
+    Example:
+        >>> import tempfile, pandas as pd
+        >>> root = Path(tempfile.mkdtemp())
+        >>> tracker = Tracker(f"sqlite:///{root / 'mlflow.db'}", artifact_root=root / "artifacts")
+        >>> run_id = tracker.start_parent("sweep-verbosity", kind="sweep", tags={})
+        >>> tracker.log_dataframe(run_id, pd.DataFrame({"accuracy": [0.5]}), "results/examples.csv")
+        >>> tracker.finish(run_id)
+        >>> tracker.status(run_id)
+        'FINISHED'
     """
 
     def __init__(

@@ -31,7 +31,18 @@ class UIError(RuntimeError):
 
 @dataclass
 class UIHandle:
-    """A running ``mlflow server``: ``url``, ``wait_ready()``, ``stop()`` (kills its process group)."""
+    """A running ``mlflow server``: ``url``, ``wait_ready()``, ``stop()`` (kills its process group).
+
+    Example:
+        >>> with start_ui(5050) as handle:  # doctest: +SKIP
+        ...     handle.wait_ready()  # the first start can take about a minute
+        ...     handle.url
+        'http://127.0.0.1:5050'
+        >>> start_ui(5050, host="0.0.0.0")  # refused before any process starts
+        Traceback (most recent call last):
+        ...
+        optimize.ui.UIError: the UI only listens on loopback (got host '0.0.0.0'); ...
+    """
 
     process: subprocess.Popen
     url: str

@@ -49,7 +49,16 @@ class BenchmarkRun:
     ``heldout`` is a second held-out set (e.g. generated from GSM-Symbolic templates) answered like the
     test split, under the dataset name ``heldout_name``.
 
-    Example::
+    Example:
+        >>> from dataclasses import replace
+        >>> from optimize.bench.presets import PRESETS
+        >>> run = BenchmarkRun(test_examples=[], train_examples=[], preset=PRESETS["quick"],
+        ...     test_models=["local:qwen2.5-coder-0.5b"], sleep_model="local:qwen2.5-coder-1.5b",
+        ...     results_dir=Path("mlruns/results/bench"))
+        >>> run.only, run.invocation != replace(run).invocation  # every copy is an invocation of its own
+        (('q1', 'q2', 'q3', 'q4', 'q5', 'q6', 'q7'), True)
+
+    A real run (it loads the models and answers every question)::
 
         run = BenchmarkRun(test_examples=spread_contexts(load_examples("ours", split="test"), 3),
                            train_examples=load_examples("ours", split="train")[:4], preset=PRESETS["quick"],
@@ -86,7 +95,15 @@ class BenchmarkRun:
 
 @dataclass
 class Part:
-    """One dataset x test model: where its files go and what it has run."""
+    """One dataset x test model: where its files go and what it has run.
+
+    Example:
+        >>> examples = [{"context_id": "c1"}, {"context_id": "c1"}, {"context_id": "c2"}]
+        >>> part = Part(dataset="ours", examples=examples, test_model="local:qwen2.5-coder-0.5b",
+        ...             model_dir=Path("results/ours/qwen"), base=None, budgets={}, evaluator=print)
+        >>> part.label, part.n_contexts
+        ('ours-local-qwen2.5-coder-0.5b', 2)
+    """
 
     dataset: str
     examples: list

@@ -26,7 +26,16 @@ GROUPS = ("pareto", "scaling", "compiled", "search", "latency")
 
 @dataclass(frozen=True)
 class Question:
-    """One of the paper's questions as the benchmark measures it."""
+    """One of the paper's questions as the benchmark measures it.
+
+    Example:
+        >>> import pandas as pd
+        >>> question = BY_ID["q1"]
+        >>> question.groups, question.table
+        (('pareto',), 'q1_pareto.csv')
+        >>> question.build(tables.PartResults(pd.DataFrame(), frames={}, preset=None)).empty  # nothing ran
+        True
+    """
 
     id: str
     title: str

@@ -27,7 +27,18 @@ from optimize.metrics import as_bool
 
 @dataclass
 class PartResults:
-    """What one (dataset, test model) part has measured so far: the table builders read only this."""
+    """What one (dataset, test model) part has measured so far: the table builders read only this.
+
+    Example:
+        >>> configs = pd.DataFrame({"config_id": ["s", "t"], "use_sleep": [True, False],
+        ...     "test_verbosity": [0, 3], "accuracy": [0.5, 0.5], "mean_test_tokens": [10.0, 50.0],
+        ...     "sleep_tokens_per_context": [300.0, 0]})
+        >>> part = PartResults(configs, frames={}, preset=None, pareto_ids={"s", "t"})
+        >>> q3_table(part)["test_config_id"].unique().tolist()  # sleep config "s" against its baseline "t"
+        ['t']
+        >>> q3_table(PartResults(configs, frames={}, preset=None)).empty  # no config of the pareto group yet
+        True
+    """
 
     configs: pd.DataFrame  # every configuration that ran (grid and search), one row each
     frames: dict[str, pd.DataFrame]  # per-example rows by config id

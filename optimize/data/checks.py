@@ -96,7 +96,14 @@ def validate_template(template: Template, *, samples: int = 20, seed: int = 0) -
 
 @dataclass
 class CoverageResult:
-    """How one GSM-Symbolic template fares: parses, generates, answers check out, defaults reproduce."""
+    """How one GSM-Symbolic template fares: parses, generates, answers check out, defaults reproduce.
+
+    Example:
+        >>> CoverageResult(Path("gsm-p1-0001.json"), parses=True, generates=True).ok  # None: unchecked
+        True
+        >>> CoverageResult(Path("gsm-p1-0001.json"), parses=True, generates=True, answers_check=False).ok
+        False
+    """
 
     path: Path
     parses: bool = False

@@ -73,7 +73,13 @@ class TemplateError(ValueError):
 
 @dataclass(frozen=True)
 class InitLine:
-    """One ``#init`` line: ``targets = expression`` (``a, b = sample(pool, 2)`` has two targets)."""
+    """One ``#init`` line: ``targets = expression`` (``a, b = sample(pool, 2)`` has two targets).
+
+    Example:
+        >>> line = InitLine(targets=("trays",), expression=Expression("range(3, 10)"), line=3)
+        >>> line.targets, line.expression.evaluate({})
+        (('trays',), range(3, 10))
+    """
 
     targets: tuple[str, ...]
     expression: Expression
@@ -82,7 +88,14 @@ class InitLine:
 
 @dataclass(frozen=True)
 class QuestionSpec:
-    """One question of a template: annotated text, answer expression and predictability label."""
+    """One question of a template: annotated text, answer expression and predictability label.
+
+    Example:
+        >>> spec = QuestionSpec("q3", "How many {item,muffins} are left?", Expression("trays * per - sold"),
+        ...                     predictability="medium")
+        >>> render(spec.text, None), spec.answer.evaluate({"trays": 6, "per": 12, "sold": 50})
+        ('How many muffins are left?', 22)
+    """
 
     id: str
     text: str
@@ -92,7 +105,16 @@ class QuestionSpec:
 
 @dataclass
 class Instance:
-    """One sampled instance: the context, its questions (with exact answers) and the sampled values."""
+    """One sampled instance: the context, its questions (with exact answers) and the sampled values.
+
+    Example:
+        >>> from optimize.data.parsing import load_template
+        >>> instance = load_template("data/templates/mq-0001.json").default_instance()
+        >>> instance.template_id, instance.values["trays"], instance.questions[0]["answer"]
+        ('mq-0001', 6, 2)
+        >>> instance.context.startswith("Mia bakes 6 trays of muffins")
+        True
+    """
 
     template_id: str
     context: str
@@ -106,6 +128,16 @@ class Template:
     """A parsed template; ``instantiate(rng)`` samples one :class:`Instance`.
 
     ``format`` is ``"gsm-symbolic"`` (single question, split off the end of ``text``) or ``"multi-query"``.
+
+    Example:
+        >>> from optimize.data.parsing import load_template
+        >>> template = load_template("data/templates/mq-0001.json")
+        >>> template.format, len(template.questions)
+        ('multi-query', 4)
+        >>> instance = template.instantiate(random.Random(0))
+        >>> values = instance.values
+        >>> template.check_conditions(values), template.answers(values)[1] == values["trays"] * values["per"]
+        ([], True)
     """
 
     id: str

@@ -83,7 +83,13 @@ class _Worded:
 
 
 class WordedInt(_Worded, int):
-    """A whole number with the words it was drawn as (``worded("twice", 2)``)."""
+    """A whole number with the words it was drawn as (``worded("twice", 2)``).
+
+    Example:
+        >>> dozen = WordedInt("a dozen", 12)
+        >>> dozen + 1, dozen[0], dozen[1], str(dozen)
+        (13, 'a dozen', 12, '12')
+    """
 
     def __new__(cls, text: str, value: int) -> WordedInt:
         self = super().__new__(cls, value)
@@ -101,7 +107,13 @@ class WordedInt(_Worded, int):
 
 
 class WordedFraction(_Worded, Fraction):
-    """A fraction with the words it was drawn as (``worded("half", Fraction(1, 2))``)."""
+    """A fraction with the words it was drawn as (``worded("half", Fraction(1, 2))``).
+
+    Example:
+        >>> half = WordedFraction("half", Fraction(1, 2))
+        >>> half * 3, half[0], half
+        (Fraction(3, 2), 'half', worded('half', Fraction(1, 2)))
+    """
 
     def __new__(cls, text: str, value: Fraction) -> WordedFraction:
         self = super().__new__(cls, value)
