@@ -38,7 +38,8 @@ class SleepResult:
         >>> with FakeEngine(lambda messages, request: chat_adapter_reply(learned_context="n = 12")) as engine:
         ...     spec = f"openai/fake@{engine.api_base}"
         ...     program = SleepTimeProgram(Budget(sleep_model=spec, test_model=spec))
-        ...     made, again = program.sleep_phase("3 boxes of 4 apples."), program.sleep_phase("3 boxes of 4 apples.")
+        ...     made = program.sleep_phase("3 boxes of 4 apples.")
+        ...     again = program.sleep_phase("3 boxes of 4 apples.")
         >>> made.learned_context, made.store_hit, again.store_hit, again.key == made.key
         ('n = 12', False, True, True)
     """

@@ -224,10 +224,12 @@ class LocalServer:
     llama.cpp's default, 0 turns it off); ``slot_save_path`` enables the server's slot save/restore
     routes. The server's default sampling is not greedy: send ``temperature=0`` for reproducible answers.
 
-    Example (needs the ``local`` extra installed)::
-
-        with LocalServer("qwen2.5-coder-0.5b", n_ctx=4096) as server:
-            lm = dspy.LM(f"openai/{server.alias}", api_base=server.api_base, api_key="local")
+    Example (constructing starts nothing; the ``with`` block needs the ``local`` extra and the model files):
+        >>> server = LocalServer("qwen2.5-coder-0.5b", n_ctx=4096)
+        >>> server.alias, server.running
+        ('qwen2.5-coder-0.5b', False)
+        >>> with server:  # doctest: +SKIP
+        ...     lm = dspy.LM(f"openai/{server.alias}", api_base=server.api_base, api_key="local")
     """
 
     def __init__(
