@@ -93,10 +93,15 @@ def _provenance(meta: dict) -> list[str]:
              f"the rows the others wrote), oldest first; {answered}"]
     if unrecorded:
         lines.append("  - (earlier invocations, written before meta.json kept the list, are not recorded)")
-    for run in runs:
+    for i, run in enumerate(runs):
         asked = ",".join(run.get("questions") or []) or "?"
+        # An earlier invocation that never wrote its finish time was stopped (its rows are kept and reused).
+        if run.get("finished_at"):
+            end = f"finished {run['finished_at']}"
+        else:
+            end = "not finished yet" if i == len(runs) - 1 else "stopped before the end"
         lines.append(f"  - `{run.get('command') or '(run from Python)'}` ({asked}; started "
-                     f"{run.get('started_at', '?')}, finished {run.get('finished_at') or 'not yet'})")
+                     f"{run.get('started_at', '?')}, {end})")
     return lines
 
 

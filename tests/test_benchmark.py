@@ -533,3 +533,6 @@ def test_a_meta_from_before_the_invocation_list_is_kept_as_the_earliest_known_co
     assert _invocations(run, {"invocations": history}) == history  # the same invocation writing again
     header = "\n".join(_provenance({"invocations": history, "answered": ["q7", "q1"]}))
     assert "at least 2 invocations" in header and "are not recorded" in header
+    stopped = [{"command": "a", "started_at": "t0", "finished_at": None}, {"command": "b", "started_at": "t"}]
+    header = "\n".join(_provenance({"invocations": stopped}))
+    assert "stopped before the end" in header and header.endswith("not finished yet)")
