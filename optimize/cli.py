@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "optimize.search_cli",
     "optimize.demo",
     "optimize.benchmark",
+    "optimize.compare",
     "optimize.serve",
 )
 

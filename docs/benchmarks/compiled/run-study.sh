@@ -49,6 +49,7 @@ for name in "${optimizers[@]}"; do
       --train-contexts 14 --dev-contexts 8 --store "$store" --out-dir "$program"
   fi
   python3 -m optimize evaluate --split test --program "$program" --store "$store" --out "$out/$name.jsonl"
-  variants+=(--variant "$name=$program:$out/$name.jsonl")
+  variants+=("$name=$program:$out/$name.jsonl")
 done
-python3 -m optimize.compile_table --baseline "$out/handwritten.jsonl" "${variants[@]}" --out "$out/table.md"
+python3 -m optimize compare "$out/handwritten.jsonl" "${variants[@]}" --baseline-name hand-written \
+  --out "$out/table.md"

@@ -1,0 +1,185 @@
+"""Rows of several runs against a baseline's, on the same questions: one table with paired intervals.
+
+``sleeptime compare BASELINE.jsonl OTHER.jsonl ...`` reads results files written by ``sleeptime evaluate
+--out`` and pairs each with the baseline on the questions both answered: accuracy with its context-clustered
+interval, test tokens, truncation and parse failures, and the paired difference with context- and
+template-clustered bootstrap intervals ("significant" when the context-clustered one excludes zero). A
+compiled program's rows can name the program folder (``NAME=PROGRAM_DIR:ROWS.jsonl``) to add what compiling
+cost, from its manifest.
+
+Usage::
+
+    sleeptime compare rows/handwritten.jsonl rows/other-prompt.jsonl
+    sleeptime compare rows/handwritten.jsonl bootstrap=programs/bootstrap:rows/bootstrap.jsonl --out table.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from optimize.errors import UserError
+
+COLUMNS = ("variant", "n", "contexts", "templates", "accuracy", "ci_context", "test_tokens", "paired",
+           "difference", "diff_ci_context", "diff_ci_template", "significant", "compile_calls",
+           "compile_tokens", "compile_minutes", "truncated", "parse_errors", "errors")
+
+
+class CompareError(UserError):
+    """Rows that cannot be compared: a missing or empty results file, or no question in common.
+
+    Example:
+        >>> try:
+        ...     _rows("no/such/rows.jsonl")
+        ... except CompareError as exc:
+        ...     print(exc)
+        no/such/rows.jsonl does not exist; write it with `sleeptime evaluate ... --out no/such/rows.jsonl`
+    """
+
+
+def _rows(path: str | Path) -> pd.DataFrame:
+    from optimize.evaluate import read_results
+
+    if not Path(path).is_file():
+        raise CompareError(f"{path} does not exist; write it with `sleeptime evaluate ... --out {path}`")
+    rows = read_results(path)
+    if not rows:
+        raise CompareError(f"{path} holds no rows; run `sleeptime evaluate ... --out {path}` first")
+    return pd.DataFrame(rows)
+
+
+def _manifest(program_dir: str | Path | None) -> dict[str, Any]:
+    from programs.persistence import read_bundle
+
+    return read_bundle(program_dir)[0] if program_dir else {}
+
+
+def _pct(value: float) -> float:
+    return round(100 * value, 1) if value == value else math.nan
+
+
+def variant_row(name: str, rows: pd.DataFrame, baseline: pd.DataFrame | None,
+                manifest: dict[str, Any]) -> dict[str, Any]:
+    """One line of the table: accuracy and tokens of ``rows``, paired against ``baseline`` when given.
+
+    Example:
+        >>> rows = pd.DataFrame({"question_id": [1, 2, 3, 4], "context_id": ["a", "a", "b", "b"],
+        ...                      "template_id": ["t", "t", "u", "u"], "correct": [1, 1, 1, 0],
+        ...                      "test_completion_tokens": [10, 10, 12, 12]})
+        >>> line = variant_row("x", rows, rows.assign(correct=[0, 1, 1, 0]), {})
+        >>> line["accuracy"], line["difference"], line["test_tokens"], line["paired"]
+        (75.0, 25.0, 11.0, 4)
+    """
+    from optimize.analysis import failure_rates
+    from optimize.metrics import accuracy_intervals, failed_rows, paired_bootstrap
+
+    ok = rows[~failed_rows(rows)]
+    acc = accuracy_intervals(ok)
+    line: dict[str, Any] = {
+        "variant": name, "n": acc["n"], "contexts": acc["n_contexts"], "templates": acc["n_templates"],
+        "accuracy": _pct(acc["accuracy"]),
+        "ci_context": f"[{_pct(acc['ci_low_context'])}, {_pct(acc['ci_high_context'])}]",
+        "test_tokens": round(float(ok["test_completion_tokens"].mean()), 1),
+        "errors": int(failed_rows(rows).sum()),
+    }
+    rates = failure_rates(rows)
+    line["truncated"] = _pct(rates["truncation_rate"])
+    line["parse_errors"] = rates["parse_failures"]
+    if baseline is not None:
+        try:
+            paired = paired_bootstrap(ok, baseline[~failed_rows(baseline)])
+        except ValueError as exc:  # no question in common
+            raise CompareError(f"{name}: {exc} (were both run with the same --data and --split?)") from exc
+        line.update(paired=paired["n"], difference=_pct(paired["difference"]),
+                    diff_ci_context=f"[{_pct(paired['ci_low']):+}, {_pct(paired['ci_high']):+}]",
+                    diff_ci_template=f"[{_pct(paired['ci_low_template']):+}, "
+                                     f"{_pct(paired['ci_high_template']):+}]",
+                    significant=("context and template" if paired["significant_template"] else "context")
+                    if paired["significant"] else "no")
+    cost = (manifest.get("compiled_with") or {}).get("cost") or {}
+    if cost:
+        line.update(compile_calls=cost.get("calls"), compile_tokens=cost.get("tokens"),
+                    compile_minutes=round(float(cost.get("seconds", 0)) / 60, 1))
+    return line
+
+
+def comparison_table(baseline: str | Path, variants: dict[str, tuple[str | None, str]], *,
+                     baseline_name: str = "baseline") -> pd.DataFrame:
+    """The table: the baseline first, then each ``name -> (program_dir or None, rows_path)`` paired with it.
+
+    Example:
+        >>> import tempfile, json
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> for name, correct in (("a", [1, 0, 1, 0]), ("b", [1, 1, 1, 0])):
+        ...     rows = [{"question_id": i, "context_id": f"c{i // 2}", "correct": c,
+        ...              "test_completion_tokens": 9} for i, c in enumerate(correct)]
+        ...     _ = (folder / f"{name}.jsonl").write_text("\\n".join(json.dumps(r) for r in rows) + "\\n")
+        >>> table = comparison_table(folder / "a.jsonl", {"b": (None, folder / "b.jsonl")})
+        >>> table[["variant", "accuracy", "paired", "difference"]].to_dict("records")[1]
+        {'variant': 'b', 'accuracy': 75.0, 'paired': 4, 'difference': 25.0}
+    """
+    base = _rows(baseline)
+    lines = [variant_row(baseline_name, base, None, {})]
+    for name, (program_dir, rows_path) in variants.items():
+        lines.append(variant_row(name, _rows(rows_path), base, _manifest(program_dir)))
+    table = pd.DataFrame(lines).reindex(columns=list(COLUMNS))
+    return table.astype({"paired": "Int64"})  # counts stay integers beside the baseline's empty cell
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """A GitHub markdown table (no extra dependency)."""
+    cells = table.astype(object).where(table.notna(), "")
+    lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in cells.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def _variant(text: str) -> tuple[str, tuple[str | None, str]]:
+    """``[NAME=][PROGRAM_DIR:]ROWS.jsonl`` -> ``(NAME, (PROGRAM_DIR or None, ROWS))``; NAME defaults to the
+    file's stem.
+
+    Example:
+        >>> _variant("runs/other.jsonl"), _variant("mipro=programs/mipro:runs/mipro.jsonl")
+        (('other', (None, 'runs/other.jsonl')), ('mipro', ('programs/mipro', 'runs/mipro.jsonl')))
+    """
+    name, sep, rest = text.partition("=")
+    if not sep:
+        name, rest = Path(text).stem, text
+    program_dir, _, rows = rest.rpartition(":")
+    if not name or not rows:
+        raise argparse.ArgumentTypeError(f"expected [NAME=][PROGRAM_DIR:]ROWS.jsonl, got {text!r}")
+    return name, (program_dir or None, rows)
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    variants = dict(args.variants)
+    if not variants:
+        raise CompareError("give at least one results file to compare with the baseline, e.g. "
+                           "`sleeptime compare base.jsonl other.jsonl`")
+    table = comparison_table(args.baseline, variants, baseline_name=args.baseline_name)
+    text = markdown(table)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+        table.to_csv(Path(args.out).with_suffix(".csv"), index=False)
+        print(f"written: {args.out} and {Path(args.out).with_suffix('.csv')}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """``sleeptime compare``."""
+    from optimize.flags import add_subcommand
+
+    parser = add_subcommand(subparsers, "compare",
+                            help="paired, clustered differences of results files against a baseline's",
+                            epilog=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("baseline", help="results JSONL (of sleeptime evaluate --out) the others pair with")
+    parser.add_argument("variants", type=_variant, nargs="*", metavar="[NAME=][PROGRAM_DIR:]ROWS.jsonl",
+                        help="results to compare; PROGRAM_DIR (a compiled program) adds its compile cost")
+    parser.add_argument("--baseline-name", default="baseline", help="the baseline's label in the table")
+    parser.add_argument("--out", default=None, help="also write the table as markdown here (.csv beside it)")
+    parser.set_defaults(func=run_compare)
