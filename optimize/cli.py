@@ -42,6 +42,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stop_local_servers() -> None:
+    """Stop this process's llama.cpp servers now (atexit would too, but only after the interpreter has
+    joined the worker threads, which wait for their requests in flight: a long answer would hold up the exit
+    of an interrupted run). Their requests then fail at once, and a stopped server is not restarted."""
+    server = sys.modules.get("programs.lm.server")
+    if server is not None:
+        server.stop_all_servers()
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     if isinstance(exc, OSError) and getattr(exc, "filename", None) and str(exc.filename) not in text:
@@ -91,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted; finished work is saved and the next run resumes from it", file=sys.stderr)
+        _stop_local_servers()
         return 130
     except SystemExit:
         raise

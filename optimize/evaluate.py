@@ -360,7 +360,8 @@ def evaluate(program, examples, *, ledger: TokenLedger, num_threads: int = 1,
     # A resumed run with nothing left to answer shows no "evaluate: 0q" bar.
     bar = tqdm(total=len(pending), desc="evaluate", unit="q", disable=not progress or not pending)
     try:
-        with ThreadPoolExecutor(max_workers=num_threads) as pool:
+        pool = ThreadPoolExecutor(max_workers=num_threads)
+        try:
             running: dict[Future, tuple[str, Any]] = {}
 
             def submit(kind: str, example) -> None:
@@ -396,6 +397,13 @@ def evaluate(program, examples, *, ledger: TokenLedger, num_threads: int = 1,
                                             unparsed=sum(1 for r in rows_now if r.get("parse_error")))
                     for member in waiting.pop(_context_group(example), []):
                         submit("answer", member)
+        except BaseException:
+            # Ctrl-C or SIGTERM (raised here as KeyboardInterrupt): drop the questions not started and do not
+            # wait for those in flight, so the run stops now instead of first answering the whole queue (every
+            # context's first question is queued at once). What finished is already in results_path.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
     finally:
         bar.close()
         if handle is not None:

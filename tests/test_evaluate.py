@@ -105,3 +105,36 @@ def test_pass_at_k_gets_gold_from_the_examples():
                                 k=2, lm_options={"num_retries": 0})
         frame = evaluate(program, examples(1, 1), ledger=ledger, progress=False)
     assert frame["correct"].tolist() == [True] and ledger.usage("test").calls == 2
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_an_interrupt_stops_the_run_after_the_questions_in_flight(tmp_path, threads):
+    """Ctrl-C or SIGTERM (KeyboardInterrupt in the main thread) must not first answer the whole queue: every
+    context's first question is queued at once, and the executor's exit used to run them all."""
+    import signal
+    import threading
+
+    # CI may start tests with signals ignored: this test installs the handler it needs.
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    main = threading.main_thread().ident
+    ledger, out = TokenLedger(), tmp_path / "rows.jsonl"
+
+    def slow_reply(messages, request):
+        if len(engine.requests) == 4:
+            signal.pthread_kill(main, signal.SIGUSR1)  # as `kill` would, to the main thread
+        return reply(messages, request)
+
+    try:
+        with FakeEngine(slow_reply, delay_seconds=0.05) as engine:
+            with pytest.raises(KeyboardInterrupt):
+                evaluate(program_for(engine, ledger), examples(contexts=40, per_context=1), ledger=ledger,
+                         num_threads=threads, progress=False, results_path=out)
+            calls_at_stop = len(engine.requests)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert calls_at_stop <= 4 + 2 * threads, calls_at_stop  # not 80 (40 sleep + 40 answer calls)
+    kept = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(kept) < 40  # what finished is kept for a resumed run
