@@ -185,6 +185,7 @@ def serve(*args: str) -> list[str]:
 
 
 MALFORMED = GOOD + '{"context_id": "c9", "broken\n'
+RESULT_ROW = '{"question_id": "q1", "context_id": "c1", "correct": true, "test_completion_tokens": 3}\n'
 BAD_INPUTS: list[Case] = [
     # evaluate: Budget values, data and run flags
     Case("evaluate-verbosity-9", ev("--verbosity", "9"), ("verbosity",)),
@@ -287,6 +288,17 @@ BAD_INPUTS: list[Case] = [
          ("configs.csv", "{tmp}/res"), files={"res/configs.csv": "\x00not,a\ncsv\x00,\n\"\n"}),
     Case("report-unknown-run", ["report", "--from-run", "deadbeef", "--tracking-uri", "sqlite:///{tmp}/m.db",
                                 "--out", "{tmp}/report"], ("deadbeef",), slow=True),
+    # compare (results files of evaluate --out)
+    Case("compare-missing-baseline", ["compare", "{tmp}/no-such-rows.jsonl", "{tmp}/a.jsonl"],
+         ("no-such-rows.jsonl", "sleeptime evaluate"), files={"a.jsonl": RESULT_ROW}, needs=("compare",)),
+    Case("compare-nothing-to-compare", ["compare", "{tmp}/a.jsonl"], ("at least one",),
+         files={"a.jsonl": RESULT_ROW}, needs=("compare",)),
+    Case("compare-empty-rows", ["compare", "{tmp}/a.jsonl", "{tmp}/empty.jsonl"], ("empty.jsonl", "no rows"),
+         files={"a.jsonl": RESULT_ROW, "empty.jsonl": ""}, needs=("compare",)),
+    Case("compare-other-questions", ["compare", "{tmp}/a.jsonl", "{tmp}/b.jsonl"], ("question_id", "--data"),
+         files={"a.jsonl": RESULT_ROW, "b.jsonl": RESULT_ROW.replace('"q1"', '"x1"')}, needs=("compare",)),
+    Case("compare-bad-variant", ["compare", "{tmp}/a.jsonl", "x="], ("NAME=",),
+         files={"a.jsonl": RESULT_ROW}, needs=("compare",)),
     # ui (the server is never started: these fail before)
     Case("ui-public-host", ["ui", "--host", "0.0.0.0", "--tracking-uri", "sqlite:///{tmp}/m.db"],
          ("0.0.0.0", "loopback")),
