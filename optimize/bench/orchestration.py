@@ -318,7 +318,8 @@ def write_tables(run: BenchmarkRun, parts: Sequence[Part], answered: Sequence[st
     results = Path(run.results_dir)
     # Tables this invocation has not answered (yet, or at all: --only) keep what an earlier run wrote.
     fresh = set(answered)
-    answered = list(dict.fromkeys([*_earlier_answers(results), *answered]))
+    earlier = _earlier_meta(results)
+    answered = list(dict.fromkeys([*earlier.get("answered", []), *answered]))
     tables: dict[str, list] = {q.id: [] for q in QUESTIONS}
     configs = []
     for part in parts:
@@ -334,7 +335,7 @@ def write_tables(run: BenchmarkRun, parts: Sequence[Part], answered: Sequence[st
         if q.id in fresh or not (results / q.table).exists():
             _concat(tables[q.id]).to_csv(results / q.table, index=False)
     _concat([*configs, _earlier_configs(results, configs)]).to_csv(results / "configs.csv", index=False)
-    meta = _meta(run, parts, answered) | {"invocations": _invocations(run, _earlier_meta(results))}
+    meta = _meta(run, parts, answered) | {"invocations": _invocations(run, earlier)}
     (results / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
     return write_summary(results)
 
@@ -347,19 +348,16 @@ def _earlier_meta(results: Path) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
-def _earlier_answers(results: Path) -> list[str]:
-    return list(_earlier_meta(results).get("answered", []))
-
-
 def _invocations(run: BenchmarkRun, earlier: dict[str, Any]) -> list[dict[str, Any]]:
     """Every invocation whose answers are in this folder, oldest first: a summary's tables can come from
     several (``--only``, a resumed run), so one command line would misstate where they came from. A meta
     written before this list existed contributes its single command."""
-    mine = {key: (run.meta or {}).get(key) for key in ("command", "started_at", "finished_at")}
+    keys = ("command", "started_at", "finished_at")
+    mine = {key: (run.meta or {}).get(key) for key in keys}
     mine |= {"questions": list(run.only), "id": run.invocation}
     history = list(earlier.get("invocations") or [])
     if not history and earlier.get("command"):
-        history = [{key: earlier.get(key) for key in ("command", "started_at", "finished_at")}
+        history = [{key: earlier.get(key) for key in keys}
                    | {"questions": list(earlier.get("only") or []), "earlier_unrecorded": True}]
     if history and history[-1].get("id") == run.invocation:
         history = history[:-1]  # the same invocation writing its tables again
