@@ -33,6 +33,19 @@ BUSY_TIMEOUT_MS = 60_000
 LEASE_SECONDS = 30.0  # a lease not renewed for this long is free; its owner renews it every third of that
 LEASE_POLL_SECONDS = 0.2
 
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS learned_contexts (
+        key TEXT PRIMARY KEY, learned_context TEXT NOT NULL, prompt_tokens INTEGER NOT NULL,
+        completion_tokens INTEGER NOT NULL, seconds REAL NOT NULL, model TEXT NOT NULL,
+        created_at REAL NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS sleep_spends (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, spender TEXT NOT NULL,
+        prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, seconds REAL NOT NULL,
+        model TEXT NOT NULL, created_at REAL NOT NULL, kept INTEGER NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS leases (
+        key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL)""",
+)
+
 logger = logging.getLogger(__name__)
 
 
@@ -249,21 +262,26 @@ class LearnedContextStore(InMemoryStore):
         self.path = Path(path).expanduser() if path is not None else default_store_path()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with closing(self._connect()) as db, db:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("""CREATE TABLE IF NOT EXISTS learned_contexts (
-                    key TEXT PRIMARY KEY, learned_context TEXT NOT NULL, prompt_tokens INTEGER NOT NULL,
-                    completion_tokens INTEGER NOT NULL, seconds REAL NOT NULL, model TEXT NOT NULL,
-                    created_at REAL NOT NULL)""")
-                db.execute("""CREATE TABLE IF NOT EXISTS sleep_spends (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, spender TEXT NOT NULL,
-                    prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, seconds REAL NOT NULL,
-                    model TEXT NOT NULL, created_at REAL NOT NULL, kept INTEGER NOT NULL)""")
-                db.execute("""CREATE TABLE IF NOT EXISTS leases (
-                    key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL)""")
+            self._create_schema()
         except (OSError, sqlite3.Error) as exc:
             raise RuntimeError(f"cannot open the learned-context store at {self.path} ({exc}); pass a "
                                f"writable path (--store PATH or ${STORE_ENV})") from exc
+
+    def _create_schema(self) -> None:
+        # Switching a new file to WAL answers "database is locked" at once, without the busy timeout, while
+        # another process is doing the same: workers started together on a new store retry here.
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                with closing(self._connect()) as db, db:
+                    db.execute("PRAGMA journal_mode=WAL")
+                    for table in SCHEMA:
+                        db.execute(table)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(LEASE_POLL_SECONDS / 4)
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000)

@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from programs.budget import Budget
@@ -106,7 +107,10 @@ WORKER = textwrap.dedent("""
     program = SleepTimeProgram(Budget(sleep_model=spec, test_model=spec), ledger=ledger,
                                store=LearnedContextStore(store_path), lm_options={"num_retries": 0})
     Path(barrier, me).touch()
+    deadline = time.time() + 60
     while len(os.listdir(barrier)) < 2:  # start together, so both want the same contexts at once
+        if time.time() > deadline:
+            sys.exit("the other worker never reached the barrier")
         time.sleep(0.05)
     for context in contexts:
         program(context=context, question="How many apples?")
@@ -123,7 +127,8 @@ def test_two_processes_make_each_learned_context_once(tmp_path):
         workers = [subprocess.Popen([sys.executable, "-c", WORKER, spec, str(path), str(barrier), name,
                                      json.dumps(contexts)], cwd=REPO, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True) for name in ("a", "b")]
-        outputs = [worker.communicate(timeout=180) for worker in workers]
+        with ThreadPoolExecutor(2) as pool:  # drain both at once: a worker blocked on a full pipe can stall
+            outputs = list(pool.map(lambda worker: worker.communicate(timeout=180), workers))
         sleep_requests = [r for r in engine.requests if "learned_context" in json.dumps(r["messages"][-1])
                           and "question" not in r["messages"][-1]["content"]]
     assert all(worker.returncode == 0 for worker in workers), [err for _, err in outputs]
@@ -131,6 +136,31 @@ def test_two_processes_make_each_learned_context_once(tmp_path):
     assert sum(json.loads(out.strip().splitlines()[-1])["sleep_calls"] for out, _ in outputs) == 3
     summary = LearnedContextStore(path).spend_summary()
     assert (summary["spends"], summary["contexts"], summary["double_spends"]) == (3, 3, 0)
+
+
+OPENER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from programs.store import LearnedContextStore
+    folder, start, rounds = Path(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+    for round_ in range(rounds):  # all processes open the same new file at the same moment, round by round
+        at = start + 0.25 * round_
+        time.sleep(max(0.0, at - time.time() - 0.01))
+        while time.time() < at:
+            pass
+        LearnedContextStore(folder / f"lc{round_}.sqlite")
+""")
+
+
+def test_processes_starting_together_all_open_a_new_store(tmp_path):
+    # Switching a new file to WAL fails at once ("database is locked") while another process does the same;
+    # before the store retried, 3 processes opening a new file together failed in 11 of 30 rounds.
+    command = [sys.executable, "-c", OPENER, str(tmp_path), str(time.time() + 2.0), "24"]
+    openers = [subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for _ in range(3)]
+    errors = [opener.communicate(timeout=120)[1] for opener in openers]
+    assert all(opener.returncode == 0 for opener in openers), errors
+    assert len(LearnedContextStore(tmp_path / "lc0.sqlite")) == 0
 
 
 def test_every_spend_is_kept_with_its_spender_and_double_spends_add_up(tmp_path):
