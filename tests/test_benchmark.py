@@ -536,3 +536,29 @@ def test_a_meta_from_before_the_invocation_list_is_kept_as_the_earliest_known_co
     stopped = [{"command": "a", "started_at": "t0", "finished_at": None}, {"command": "b", "started_at": "t"}]
     header = "\n".join(_provenance({"invocations": stopped}))
     assert "stopped before the end" in header and header.endswith("not finished yet)")
+
+
+def _config(config_id, *, cap, accuracy, tokens, truncation, verbosity=0, use_sleep=True):
+    return {"config_id": config_id, "use_sleep": use_sleep, "test_verbosity": verbosity,
+            "test_max_tokens": cap, "sleep_samples": 1, "accuracy": accuracy, "mean_test_tokens": tokens,
+            "cost_per_query": tokens * 10 + 30, "truncation_rate": truncation}
+
+
+def test_a_search_cap_no_answer_reached_is_the_grid_configuration_not_a_find():
+    """Issue 12's search-vs-grid run: sleep v0 at a 128-token cap (answers ~10 tokens) was reported as found
+    by the search alone, though it is the grid's sleep v0 (its slightly cheaper re-made notes put it on the
+    front); a cap that did cut answers off is a different configuration."""
+    from optimize.bench.tables import search_table
+    from programs.budget import Budget
+
+    grid = pd.DataFrame([
+        _config("grid-v0", cap=None, accuracy=0.29, tokens=10.4, truncation=0.0),
+        _config("grid-v2", cap=None, accuracy=0.26, tokens=80.0, truncation=0.0, verbosity=2),
+    ])
+    search = pd.DataFrame([
+        _config("s-v0-128", cap=128, accuracy=0.286, tokens=10.3, truncation=0.0),
+        _config("s-v2-16", cap=16, accuracy=0.35, tokens=15.0, truncation=0.6, verbosity=2),
+    ])
+    table = search_table(grid, search, Budget()).set_index("config_id")
+    assert bool(table.loc["s-v0-128", "in_grid"]) and not table.loc["s-v0-128", "found_by_search_only"]
+    assert not table.loc["s-v2-16", "in_grid"] and table.loc["s-v2-16", "found_by_search_only"]

@@ -188,13 +188,22 @@ INT_FIELDS = ("test_verbosity", "test_max_tokens", "sleep_samples", "sleep_round
 
 
 def q6_table(part: PartResults) -> pd.DataFrame:
-    return search_table(part.grid, part.search, part.base)
+    rates = (part.configs.drop_duplicates("config_id").set_index("config_id")["truncation_rate"]
+             if "truncation_rate" in part.configs else None)
+
+    def with_rates(table: pd.DataFrame) -> pd.DataFrame:
+        if rates is None or table.empty or "truncation_rate" in table:
+            return table
+        return table.assign(truncation_rate=table["config_id"].map(rates))
+
+    return search_table(with_rates(part.grid), with_rates(part.search), part.base)
 
 
 def search_table(grid_configs: pd.DataFrame, search_configs: pd.DataFrame, base=None) -> pd.DataFrame:
     """Question 6: the combined (grid + search) distinct-budget Pareto front; which search configs are on it
     but not in the grid (compared by :func:`canonical_id`, so an equivalent test-time-only trial is not
-    'new')."""
+    'new', and with the test cap left out where no answer reached it: a cap that never bound is not a new
+    configuration)."""
     from programs.budget import Budget
 
     grid = grid_configs.assign(origin="grid")
@@ -214,15 +223,30 @@ def search_table(grid_configs: pd.DataFrame, search_configs: pd.DataFrame, base=
                 values[name] = int(values[name])
         return canonical_id(Budget.from_dict(values), base)
 
+    def effective_key(row) -> str:
+        # A test cap no answer reached changes nothing the model wrote: such a budget is the grid's one
+        # with the cap left out, not a new configuration (its rows may still differ by re-made notes).
+        uncapped = row.copy()
+        if not _ever_cut_off(row):
+            uncapped["test_max_tokens"] = None
+        return key(uncapped)
+
     both["canonical_id"] = both.apply(key, axis=1)
+    both["effective_id"] = both.apply(effective_key, axis=1)
     both = both.drop_duplicates(subset=["config_id", "origin"])
     front = front_table(both, key="canonical_id")
     on_front = set(front.loc[front["on_front"], "canonical_id"])
-    grid_ids = set(both.loc[both["origin"] == "grid", "canonical_id"])
+    grid_ids = set(both.loc[both["origin"] == "grid", "effective_id"])
     both["on_combined_front"] = both["canonical_id"].isin(on_front)
-    both["in_grid"] = both["canonical_id"].isin(grid_ids)
+    both["in_grid"] = both["effective_id"].isin(grid_ids)
     both["found_by_search_only"] = (both["origin"] == "search") & ~both["in_grid"] & both["on_combined_front"]
     return both
+
+
+def _ever_cut_off(row) -> bool:
+    """Whether any answer of this configuration stopped at its test cap (unknown counts as cut off)."""
+    rate = row.get("truncation_rate")
+    return rate is None or pd.isna(rate) or float(rate) > 0
 
 
 def q7_table(part: PartResults) -> pd.DataFrame:
