@@ -248,6 +248,33 @@ def front_table(configs: pd.DataFrame, objectives: Sequence[tuple[str, str]] = O
     return distinct.assign(on_front=[i in front for i in range(len(distinct))])
 
 
+def hypervolume_curves(table: pd.DataFrame, objectives: Sequence[tuple[str, str]] = OBJECTIVES, *,
+                       origin: str = "origin", order: str = "trial") -> dict[str, list[float]]:
+    """Per ``origin``, the share of the best known hypervolume (every row's front together) after each
+    evaluated configuration, in ``order``: the curves :func:`hypervolume_race` reads (reference point there).
+
+    Example:
+        >>> t = pd.DataFrame({"origin": ["grid", "grid", "search"], "trial": [0, 1, 0],
+        ...     "accuracy": [0.2, 0.5, 0.5], "mean_test_tokens": [10, 50, 12],
+        ...     "cost_per_query": [100, 500, 120]})
+        >>> {k: [round(v, 2) for v in c] for k, c in hypervolume_curves(t).items()}
+        {'grid': [0.42, 0.43], 'search': [0.96]}
+    """
+    names = [name for name, _ in objectives]
+    directions = [d for _, d in objectives]
+    values = table[names].astype(float)
+    reference = [min(0.0, values[n].min()) if d == "maximize" else values[n].max() * 1.1 + 1e-9
+                 for n, d in zip(names, directions, strict=True)]
+    best = hypervolume(values.to_numpy().tolist(), directions, reference)
+    curves = {}
+    for name, group in table.groupby(origin, sort=False):
+        group = group.sort_values(order, kind="stable") if order in group else group
+        points = group[names].astype(float).to_numpy().tolist()
+        curves[str(name)] = [hypervolume(points[: k + 1], directions, reference) / best if best else math.nan
+                             for k in range(len(points))]
+    return curves
+
+
 def hypervolume_race(table: pd.DataFrame, objectives: Sequence[tuple[str, str]] = OBJECTIVES, *,
                      within: Sequence[float] = (0.01, 0.05, 0.10), origin: str = "origin",
                      order: str = "trial") -> pd.DataFrame:
@@ -267,21 +294,12 @@ def hypervolume_race(table: pd.DataFrame, objectives: Sequence[tuple[str, str]] 
           grid          2              0.420                  <NA>
         search          2              0.964                     2
     """
-    names = [name for name, _ in objectives]
-    directions = [d for _, d in objectives]
-    values = table[names].astype(float)
-    reference = [min(0.0, values[n].min()) if d == "maximize" else values[n].max() * 1.1 + 1e-9
-                 for n, d in zip(names, directions, strict=True)]
-    best = hypervolume(values.to_numpy().tolist(), directions, reference)
     rows = []
-    for name, group in table.groupby(origin, sort=False):
-        group = group.sort_values(order, kind="stable") if order in group else group
-        points = group[names].astype(float).to_numpy().tolist()
-        curve = [hypervolume(points[: k + 1], directions, reference) for k in range(len(points))]
-        row: dict[str, Any] = {"origin": name, "evaluated": len(points),
-                               "hypervolume_share": round(curve[-1] / best, 3) if best else math.nan}
+    for name, shares in hypervolume_curves(table, objectives, origin=origin, order=order).items():
+        row: dict[str, Any] = {"origin": name, "evaluated": len(shares),
+                               "hypervolume_share": round(shares[-1], 3) if shares else math.nan}
         for share in within:
-            reached = next((k + 1 for k, v in enumerate(curve) if best and v >= (1 - share) * best), None)
+            reached = next((k + 1 for k, v in enumerate(shares) if v >= 1 - share), None)
             row[f"configs_to_within_{share:.0%}"] = reached
         rows.append(row)
     race = pd.DataFrame(rows)

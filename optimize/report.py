@@ -492,6 +492,49 @@ def plot_predictability(table: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
+def plot_search_vs_grid(table: pd.DataFrame, path: Path) -> Path:
+    """Search against grid: share of the best known hypervolume after each evaluated configuration.
+
+    ``table`` is the benchmark's question-6 table (grid and search rows, ``origin`` and ``trial`` columns,
+    the three objectives); a search point the grid already had is drawn hollow.
+
+    Example::
+
+        plot_search_vs_grid(pd.read_csv("docs/benchmarks/search-vs-grid/q6_search.csv"), Path("q6.png"))
+    """
+    from optimize.analysis import hypervolume_curves
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9.5, 5.0))
+    if table.empty or "origin" not in table:
+        _not_run(ax, "needs the grid's and the search's configurations (question 6)", "Search against grid")
+        return _save(fig, path)
+    curves = hypervolume_curves(table)
+    colors = {"grid": "#7f7f7f", "search": "#2ca02c"}
+    for origin, shares in curves.items():
+        xs = list(range(1, len(shares) + 1))
+        ax.step(xs, [v * 100 for v in shares], where="post", color=colors.get(origin), linewidth=2,
+                label=f"{origin}: {len(shares)} configurations")
+        if origin == "search" and "in_grid" in table:
+            rows = table[table["origin"] == origin].sort_values("trial", kind="stable")
+            known = bool_column(rows["in_grid"]).to_numpy()
+            ys = [v * 100 for v in shares]
+            ax.scatter([x for x, k in zip(xs, known, strict=True) if not k],
+                       [y for y, k in zip(ys, known, strict=True) if not k], color=colors[origin], zorder=3,
+                       label="search: a configuration the grid does not have")
+            ax.scatter([x for x, k in zip(xs, known, strict=True) if k],
+                       [y for y, k in zip(ys, known, strict=True) if k], facecolors="white",
+                       edgecolors=colors[origin], zorder=3, label="search: one the grid has")
+    ax.axhline(95, color="black", linewidth=0.8, linestyle=":", label="95% of the best known")
+    ax.set_ylim(0, 105)
+    ax.set_xlabel("configurations evaluated (in the order they ran)")
+    ax.set_ylabel("share of the best known hypervolume (%)")
+    ax.set_title("Search against grid: accuracy up, test tokens and cost per query down")
+    ax.legend(**LEGEND_OUTSIDE)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
 def _save(fig, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

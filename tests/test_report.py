@@ -200,3 +200,22 @@ def test_configs_read_back_from_csv_with_unset_caps_still_group(tmp_path):
     table = k_scaling_table(read_back)
     assert sorted(table["k"]) == [1, 2]
     assert set(table["test_budget"]) == {"verbosity 0, max 256 tokens (default)"}
+
+
+def test_search_vs_grid_figure_is_drawn_from_the_q6_table(tmp_path):
+    from optimize.analysis import hypervolume_curves
+    from optimize.report import plot_search_vs_grid
+
+    table = pd.DataFrame({
+        "origin": ["grid", "grid", "search", "search", "search"], "trial": [0, 1, 0, 1, 2],
+        "accuracy": [0.3, 0.1, 0.05, 0.3, 0.35], "mean_test_tokens": [10, 80, 11, 10, 50],
+        "cost_per_query": [140, 800, 112, 140, 520], "in_grid": [True, True, False, True, False],
+    })
+    curves = hypervolume_curves(table)
+    assert list(curves) == ["grid", "search"] and [len(c) for c in curves.values()] == [2, 3]
+    assert curves["search"] == sorted(curves["search"])  # a front only grows
+    assert max(max(c) for c in curves.values()) == pytest.approx(1.0)
+    path = plot_search_vs_grid(table, tmp_path / "q6.png")
+    assert path.stat().st_size > 10_000
+    empty = plot_search_vs_grid(pd.DataFrame(), tmp_path / "empty.png")
+    assert empty.exists()

@@ -513,6 +513,11 @@ def run_benchmark(run: BenchmarkRun) -> Path:
             examples = _concat(list(measured.frames.values()))
             try:
                 write_report(configs, examples, part.model_dir / "report")
+                if "q6" in answered and len(measured.search):
+                    from optimize.report import plot_search_vs_grid
+
+                    plot_search_vs_grid(BY_ID["q6"].build(measured),
+                                        part.model_dir / "report" / "search_vs_grid.png")
             except Exception as exc:  # the figures are a view; the question tables are the answer
                 print(f"report figures for {part.label} failed: {exc}", file=sys.stderr)
     run.meta = {**(run.meta or {}), "finished_at": datetime.now(UTC).isoformat(timespec="seconds")}
