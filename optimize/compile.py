@@ -77,7 +77,8 @@ def compile_program(budget: Budget, trainset: list, *, devset: list | None = Non
                     store=None, api_base: str | None = None,
                     adapter: str = "chat", out_dir=None, seed: int = 0, num_threads: int = 1,
                     data: dict | None = None, track: bool = True, tracking_uri: str | None = None,
-                    lm_options: dict | None = None, progress: bool = True, command: str | None = None):
+                    lm_options: dict | None = None, progress: bool = True, command: str | None = None,
+                    shuffle_train: bool = False):
     """Compile the program for ``budget`` on ``trainset``; score it on ``devset``; save it to ``out_dir``.
 
     Returns ``(program, scores)``; ``scores`` is :func:`optimize.metrics.summarize` on the dev set (empty
@@ -88,7 +89,8 @@ def compile_program(budget: Budget, trainset: list, *, devset: list | None = Non
 
     ``phase`` ("both", "sleep" or "test") says which phase's prompts the optimizer may change; the other
     keeps its hand-written prompts. A sleep-phase compile takes the train questions one per context per
-    round, so the rewriter's demos come from different contexts (``train_order`` in the manifest).
+    round, so the rewriter's demos come from different contexts (``train_order`` in the manifest);
+    ``shuffle_train`` visits the train questions in an order drawn with ``seed``, for another draw of demos.
     ``teacher_model`` runs both phases of the teacher program that bootstraps the demos (a stronger model
     teaching a cheaper student). ``store`` keeps learned contexts: by default a fresh in-memory one, so the
     rewriter really runs on train contexts; with ``phase="test"`` a persistent store lets every candidate
@@ -98,7 +100,7 @@ def compile_program(budget: Budget, trainset: list, *, devset: list | None = Non
 
         program, scores = compile_program(Budget(test_verbosity=2), train, devset=dev, out_dir="runs/v2")
     """
-    from optimize.data.splits import one_context_at_a_time
+    from optimize.data.splits import train_order as order_train
     from optimize.evaluate import evaluate
     from optimize.metrics import summarize
     from programs.api import build_program
@@ -112,9 +114,7 @@ def compile_program(budget: Budget, trainset: list, *, devset: list | None = Non
         raise ValueError(f"unknown optimizer {optimizer!r}; use one of {OPTIMIZERS}")
     ledger = ledger if ledger is not None else TokenLedger()
     budget = budget.replace(compiled=None)
-    train_order = "data"
-    if phase == "sleep":  # the rewriter runs once per context: demos must come from different contexts
-        trainset, train_order = one_context_at_a_time(trainset), "one question per context per round"
+    trainset, train_order = order_train(trainset, phase=phase, shuffle=shuffle_train, seed=seed)
     cap = getattr(budget, "resolved_test_max_tokens", None) or budget.test_max_tokens
     metric = correctness_metric(token_penalty=token_penalty, test_max_tokens=cap)
     params = {**budget.to_dict(), "optimizer": optimizer, "phase": phase, "max_demos": max_demos,

@@ -234,7 +234,7 @@ def run_compile(args: argparse.Namespace) -> int:
         data={"source": args.data, "train": len(train), "dev": len(dev), "seed": args.seed,
               "train_contexts": args.train_contexts, "dev_contexts": args.dev_contexts},
         track=not args.no_mlflow, tracking_uri=args.tracking_uri, lm_options={"num_retries": args.retries},
-        command=command_line())
+        command=command_line(), shuffle_train=args.shuffle_train)
     _print_summary(f"compiled -> {out_dir}", scores)
     return 0
 
@@ -301,6 +301,10 @@ def register(subparsers) -> None:
                       help="score on every question of this many dev contexts, spread across templates "
                       "(default: all, or the first --dev-n)")
     opts.add_argument("--max-demos", type=non_negative_int, default=2, help="demos per predictor")
+    opts.add_argument("--shuffle-train", action="store_true",
+                      help="visit the train questions in an order drawn with --sampler-seed instead of the "
+                      "data's (bootstrapping optimizers keep the first successful traces, so this draws "
+                      "other demos)")
     opts.add_argument("--token-penalty", type=non_negative_float, default=0.0,
                       help="lambda: score = correct - lambda * test tokens / test_max_tokens")
     opts.add_argument("--reflection-model", default=None, help="model spec for GEPA/MIPRO proposals")

@@ -169,6 +169,25 @@ def test_phase_sleep_takes_its_demos_from_different_contexts(tmp_path):
     assert load(tmp_path).manifest["compiled_with"]["train_order"] == "one question per context per round"
 
 
+def test_shuffle_train_draws_other_demos_and_says_so_in_the_manifest(tmp_path):
+    """BootstrapFewShot keeps the first successful traces: in data order always the same two; a seeded
+    shuffle visits the train set in another order, so another draw of demos (the same one for a seed)."""
+    def demo_contexts(shuffle: bool, seed: int, out_dir=None) -> list[str]:
+        with FakeEngine(reply) as engine:
+            spec = f"openai/fake@{engine.api_base}"
+            program, _ = compile_program(Budget(sleep_model=spec, test_model=spec), examples(1, 8),
+                                         max_demos=2, ledger=TokenLedger(), track=False, progress=False,
+                                         out_dir=out_dir, seed=seed, shuffle_train=shuffle,
+                                         lm_options={"num_retries": 0})
+        return [demo["context"] for demo in program.answerer.predict.demos]
+
+    in_order = demo_contexts(False, 0)
+    assert in_order == ["Ann has 1 boxes of 4 apples.", "Ann has 2 boxes of 4 apples."]
+    drawn = demo_contexts(True, 3, out_dir=tmp_path)
+    assert drawn != in_order and drawn == demo_contexts(True, 3)
+    assert load(tmp_path).manifest["compiled_with"]["train_order"] == "shuffled (seed 3)"
+
+
 def any_fields(messages, request):
     """Answers whatever output fields the prompt asks for: the program's and the optimizers' own."""
     import re

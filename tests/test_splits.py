@@ -53,3 +53,22 @@ def test_spread_contexts_takes_one_context_per_template_before_a_second():
     assert sorted({e.context_id for e in picked}) == ["a-0", "a-1", "b-0", "c-0"]
     assert len(picked) == 8  # every question of each chosen context
     assert spread_contexts(rows, 100) == rows
+
+
+def test_train_order_shuffles_by_seed_and_keeps_sleep_phase_rounds():
+    import dspy
+
+    from optimize.data.splits import train_order
+
+    rows = [dspy.Example(context_id=c, question_id=f"{c}{q}") for c in "abcd" for q in range(3)]
+    same, label = train_order(rows)
+    assert [r.question_id for r in same] == [r.question_id for r in rows] and label == "data"
+    one, _ = train_order(rows, shuffle=True, seed=1)
+    again, _ = train_order(rows, shuffle=True, seed=1)
+    other, _ = train_order(rows, shuffle=True, seed=2)
+    ids = [r.question_id for r in one]
+    assert ids == [r.question_id for r in again] and ids != [r.question_id for r in other]
+    assert sorted(ids) == sorted(r.question_id for r in rows) and ids != [r.question_id for r in rows]
+    rounds, label = train_order(rows, phase="sleep", shuffle=True, seed=1)
+    assert len({r.context_id for r in rounds[:4]}) == 4  # every context once before any twice
+    assert label == "one question per context per round, contexts shuffled (seed 1)"

@@ -131,6 +131,34 @@ def one_context_at_a_time(examples: Sequence) -> list:
     return list(_round_robin(by_context.values()))
 
 
+def train_order(examples: Sequence, *, phase: str = "both", shuffle: bool = False,
+                seed: int = 0) -> tuple[list, str]:
+    """The order an optimizer visits the train questions in, and a label for the manifest.
+
+    Optimizers that keep the first successful traces (BootstrapFewShot) take their demos from the front of
+    this order, so the data's order always gives the same demos; ``shuffle`` (seeded) draws other ones,
+    which is how a compile's gain is checked against another draw of demos. A sleep-phase compile then
+    takes one question per context per round (:func:`one_context_at_a_time`).
+
+    Example:
+        >>> import dspy
+        >>> rows = [dspy.Example(context_id=c, question=str(q)) for c in "abc" for q in range(2)]
+        >>> order, label = train_order(rows, shuffle=True, seed=1)
+        >>> sorted(map(str, order)) == sorted(map(str, rows))
+        True
+        >>> label
+        'shuffled (seed 1)'
+    """
+    ordered, label = list(examples), "data"
+    if shuffle:
+        random.Random(seed).shuffle(ordered)
+        label = f"shuffled (seed {seed})"
+    if phase == "sleep":  # the rewriter runs once per context: demos must come from different contexts
+        ordered = one_context_at_a_time(ordered)
+        label = "one question per context per round" + (f", contexts {label}" if shuffle else "")
+    return ordered, label
+
+
 def _round_robin(groups: Iterable[Sequence]) -> Iterator:
     """The first item of every group, then the second of every group that has one, and so on."""
     groups = list(groups)
