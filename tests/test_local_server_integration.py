@@ -58,13 +58,18 @@ def _process_is_gone(pid: int) -> bool:
     return any(line.startswith("State:") and "Z" in line for line in status.splitlines())
 
 
-def _wait_until_gone(pid: int, patience_seconds: float = 30.0) -> bool:
+def _eventually(check, patience_seconds: float = 30.0) -> bool:
+    """True as soon as ``check()`` is; False if it still is not after ``patience_seconds``."""
     deadline = time.monotonic() + patience_seconds
     while time.monotonic() < deadline:
-        if _process_is_gone(pid):
+        if check():
             return True
         time.sleep(0.2)
-    return _process_is_gone(pid)
+    return check()
+
+
+def _wait_until_gone(pid: int) -> bool:
+    return _eventually(lambda: _process_is_gone(pid))
 
 
 @pytest.fixture(scope="module")
@@ -166,15 +171,6 @@ def test_a_slot_is_saved_into_the_slot_folder_and_restored(tmp_path):
             server.slot_action(0, "save", "../escape.bin")
 
 
-def _wait_for_log_line(path, text: str, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if text in path.read_text():
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def test_a_speculative_server_drafts_and_keeps_the_greedy_reply(tmp_path):
     question = "Repeat exactly: 3 boxes of 4 apples, 3 boxes of 4 apples, 3 boxes of 4 apples."
     with LocalServer(MODEL_KEY, n_ctx=1024, warmup=False) as plain:
@@ -183,7 +179,7 @@ def test_a_speculative_server_drafts_and_keeps_the_greedy_reply(tmp_path):
         reply = _chat(server.api_base, server.alias, question)["choices"][0]["message"]["content"]
         # The server writes its slot statistics after it has sent the reply, so on a loaded machine the
         # line can land a moment later: wait for it rather than reading the log once.
-        drafted = _wait_for_log_line(server.log_path, "draft acceptance")
+        drafted = _eventually(lambda: "draft acceptance" in server.log_path.read_text())
 
     assert "ngram-simple" in server.child_command(1)
     assert drafted  # llama.cpp drafted from the prompt's n-grams
