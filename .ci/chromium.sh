@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Debian's chromium for the browser test of the MLflow UI (tests/test_ui_browser.py skips without it) and
-# for `python3 -m optimize.screenshots`. Idempotent: does nothing when a chromium is already installed.
+# for `python3 -m tools.screenshots`. Idempotent: does nothing when a chromium is already installed.
 set -euo pipefail
 if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then
     exit 0

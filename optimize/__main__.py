@@ -1,3 +1,3 @@
-from optimize.cli import main
+from optimize.cli.app import main
 
 raise SystemExit(main())

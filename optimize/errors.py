@@ -1,7 +1,7 @@
 """The errors a user can fix: the CLI prints them as one ``error: ...`` line, never a traceback.
 
 Raise :class:`UserError` (or a ``ValueError`` subclass) with a message that names the problem and the fix.
-``optimize.cli.main`` prints it redacted and exits with :data:`USER_ERROR_STATUS`; ``--debug`` shows the
+``optimize.cli.app.main`` prints it redacted and exits with :data:`USER_ERROR_STATUS`; ``--debug`` shows the
 traceback instead.
 
 Example:

@@ -104,8 +104,8 @@ class PassAtK(_Sampled):
     """Oracle pass@k: sample k answers; the prediction is correct if ANY sample is correct.
 
     It needs the gold answer (``program(context=..., question=..., gold=...)``), so it is an upper bound
-    for comparison, never a deployable method; :func:`optimize.evaluate.evaluate` passes the gold because
-    ``needs_gold`` is true. The returned answer is the first correct sample, else the first sample.
+    for comparison, never a deployable method; :func:`optimize.experiments.evaluate.evaluate` passes the gold
+    because ``needs_gold`` is true. The returned answer is the first correct sample, else the first sample.
 
     Example:
         >>> from programs.lm.fake_engine import FakeEngine, chat_adapter_reply

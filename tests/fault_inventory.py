@@ -1250,8 +1250,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     args = parser.parse_args(argv)
     repo = Path(args.repo).resolve()
-    if not (repo / "optimize" / "cli.py").is_file():
-        parser.error(f"--repo {repo} is not a checkout of this project (no optimize/cli.py)")
+    if not (repo / "optimize" / "cli").is_dir() and not (repo / "optimize" / "cli.py").is_file():
+        parser.error(f"--repo {repo} is not a checkout of this project (no optimize/cli)")
     kinds = args.only or ["bad", "hang", "fault"]
     scratch = Path(tempfile.mkdtemp(prefix="fault-inventory-"))
     checkout = Checkout(repo, scratch)

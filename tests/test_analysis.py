@@ -1,4 +1,4 @@
-"""optimize.analysis: the tables every report needs, computed once (hand-checked numbers), and the
+"""optimize.reports.analysis: the tables every report needs, computed once (hand-checked numbers), and the
 question registry the benchmark is built on."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from optimize.analysis import (
+from optimize.reports.analysis import (
     AMORTIZATION_N,
     amortization_table,
     bool_column,
@@ -70,7 +70,7 @@ def test_amortization_uses_one_n_grid_and_the_matched_baseline():
 
 
 def test_report_and_analysis_use_the_same_matched_baseline_and_grid():
-    from optimize.report import amortization_table as report_amortization
+    from optimize.reports.figures import amortization_table as report_amortization
 
     frame = configs().assign(cost_per_query=[400.0, 80.0, 600.0, 900.0], price_ratio=10.0,
                              questions_per_context=1.0, sleep_samples=1, sleep_rounds=0)
@@ -113,7 +113,8 @@ def test_failure_rates_tolerate_old_rows_and_name_every_configuration():
 
 
 def test_report_does_not_import_search():
-    code = "import sys, optimize.report, optimize.analysis; print('optimize.search' in sys.modules)"
+    code = ("import sys, optimize.reports.figures, optimize.reports.analysis; "
+            "print('optimize.experiments.search' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "False"
@@ -135,8 +136,7 @@ def test_every_question_is_registered_once_with_its_table_section_and_groups():
 
 
 def test_benchmark_modules_are_small():
-    files = [*sorted((ROOT / "optimize" / "bench").glob("*.py")), ROOT / "optimize" / "benchmark.py",
-             ROOT / "optimize" / "benchmark_summary.py", ROOT / "optimize" / "analysis.py",
-             ROOT / "optimize" / "report.py", ROOT / "optimize" / "metrics.py"]
+    files = [*sorted((ROOT / "optimize" / "bench").glob("*.py")),
+             *sorted((ROOT / "optimize" / "reports").glob("*.py"))]
     sizes = {f.name: len(f.read_text().splitlines()) for f in files}
     assert max(sizes.values()) < 600, sizes

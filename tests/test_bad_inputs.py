@@ -1,7 +1,7 @@
 """Every user mistake of the bad-input inventory (``tests/fault_inventory.py``, issue 9) ends with a clear
 error: a non-zero status, no traceback, an ``error:`` line naming the problem, and no password printed.
 
-The cases run in-process (``optimize.cli.main``) so the whole list takes seconds; the few marked ``slow``
+The cases run in-process (``optimize.cli.app.main``) so the whole list takes seconds; the few marked ``slow``
 (an MLflow store, a UI start) run only in the inventory script, and a small subset runs here as a real
 subprocess too, as the inventory runs every case.
 """
@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fault_inventory as inventory  # noqa: E402
 
-from optimize.cli import main  # noqa: E402
+from optimize.cli.app import main  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = [case for case in inventory.BAD_INPUTS if not case.slow]
@@ -26,7 +26,7 @@ SUBPROCESS = ["evaluate-malformed-row", "ui-port-out-of-range", "ask-unreachable
 
 
 def test_the_inventory_covers_every_command_with_at_least_70_mistakes():
-    from optimize.cli import build_parser
+    from optimize.cli.app import build_parser
 
     parser = build_parser()
     commands = set(next(a for a in parser._actions if a.dest == "command").choices)

@@ -16,14 +16,14 @@ import dspy
 import pandas as pd
 import pytest
 
-from optimize.analysis import amortization_table as amortization
-from optimize.analysis import token_ratio_table as ratio_at_equal_accuracy
 from optimize.bench.errors import BenchmarkError
 from optimize.bench.estimate import estimate_seconds
 from optimize.bench.latency import latency_from_calls, latency_table, measure_latency, paired_seconds
 from optimize.bench.orchestration import BenchmarkRun, run_benchmark
 from optimize.bench.presets import PRESETS, preset_budgets
-from optimize.search import budget_id
+from optimize.experiments.search import budget_id
+from optimize.reports.analysis import amortization_table as amortization
+from optimize.reports.analysis import token_ratio_table as ratio_at_equal_accuracy
 from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
 from programs.lm.ledger import LMCall
 from programs.store import InMemoryStore
@@ -343,8 +343,8 @@ def test_standard_preset_runs_the_issue_configurations():
 
 
 def test_search_trials_and_contexts_override_the_size():
-    from optimize.bench.cli import preset_from_args
-    from optimize.cli import build_parser
+    from optimize.cli.app import build_parser
+    from optimize.cli.benchmark import preset_from_args
 
     args = build_parser().parse_args(["benchmark", "--size", "standard", "--search-trials", "16"])
     preset = preset_from_args(args)
@@ -385,7 +385,7 @@ def standard_like(tmp_path_factory):
     import shutil
 
     from optimize.bench.orchestration import COMMITTED_PATTERNS
-    from optimize.search import evaluate_budget
+    from optimize.experiments.search import evaluate_budget
 
     tmp_path = tmp_path_factory.mktemp("standard")
     seen = []
@@ -444,7 +444,7 @@ def test_tables_carry_clustered_intervals_failure_rates_and_both_datasets(standa
 
 
 def test_benchmark_help_names_the_sizes_and_the_heldout_set(capsys):
-    from optimize.cli import main
+    from optimize.cli.app import main
 
     with pytest.raises(SystemExit):
         main(["benchmark", "--help"])
@@ -473,8 +473,8 @@ def test_rows_of_third_party_held_out_sets_are_never_committed(tmp_path):
 def test_heldout_contexts_take_one_context_per_template_first_and_need_a_heldout_set(tmp_path, capsys):
     import json
 
-    from optimize.bench.cli import load_heldout
-    from optimize.cli import main
+    from optimize.cli.app import main
+    from optimize.cli.benchmark import load_heldout
 
     path = tmp_path / "heldout.jsonl"
     rows = [{"context_id": f"{t}-{i}", "template_id": t, "context": "Ann has 3 apples.",
@@ -522,7 +522,7 @@ def test_a_later_run_of_some_questions_keeps_the_tables_of_the_others(tmp_path):
 
 def test_a_meta_from_before_the_invocation_list_is_kept_as_the_earliest_known_command():
     from optimize.bench.orchestration import _invocations
-    from optimize.benchmark_summary import _provenance
+    from optimize.bench.summary import _provenance
 
     older = {"command": "sleeptime benchmark --only q7", "started_at": "t0", "finished_at": "t1",
              "only": ["q7"]}

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from optimize.metrics import (
+from optimize.reports.metrics import (
     accuracy_intervals,
     cluster_bootstrap_means,
     cluster_interval,
@@ -116,7 +116,7 @@ def test_pilot_variance_finds_the_intra_context_correlation():
 
 def test_missing_template_or_context_labels_are_clusters_of_their_own():
     # pandas 3 turns str(NaN) into NA, which factorizes to -1: such rows must not vanish or crash.
-    from optimize.metrics import cluster_interval
+    from optimize.reports.metrics import cluster_interval
 
     out = cluster_interval([1, 0, 1, 1], ["a", "a", None, float("nan")], [None, None, float("nan"), "t"],
                            n_resamples=200, seed=0)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from optimize.cli import build_parser, main, report_error
+from optimize.cli.app import build_parser, main, report_error
 
 REPO = Path(__file__).resolve().parents[1]
 NOWHERE = "openai/m@http://127.0.0.1:9/v1"  # no server answers: errors must come before any call
@@ -107,10 +107,10 @@ def test_debug_is_accepted_by_every_command():
 def test_the_doctests_of_flags_and_errors_run():
     import doctest
 
+    import optimize.cli.flags
     import optimize.errors
-    import optimize.flags
 
-    for module in (optimize.flags, optimize.errors):
+    for module in (optimize.cli.flags, optimize.errors):
         assert doctest.testmod(module).failed == 0
 
 
@@ -196,7 +196,7 @@ def test_shared_flags_parse_the_same_everywhere(tmp_path):
 def test_contexts_takes_every_question_of_n_contexts_across_templates(command):
     """The first N questions of a split are one template; --contexts N spreads N contexts over templates,
     and --n then keeps the first N of those."""
-    from optimize.flags import examples_from_flags
+    from optimize.cli.flags import examples_from_flags
 
     args = build_parser().parse_args([command, "--split", "dev", "--contexts", "5"])
     examples = examples_from_flags(args)

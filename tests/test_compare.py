@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from optimize.cli import main
-from optimize.compare import CompareError, comparison_table
+from optimize.cli.app import main
+from optimize.reports.compare import CompareError, comparison_table
 
 
 def write_rows(path: Path, correct: list[int], *, prefix: str = "q", tokens: int = 10, **extra) -> Path:
@@ -61,6 +61,6 @@ def test_nothing_to_compare_is_a_user_error():
     with pytest.raises(CompareError, match="at least one results file"):
         from argparse import Namespace
 
-        from optimize.compare import run_compare
+        from optimize.reports.compare import run_compare
 
         run_compare(Namespace(baseline="a.jsonl", variants=[], baseline_name="baseline", out=None))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dspy
 import pytest
 
-from optimize.compile import compile_program, correctness_metric
+from optimize.experiments.compile import compile_program, correctness_metric
 from programs.api import load
 from programs.budget import Budget
 from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
@@ -90,7 +90,7 @@ def test_compile_logs_to_the_project_store_so_its_runs_appear_in_the_ui(tmp_path
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    from optimize.tracking import default_tracking_uri
+    from optimize.tracking.runs import default_tracking_uri
 
     monkeypatch.chdir(tmp_path)  # a relative sqlite:///mlruns/... would land here, not in the store
     monkeypatch.setenv("SLEEPTIME_MLRUNS_DIR", str(tmp_path / "store"))
@@ -224,14 +224,14 @@ def test_every_optimizer_compiles_on_the_fake_engine_and_records_its_cost(tmp_pa
 
 
 def test_gepa_without_a_reflection_model_is_refused():
-    from optimize.optimizers import make_optimizer
+    from optimize.experiments.optimizers import make_optimizer
 
     with pytest.raises(ValueError, match="--reflection-model"):
         make_optimizer("gepa", metric=correctness_metric())
 
 
 def test_the_feedback_metric_says_whether_the_notes_held_the_answer():
-    from optimize.optimizers import feedback_metric
+    from optimize.experiments.optimizers import feedback_metric
 
     metric = feedback_metric()
     right = metric(dspy.Example(answer="12"), dspy.Prediction(answer="12", learned_context="x = 5"))
@@ -245,6 +245,6 @@ def test_the_feedback_metric_says_whether_the_notes_held_the_answer():
 def test_the_doctests_of_the_optimizers_module_run():
     import doctest
 
-    import optimize.optimizers
+    import optimize.experiments.optimizers
 
-    assert doctest.testmod(optimize.optimizers).failed == 0
+    assert doctest.testmod(optimize.experiments.optimizers).failed == 0

@@ -4,7 +4,7 @@ import logging
 
 import dspy  # noqa: F401 - installs its own handler, which the context manager must put back
 
-from optimize.console import library_logs_through_tqdm
+from optimize.cli.console import library_logs_through_tqdm
 
 
 def test_dspy_warnings_go_through_one_handler_and_truncations_are_summarised(capsys):

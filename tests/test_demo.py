@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from optimize.cli import main
-from optimize.demo import DEMO_BASELINE_VERBOSITY
+from optimize.cli.app import main
+from optimize.experiments.demo import DEMO_BASELINE_VERBOSITY
 from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
 
 

@@ -7,8 +7,8 @@ import json
 import dspy
 import pytest
 
-from optimize.evaluate import COLUMNS, evaluate
-from optimize.metrics import summarize
+from optimize.experiments.evaluate import COLUMNS, evaluate
+from optimize.reports.metrics import summarize
 from programs.api import build_program
 from programs.budget import Budget
 from programs.lm.fake_engine import FakeEngine, chat_adapter_reply

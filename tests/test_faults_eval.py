@@ -9,9 +9,9 @@ import json
 import dspy
 import pytest
 
-from optimize.cli import main
+from optimize.cli.app import main
 from optimize.errors import ResumeMismatchError
-from optimize.evaluate import evaluate, run_config, score_row
+from optimize.experiments.evaluate import evaluate, run_config, score_row
 from programs.api import build_program
 from programs.budget import Budget
 from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
@@ -142,7 +142,7 @@ def test_an_unparseable_reply_is_a_parse_error_row_not_just_a_wrong_answer():
     assert frame["parse_error"].tolist() == [True] and frame["error"].notna().all()
     assert not frame["correct"].any()
     # answered, scored wrong, counted apart: not a failed LM call (a rerun would only repeat it)
-    from optimize.metrics import failed_rows, summarize
+    from optimize.reports.metrics import failed_rows, summarize
 
     assert not failed_rows(frame).any() and summarize(frame)["errors"] == 0
 
@@ -151,7 +151,7 @@ def test_an_unparseable_reply_is_a_parse_error_row_not_just_a_wrong_answer():
 def test_an_unparsed_reply_that_states_the_gold_number_is_counted_apart_not_right():
     """A fair baseline: the table says how many unparsed replies stated the gold number; ``correct`` stays
     strict (the adapter could not read an answer field)."""
-    from optimize.analysis import failure_rates
+    from optimize.reports.analysis import failure_rates
 
     ledger = TokenLedger()
     replies = iter(["[[ ## reasoning ## ]]\nBox 0 holds 2 apples, so the count is 2.",
@@ -233,7 +233,7 @@ def test_a_reply_cut_off_at_the_cap_is_reported_truncated_end_to_end():
 
 def test_the_cli_default_threads_come_from_the_test_models_server():
     import programs.lm
-    from optimize.run_cli import default_threads
+    from optimize.cli.run import default_threads
 
     if not hasattr(programs.lm, "suggested_concurrency"):
         assert default_threads("openai/m@http://127.0.0.1:9/v1") == 1

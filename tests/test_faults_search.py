@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from test_search import REPO, fake_evaluator, make_examples  # noqa: E402
 
-from optimize.search import SearchSpace, run_search  # noqa: E402
-from optimize.sweep import run_sweep  # noqa: E402
-from optimize.tracking import Tracker  # noqa: E402
+from optimize.experiments.search import SearchSpace, run_search  # noqa: E402
+from optimize.experiments.sweep import run_sweep  # noqa: E402
+from optimize.tracking.runs import Tracker  # noqa: E402
 
 DEAD = "openai/dead@http://127.0.0.1:1/v1"  # nothing listens on port 1: every call fails at once
 
@@ -97,7 +97,7 @@ def test_error_rate_threshold_fails_a_partly_broken_trial(tmp_path):
 
 
 def test_repeated_evaluation_retries_error_rows_instead_of_reusing_them(tmp_path, fake_engine):
-    from optimize.runner import evaluate_budget
+    from optimize.experiments.runner import evaluate_budget
     from programs.budget import Budget
     from programs.store import InMemoryStore
 
@@ -128,14 +128,14 @@ WORKER = textwrap.dedent("""
     import os, signal, sys
     sys.path.insert(0, {tests!r})
     import test_search as t
-    from optimize.tracking import Tracker
+    from optimize.tracking.runs import Tracker
     calls = {{"n": 0}}
     def crashing(budget, examples, **kw):
         calls["n"] += 1
         if calls["n"] == 2:
             os.kill(os.getpid(), signal.{signal})
         return t.fake_evaluator(budget, examples, **kw)
-    from optimize.search import run_search
+    from optimize.experiments.search import run_search
     from pathlib import Path
     tracker = Tracker({tracking!r}, artifact_root={artifacts!r}) if {tracked} else False
     run_search(t.make_examples(), n_trials=4, storage={storage!r}, study_name="s", seed=0,
@@ -199,7 +199,7 @@ def test_a_password_in_a_model_url_reaches_no_file_the_search_writes(tmp_path, t
 
 
 def test_stop_on_signals_restores_previous_handlers():
-    from optimize.runner import stop_on_signals
+    from optimize.experiments.runner import stop_on_signals
 
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(KeyboardInterrupt), stop_on_signals() as stop:
@@ -209,7 +209,7 @@ def test_stop_on_signals_restores_previous_handlers():
 
 
 def test_search_command_with_only_an_unreachable_model_exits_non_zero(tmp_path, capsys, monkeypatch):
-    from optimize.cli import main
+    from optimize.cli.app import main
 
     monkeypatch.setenv("SLEEPTIME_MLRUNS_DIR", str(tmp_path / "mlruns"))
     code = main(["search", "--test-model", DEAD, "--sleep-model", DEAD, "--n", "2", "--n-trials", "1",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from optimize.data.cli import register
+from optimize.cli.data import register
 from optimize.data.generate import generate_file, generate_rows
 from optimize.data.templates import TemplateError
 

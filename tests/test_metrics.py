@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from optimize.metrics import paired_difference, summarize, wilson_interval
+from optimize.reports.metrics import paired_difference, summarize, wilson_interval
 
 
 def frame():

@@ -168,7 +168,7 @@ def _card_command() -> list[str]:
 def test_committed_dataset_is_reproduced_byte_for_byte_by_the_card_command(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from optimize.cli import main
+    from optimize.cli.app import main
 
     argv = _card_command()[1:]
     assert "--out" in argv, "the card's command must name its --out file"

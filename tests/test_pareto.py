@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from optimize.pareto import dominates, pareto_front
+from optimize.reports.pareto import dominates, pareto_front
 
 
 def test_two_objectives_front_by_hand():
@@ -44,7 +44,7 @@ def test_bad_directions_are_refused():
 def test_distinct_front_lists_a_budget_proposed_twice_once():
     import optuna
 
-    from optimize.search import distinct_front
+    from optimize.experiments.search import distinct_front
 
     study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
     for values, budget in (([0.5, 10, 100], "A"), ([0.5, 10, 100], "A"), ([0.8, 50, 500], "B"),

@@ -44,8 +44,8 @@ WORKER = textwrap.dedent("""
     sys.path.insert(0, {tests!r})
     import test_search as t
     from pathlib import Path
-    from optimize.search import run_search
-    from optimize.tracking import Tracker
+    from optimize.experiments.search import run_search
+    from optimize.tracking.runs import Tracker
 
     def slow(budget, examples, **kw):
         time.sleep(0.3)  # let the two workers interleave
@@ -80,7 +80,7 @@ def test_two_workers_share_one_study(postgres_url, tmp_path):
     for worker, (_, err) in zip(workers, outputs, strict=True):
         assert worker.returncode == 0, err[-3000:]
 
-    from optimize.search import open_storage
+    from optimize.experiments.search import open_storage
 
     study = optuna.load_study(study_name=study_name, storage=open_storage(postgres_url))
     states = Counter(t.state.name for t in study.trials)
@@ -101,7 +101,7 @@ def test_two_workers_share_one_study(postgres_url, tmp_path):
     repeats = len(study.trials) - len({t.user_attrs["config_id"] for t in study.trials})
     assert repeats < per_worker
 
-    from optimize.tracking import Tracker
+    from optimize.tracking.runs import Tracker
 
     tracker = Tracker(tracking)
     parents = tracker.client.search_runs([tracker.experiment_id], "tags.`sleeptime.kind` = 'search'")
@@ -113,7 +113,7 @@ def test_a_different_objective_is_refused_on_the_server(postgres_url, tmp_path):
     sys.path.insert(0, str(REPO / "tests"))
     from test_search import fake_evaluator, make_examples
 
-    from optimize.search import SearchError, run_search
+    from optimize.experiments.search import SearchError, run_search
 
     options = dict(
         n_trials=1,

@@ -12,14 +12,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from test_search import fake_evaluator, make_examples  # noqa: E402
 
-from optimize.report import (  # noqa: E402
+from optimize.experiments.sweep import run_sweep  # noqa: E402
+from optimize.reports.figures import (  # noqa: E402
     ReportError,
     amortization_table,
     k_scaling_table,
     predictability_table,
     write_report,
 )
-from optimize.sweep import run_sweep  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -124,7 +124,7 @@ def test_report_refuses_an_empty_table(tmp_path):
 
 
 def test_report_command_from_results_dir(tmp_path, capsys):
-    from optimize.cli import main
+    from optimize.cli.app import main
 
     run_sweep(
         make_examples(),
@@ -141,7 +141,7 @@ def test_report_command_from_results_dir(tmp_path, capsys):
 
 
 def test_a_configuration_listed_twice_is_one_point():
-    from optimize.report import build_tables
+    from optimize.reports.figures import build_tables
 
     configs = pd.DataFrame([_config("a", False, 0.5, 40, 0), _config("a", False, 0.5, 40, 0),
                             _config("b", True, 0.6, 10, 100)])
@@ -167,7 +167,7 @@ def _examples_for(configs: pd.DataFrame) -> pd.DataFrame:
 def test_figure_tables_carry_intervals_labels_and_natural_bucket_order(tmp_path):
     configs = pd.DataFrame([_config("s", True, 0.8, 10, 400), _config("s2", True, 0.85, 10, 800, k=2),
                             _config("t", False, 0.5, 50, 0), _config("t3", False, 0.8, 90, 0, verbosity=3)])
-    from optimize.report import build_tables
+    from optimize.reports.figures import build_tables
 
     tables = build_tables(configs, _examples_for(configs))
     gap = tables["predictability"]
@@ -203,8 +203,8 @@ def test_configs_read_back_from_csv_with_unset_caps_still_group(tmp_path):
 
 
 def test_search_vs_grid_figure_is_drawn_from_the_q6_table(tmp_path):
-    from optimize.analysis import hypervolume_curves
-    from optimize.report import plot_search_vs_grid
+    from optimize.reports.analysis import hypervolume_curves
+    from optimize.reports.figures import plot_search_vs_grid
 
     table = pd.DataFrame({
         "origin": ["grid", "grid", "search", "search", "search"], "trial": [0, 1, 0, 1, 2],

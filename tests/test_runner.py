@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from test_search import fake_evaluator, make_examples  # noqa: E402
 
-from optimize.runner import (  # noqa: E402
+from optimize.experiments.runner import (  # noqa: E402
     Experiment,
     ExperimentError,
     TrialFailed,
@@ -22,7 +22,7 @@ from optimize.runner import (  # noqa: E402
     round_metric,
     run_label,
 )
-from optimize.tracking import Tracker  # noqa: E402
+from optimize.tracking.runs import Tracker  # noqa: E402
 from programs.budget import Budget  # noqa: E402
 
 

@@ -18,8 +18,7 @@ import pytest
 
 optuna = pytest.importorskip("optuna")
 
-from optimize.pareto import pareto_front  # noqa: E402
-from optimize.search import (  # noqa: E402
+from optimize.experiments.search import (  # noqa: E402
     OBJECTIVES,
     SearchError,
     SearchSpace,
@@ -27,6 +26,7 @@ from optimize.search import (  # noqa: E402
     open_storage,
     run_search,
 )
+from optimize.reports.pareto import pareto_front  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -220,7 +220,7 @@ WORKER = textwrap.dedent("""
         if calls["n"] == {crash_at}:
             os.kill(os.getpid(), signal.{signal})
         return t.fake_evaluator(budget, examples, **kw)
-    from optimize.search import run_search
+    from optimize.experiments.search import run_search
     from pathlib import Path
     run_search(t.make_examples(), n_trials={n_trials}, storage={storage!r}, study_name="s", seed=0,
                tracker=False, evaluator=crashing,
@@ -311,7 +311,7 @@ def test_default_evaluator_runs_real_programs_against_the_fake_engine(tmp_path, 
 
 
 def test_cli_reports_bad_storage_clearly(capsys):
-    from optimize.cli import main
+    from optimize.cli.app import main
 
     code = main(
         ["search", "--storage", "redis://localhost/0", "--limit", "2", "--no-mlflow", "--store", ":memory:"]
@@ -346,7 +346,7 @@ def test_a_budget_already_evaluated_is_not_evaluated_again_nor_counted(tmp_path)
 
 
 def test_a_test_token_ceiling_keeps_costlier_budgets_off_the_front(tmp_path):
-    from optimize.search import distinct_front
+    from optimize.experiments.search import distinct_front
 
     study = search(tmp_path, n_trials=8, sampler="nsga2", max_test_tokens=60)
     front = distinct_front(study, max_test_tokens=60)
@@ -359,8 +359,8 @@ def test_a_test_token_ceiling_keeps_costlier_budgets_off_the_front(tmp_path):
 
 
 def test_search_space_flags_one_spelling_old_ones_hidden():
-    from optimize.cli import build_parser
-    from optimize.search_cli import _space
+    from optimize.cli.app import build_parser
+    from optimize.cli.search import _space
 
     parser = build_parser()
     args = parser.parse_args(["search", "--test-verbosity", "0,2", "--use-sleep", "false",
@@ -382,7 +382,7 @@ def test_search_space_flags_one_spelling_old_ones_hidden():
 
 
 def test_sweep_command_runs_the_k_grid_with_derived_budget_flags(tmp_path, capsys):
-    from optimize.cli import main
+    from optimize.cli.app import main
     from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
 
     def reply(messages, request):

@@ -13,9 +13,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from test_search import fake_evaluator, make_examples  # noqa: E402
 
-from optimize.search import run_search  # noqa: E402
-from optimize.sweep import run_sweep  # noqa: E402
-from optimize.tracking import Tracker, safe_params  # noqa: E402
+from optimize.experiments.search import run_search  # noqa: E402
+from optimize.experiments.sweep import run_sweep  # noqa: E402
+from optimize.tracking.runs import Tracker, safe_params  # noqa: E402
 
 
 @pytest.fixture
@@ -147,7 +147,7 @@ def test_mlflow_shows_what_ran_descriptions_data_front_and_traces(tmp_path, trac
 
     import dspy
 
-    from optimize.search import SearchSpace
+    from optimize.experiments.search import SearchSpace
     from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
     from programs.store import InMemoryStore
 

@@ -10,8 +10,8 @@ import pytest
 
 pytest.importorskip("mlflow")
 
-from optimize.tracking import Tracker  # noqa: E402
-from optimize.ui import start_ui  # noqa: E402
+from optimize.tracking.runs import Tracker  # noqa: E402
+from optimize.tracking.ui import start_ui  # noqa: E402
 
 
 def _get(url: str) -> dict:

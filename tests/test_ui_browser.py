@@ -1,7 +1,7 @@
 """The MLflow UI in a real browser: a demo's parent run lists its named children and shows its Pareto figure.
 
-The demo runs on the fake engine into a tmp store, the UI is started on loopback (optimize.ui) and headless
-Chromium reads the rendered pages over the DevTools protocol (optimize.screenshots.Chromium).
+The demo runs on the fake engine into a tmp store, the UI is started on loopback (optimize.tracking.ui) and
+headless Chromium reads the rendered pages over the DevTools protocol (tools.screenshots.Chromium).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import pytest
 pytest.importorskip("mlflow")
 pytest.importorskip("aiohttp")
 
-from optimize.demo import DEMO_BASELINE_VERBOSITY  # noqa: E402
-from optimize.screenshots import (  # noqa: E402
+from optimize.experiments.demo import DEMO_BASELINE_VERBOSITY  # noqa: E402
+from tools.screenshots import (  # noqa: E402
     PREVIEW_SHOWN,
     Chromium,
     fill_fake_demo,

@@ -115,8 +115,8 @@ def format_estimate(parts: dict[str, float]) -> str:
 
 def power_line(difference: float, n_questions: int, n_contexts: int, pilot: dict | None = None) -> str:
     """The power estimate printed before a run: from a pilot's variance (committed rows of this run) when
-    there is one, else from the prior sd/ICC of :mod:`optimize.metrics`."""
-    from optimize.metrics import DEFAULT_DIFFERENCE_SD, DEFAULT_ICC, format_power, questions_needed
+    there is one, else from the prior sd/ICC of :mod:`optimize.reports.metrics`."""
+    from optimize.reports.metrics import DEFAULT_DIFFERENCE_SD, DEFAULT_ICC, format_power, questions_needed
 
     sd = pilot["sd"] if pilot else DEFAULT_DIFFERENCE_SD
     icc = pilot["icc"] if pilot else DEFAULT_ICC

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from optimize.analysis import pick
 from optimize.bench.errors import BenchmarkError
-from optimize.metrics import mean_interval
+from optimize.reports.analysis import pick
+from optimize.reports.metrics import mean_interval
 
 TEST_ONLY_MODE = "test_only"
 """Key of the timed test-time-only run in a part's measurements (beside ``warm`` and ``cold``)."""
@@ -106,8 +106,8 @@ def measure_latency(
     """Answer ``examples`` with the prompt cache ``warm`` (questions of a context back to back, context
     first) or ``cold`` (``cache_prompt: false`` on every request); rows and per-question ledger calls are
     persisted in ``out_dir`` and resumed. Returns ``(rows frame, [{"question_id", "calls"}])``."""
-    from optimize.evaluate import evaluate, read_results
-    from optimize.search import budget_id
+    from optimize.experiments.evaluate import evaluate, read_results
+    from optimize.experiments.search import budget_id
     from programs import build_program
     from programs.lm.ledger import TokenLedger
 

@@ -31,11 +31,11 @@ from typing import Any
 
 import pandas as pd
 
-from optimize.analysis import PRICE_RATIO, with_cluster_intervals, with_failure_columns
 from optimize.bench.errors import BenchmarkError
 from optimize.bench.presets import Preset, base_budget, preset_budgets, search_space
 from optimize.bench.questions import BY_ID, QUESTION_IDS, QUESTIONS
 from optimize.bench.tables import PartResults, canonical_budget, canonical_id
+from optimize.reports.analysis import PRICE_RATIO, with_cluster_intervals, with_failure_columns
 
 # A rows file's configuration (``<rows>.jsonl.config.json``) travels with it: a new machine checks it.
 COMMITTED_PATTERNS = ("*/*/rows/*.jsonl", "*/*/rows/*.config.json", "*/*/latency/*.jsonl", "*/*/compiled/**",
@@ -180,7 +180,7 @@ def _concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
 
 # -- the groups ----------------------------------------------------------------------------------------------
 def _sweep(run: BenchmarkRun, part: Part, group: str, budgets: list) -> pd.DataFrame:
-    from optimize.sweep import run_sweep
+    from optimize.experiments.sweep import run_sweep
 
     return run_sweep(
         part.examples,
@@ -199,7 +199,7 @@ def _sweep(run: BenchmarkRun, part: Part, group: str, budgets: list) -> pd.DataF
 
 
 def _compile(run: BenchmarkRun, budget, out_dir: Path) -> str:
-    from optimize.compile import compile_program
+    from optimize.experiments.compile import compile_program
 
     if not (out_dir / "program.json").exists():
         compile_program(
@@ -220,7 +220,7 @@ def _compile(run: BenchmarkRun, budget, out_dir: Path) -> str:
 def _search(run: BenchmarkRun, part: Part) -> pd.DataFrame:
     from optuna.trial import TrialState
 
-    from optimize.search import open_study, run_search
+    from optimize.experiments.search import open_study, run_search
 
     n_per_context = len(part.examples) / max(part.n_contexts, 1)
     study_name = f"{run.name}-{part.label}-search"
@@ -248,7 +248,7 @@ def _search(run: BenchmarkRun, part: Part) -> pd.DataFrame:
 
 def _latency(run: BenchmarkRun, part: Part) -> None:
     from optimize.bench.latency import TEST_ONLY_MODE, cold_cache_supported, measure_latency
-    from optimize.search import budget_id
+    from optimize.experiments.search import budget_id
 
     sleep, *test_only = part.budgets["latency"]
     # Timed one request at a time, apart from the grid (whose rows may have run several at a time): the
@@ -289,7 +289,7 @@ def run_group(run: BenchmarkRun, part: Part, group: str) -> None:
 # -- tables --------------------------------------------------------------------------------------------------
 def part_results(run: BenchmarkRun, part: Part) -> PartResults:
     """What a part has measured, with clustered intervals and failure rates on every configuration."""
-    from optimize.search import budget_id
+    from optimize.experiments.search import budget_id
 
     grid = _concat([part.ran.get(g, pd.DataFrame()) for g in ("pareto", "scaling", "compiled")])
     if len(grid):
@@ -313,7 +313,7 @@ def part_results(run: BenchmarkRun, part: Part) -> PartResults:
 def write_tables(run: BenchmarkRun, parts: Sequence[Part], answered: Sequence[str]) -> Path:
     """Write every question's table (answered ones from the parts, others empty), ``configs.csv``,
     ``meta.json`` and ``summary.md``."""
-    from optimize.benchmark_summary import write_summary
+    from optimize.bench.summary import write_summary
 
     results = Path(run.results_dir)
     # Tables this invocation has not answered (yet, or at all: --only) keep what an earlier run wrote.
@@ -434,7 +434,7 @@ def _gitignore(results: Path, third_party: Sequence[str] = ()) -> None:
 # -- the run -------------------------------------------------------------------------------------------------
 def make_parts(run: BenchmarkRun) -> list[Part]:
     """Every (dataset, test model) part of a run, in the order they are answered."""
-    from optimize.search import evaluate_budget
+    from optimize.experiments.search import evaluate_budget
 
     base_eval = run.evaluator or (
         lambda b, ex, **kw: evaluate_budget(b, ex, api_base=run.api_base, progress=run.progress,
@@ -458,8 +458,8 @@ def answers_on_file(run: BenchmarkRun) -> tuple[int, int]:
     """(answers already in the rows files, answers the run's grids need): how much of the estimate a resumed
     run skips. Only the sweep groups (``pareto``, ``scaling``) are counted; rows whose LM call failed count as
     missing (they are retried), unparsed replies as answered."""
-    from optimize.evaluate import read_results
-    from optimize.metrics import failed_rows
+    from optimize.experiments.evaluate import read_results
+    from optimize.reports.metrics import failed_rows
 
     groups = {g for qid in run.only for g in BY_ID[qid].groups} & {"pareto", "scaling"}
     present = needed = 0
@@ -508,13 +508,13 @@ def run_benchmark(run: BenchmarkRun) -> Path:
         if not len(configs):
             configs = measured.configs
         if len(configs) and "accuracy" in configs:
-            from optimize.report import write_report
+            from optimize.reports.figures import write_report
 
             examples = _concat(list(measured.frames.values()))
             try:
                 write_report(configs, examples, part.model_dir / "report")
                 if "q6" in answered and len(measured.search):
-                    from optimize.report import plot_search_vs_grid
+                    from optimize.reports.figures import plot_search_vs_grid
 
                     plot_search_vs_grid(BY_ID["q6"].build(measured),
                                         part.model_dir / "report" / "search_vs_grid.png")
@@ -546,8 +546,8 @@ def _log(run: BenchmarkRun, summary: Path) -> None:
 def pilot_from_rows(run: BenchmarkRun) -> dict | None:
     """Paired sleep-minus-test-only differences at verbosity 0 from rows this run already has (a resumed or
     copied ``rows/``), as a pilot for the power estimate; None when there are none."""
-    from optimize.evaluate import read_results
-    from optimize.metrics import as_bool, pilot_variance
+    from optimize.experiments.evaluate import read_results
+    from optimize.reports.metrics import as_bool, pilot_variance
 
     part = make_parts(run)[0]
     sleep = next((b for b in part.budgets["pareto"] if b.use_sleep), None)

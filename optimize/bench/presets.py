@@ -140,7 +140,7 @@ def search_space(preset: Preset, test_model: str, sleep_model: str):
         >>> search_space(PRESETS["standard"], LARGE_MODEL, LARGE_MODEL).test_max_tokens
         (128, None)
     """
-    from optimize.search import SearchSpace
+    from optimize.experiments.search import SearchSpace
 
     return SearchSpace(
         use_sleep=(True, False),

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from optimize.metrics import as_bool
+from optimize.reports.metrics import as_bool
 
 
 def _pct(x: Any) -> str:
@@ -270,8 +270,9 @@ def q6(df: pd.DataFrame) -> list[str]:
 
 
 def _hypervolume_lines(df: pd.DataFrame) -> list[str]:
-    """Search against grid by hypervolume (:func:`optimize.analysis.hypervolume_race`), per test model."""
-    from optimize.analysis import hypervolume_race
+    """Search against grid by hypervolume, per test model
+    (:func:`optimize.reports.analysis.hypervolume_race`)."""
+    from optimize.reports.analysis import hypervolume_race
 
     lines = []
     groups = df.groupby("test_model", sort=False) if "test_model" in df else [("", df)]

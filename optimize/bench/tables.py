@@ -1,8 +1,8 @@
 """The benchmark's question tables, built from one finished part (a dataset and a test model).
 
 Every accuracy comparison is paired on shared questions with context- and template-clustered intervals
-(:func:`optimize.analysis.paired_row`); every table names its configurations, so
-:func:`optimize.analysis.with_failure_columns` adds their truncation rates and parse failures.
+(:func:`optimize.reports.analysis.paired_row`); every table names its configurations, so
+:func:`optimize.reports.analysis.with_failure_columns` adds their truncation rates and parse failures.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from optimize.analysis import (
+from optimize.reports.analysis import (
     PREDICTABILITY_ORDER,
     amortization_table,
     front_table,
@@ -22,7 +22,7 @@ from optimize.analysis import (
     predictability_gap,
     token_ratio_table,
 )
-from optimize.metrics import as_bool
+from optimize.reports.metrics import as_bool
 
 
 @dataclass
@@ -179,7 +179,7 @@ def canonical_budget(budget, base):
 
 def canonical_id(budget, base) -> str:
     """The id of :func:`canonical_budget` (the name of its rows file)."""
-    from optimize.search import budget_id
+    from optimize.experiments.search import budget_id
 
     return budget_id(canonical_budget(budget, base))
 

@@ -68,8 +68,8 @@ def _warm_server(model: str, slots: int, speculative: str = "none") -> None:
 
 def run_cell(cell: dict[str, Any], examples: list, rows_path: Path) -> dict[str, Any]:
     """Evaluate one cell from an empty store and return its timing and accuracy."""
-    from optimize.evaluate import evaluate
-    from optimize.metrics import failed_rows
+    from optimize.experiments.evaluate import evaluate
+    from optimize.reports.metrics import failed_rows
     from programs.api import build_program
     from programs.budget import Budget
     from programs.lm import TokenLedger
@@ -97,7 +97,7 @@ def throughput_table(timings: dict[str, dict], rows_dir: Path) -> Any:
     (both against the plain 1-slot cell: no speculative decoding)."""
     import pandas as pd
 
-    from optimize.evaluate import read_results
+    from optimize.experiments.evaluate import read_results
 
     table = pd.DataFrame(list(timings.values()))
     if table.empty:

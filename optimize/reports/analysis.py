@@ -27,8 +27,8 @@ from typing import Any
 
 import pandas as pd
 
-from optimize.metrics import as_bool, paired_bootstrap
-from optimize.pareto import OBJECTIVES, hypervolume, pareto_front
+from optimize.reports.metrics import as_bool, paired_bootstrap
+from optimize.reports.pareto import OBJECTIVES, hypervolume, pareto_front
 
 PRICE_RATIO = 10.0
 AMORTIZATION_N = tuple(range(1, 11))
@@ -316,8 +316,9 @@ PAIRED_COLUMNS = ("n", "n_contexts", "n_templates", "accuracy_a", "accuracy_b", 
 
 def paired_row(frames: Mapping[str, pd.DataFrame], a: Mapping[str, Any] | None,
                b: Mapping[str, Any] | None, **extra: Any) -> dict[str, Any]:
-    """Config ``a`` minus config ``b`` on their shared questions (:func:`optimize.metrics.paired_bootstrap`,
-    context- and template-clustered), with ``extra`` columns; ``n`` 0 and a note when one side is missing."""
+    """Config ``a`` minus config ``b`` on their shared questions
+    (:func:`optimize.reports.metrics.paired_bootstrap`, context- and template-clustered), with ``extra``
+    columns; ``n`` 0 and a note when one side is missing."""
     if a is None or b is None or a["config_id"] not in frames or b["config_id"] not in frames:
         return {**extra, "n": 0, "difference": math.nan, "ci_low": math.nan, "ci_high": math.nan,
                 "significant": False, "note": "one side did not run"}
@@ -444,7 +445,7 @@ def with_cluster_intervals(configs: pd.DataFrame, frames: Mapping[str, pd.DataFr
         >>> [float(out[c]) for c in ("accuracy_ci_low", "accuracy_ci_high", "accuracy_ci_low_wilson")]
         [0.0, 1.0, 0.2]
     """
-    from optimize.metrics import accuracy_intervals
+    from optimize.reports.metrics import accuracy_intervals
 
     if configs.empty:
         return configs

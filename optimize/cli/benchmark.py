@@ -41,7 +41,13 @@ HELDOUT_HINT = (
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from optimize.flags import add_run_flags, add_subcommand, non_negative_int, positive_float, positive_int
+    from optimize.cli.flags import (
+        add_run_flags,
+        add_subcommand,
+        non_negative_int,
+        positive_float,
+        positive_int,
+    )
 
     parser = add_subcommand(subparsers, "benchmark",
                             help="answer the paper's seven questions on held-out templates")
@@ -132,7 +138,7 @@ def benchmark_command(args: argparse.Namespace) -> int:
     from optimize.bench.orchestration import BenchmarkRun, answers_on_file, pilot_from_rows, run_benchmark
     from optimize.data.loaders import load_examples
     from optimize.data.splits import spread_contexts
-    from optimize.tracking import Tracker, default_mlruns_dir
+    from optimize.tracking.runs import Tracker, default_mlruns_dir
     from programs.store import default_store_path, open_store
 
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "true")

@@ -11,7 +11,7 @@ per-example rows (``results/examples.csv``, with ``config_id``).
 Example::
 
     import pandas as pd
-    from optimize.report import write_report
+    from optimize.reports.figures import write_report
     paths = write_report(pd.read_csv("mlruns/results/s/configs.csv"),
                          pd.read_csv("mlruns/results/s/examples.csv"), "reports/")
 """
@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from optimize.analysis import (
+from optimize.reports.analysis import (
     AMORTIZATION_N,
     FAILURE_COLUMNS,
     bool_column,
@@ -34,8 +34,8 @@ from optimize.analysis import (
     with_cluster_intervals,
     with_failure_columns,
 )
-from optimize.pareto import pareto_front
-from optimize.tracking import markdown_table
+from optimize.reports.pareto import pareto_front
+from optimize.tracking.runs import markdown_table
 
 TEST_BUDGET = ["test_verbosity", "test_max_tokens", "test_model", "compiled"]
 COST_UNITS = "sleep-token equivalents"
@@ -308,7 +308,7 @@ def _sleep_tokens_per_context(row: pd.Series, examples: pd.DataFrame) -> float:
 def _cost_interval(row: pd.Series, examples: pd.DataFrame, n: int, price_ratio: float) -> tuple[float, float]:
     """A context-clustered 95% interval of the cost per query at N from the config's example rows (each
     question costs t x its test tokens + its context's sleep tokens / N); NaN without rows."""
-    from optimize.metrics import cluster_interval
+    from optimize.reports.metrics import cluster_interval
 
     needed = {"config_id", "context_id", "test_completion_tokens"}
     if examples.empty or not needed <= set(examples.columns):
@@ -502,7 +502,7 @@ def plot_search_vs_grid(table: pd.DataFrame, path: Path) -> Path:
 
         plot_search_vs_grid(pd.read_csv("docs/benchmarks/search-vs-grid/q6_search.csv"), Path("q6.png"))
     """
-    from optimize.analysis import hypervolume_curves
+    from optimize.reports.analysis import hypervolume_curves
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9.5, 5.0))

@@ -151,7 +151,7 @@ def running_service(session, host: str = DEFAULT_HOST, port: int = 0) -> Iterato
 
 def build_session(args: argparse.Namespace):
     """The session the command line describes."""
-    from optimize.flags import budget_from_args
+    from optimize.cli.flags import budget_from_args
     from programs.scheduler import CostModel, SleepScheduler
     from programs.session import SleepTimeSession
     from programs.store import default_store_path
@@ -165,7 +165,7 @@ def build_session(args: argparse.Namespace):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from optimize.flags import (
+    from optimize.cli.flags import (
         add_budget_flags,
         add_budget_json_flag,
         non_negative_int,
@@ -199,7 +199,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from optimize.flags import add_subcommand
+    from optimize.cli.flags import add_subcommand
 
     parser = add_subcommand(subparsers, "serve",
                             help="serve a sleep-time session over HTTP (OpenAPI at /docs)")
@@ -218,9 +218,9 @@ def serve_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from optimize.flags import HelpFormatter, Parser
+    from optimize.cli.flags import HelpFormatter, Parser
 
-    parser = Parser(prog="python3 -m optimize.serve", description=__doc__.splitlines()[0],
+    parser = Parser(prog="python3 -m optimize.deploy.serve", description=__doc__.splitlines()[0],
                     formatter_class=HelpFormatter)
     add_arguments(parser)
     return serve_command(parser.parse_args(argv))

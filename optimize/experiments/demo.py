@@ -30,8 +30,8 @@ DEMO_BASELINE_VERBOSITY = 1
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from optimize.flags import add_run_flags, add_subcommand, positive_int
-    from optimize.runner import DEFAULT_MAX_ERROR_RATE
+    from optimize.cli.flags import add_run_flags, add_subcommand, positive_int
+    from optimize.experiments.runner import DEFAULT_MAX_ERROR_RATE
 
     demo = add_subcommand(subparsers, "demo", help="run the whole pipeline small on the embedded local model")
     demo.add_argument("--sleep-model", default=DEMO_SLEEP_MODEL, help="model spec of the sleep phase")
@@ -98,14 +98,14 @@ def demo_command(args: argparse.Namespace) -> int:
     import optuna
     import pandas as pd
 
-    from optimize.analysis import plain_reading, with_cluster_intervals, with_failure_columns
     from optimize.data.loaders import load_examples
     from optimize.data.splits import spread_contexts
-    from optimize.report import write_report
-    from optimize.runner import evaluate_budget
-    from optimize.search import SearchSpace, distinct_front, run_search
-    from optimize.sweep import run_sweep
-    from optimize.tracking import Tracker, default_mlruns_dir
+    from optimize.experiments.runner import evaluate_budget
+    from optimize.experiments.search import SearchSpace, distinct_front, run_search
+    from optimize.experiments.sweep import run_sweep
+    from optimize.reports.analysis import plain_reading, with_cluster_intervals, with_failure_columns
+    from optimize.reports.figures import write_report
+    from optimize.tracking.runs import Tracker, default_mlruns_dir
     from programs.store import default_store_path, open_store
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress bars say enough

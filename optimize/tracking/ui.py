@@ -21,7 +21,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from optimize.tracking import default_mlruns_dir, default_tracking_uri
+from optimize.tracking.runs import default_mlruns_dir, default_tracking_uri
 from programs.lm.local import find_free_port
 
 
@@ -41,7 +41,7 @@ class UIHandle:
         >>> start_ui(5050, host="0.0.0.0")  # refused before any process starts
         Traceback (most recent call last):
         ...
-        optimize.ui.UIError: the UI only listens on loopback (got host '0.0.0.0'); ...
+        optimize.tracking.ui.UIError: the UI only listens on loopback (got host '0.0.0.0'); ...
     """
 
     process: subprocess.Popen

@@ -18,9 +18,7 @@ import argparse
 import json
 from pathlib import Path
 
-from optimize.data.splits import spread_contexts
-from optimize.errors import FailedRowsError, UserError
-from optimize.flags import (
+from optimize.cli.flags import (
     add_budget_flags,
     add_budget_json_flag,
     add_data_flags,
@@ -35,7 +33,9 @@ from optimize.flags import (
     positive_float,
     positive_int,
 )
-from optimize.optimizers import OPTIMIZERS, PHASES
+from optimize.data.splits import spread_contexts
+from optimize.errors import FailedRowsError, UserError
+from optimize.experiments.optimizers import OPTIMIZERS, PHASES
 
 MOSTLY_FAILED = 0.5
 """A run whose failed-row share is above this always exits non-zero, even with --tolerate-errors."""
@@ -53,7 +53,7 @@ def check_models(budget, api_base: str | None) -> None:
 def data_identity(source: str) -> dict:
     """``{"source", "sha256"}`` of a dataset name or JSONL path (no hash for a hub dataset)."""
     from optimize.data.loaders import available_datasets
-    from optimize.evaluate import file_sha256
+    from optimize.experiments.evaluate import file_sha256
 
     path = Path(source)
     if not path.is_file():
@@ -112,7 +112,7 @@ def default_threads(test_model: str) -> int:
 
 def check_failures(frames: dict, *, tolerate: bool, out: str | None) -> None:
     """Say how many rows failed; raise :class:`FailedRowsError` unless tolerated (never if most failed)."""
-    from optimize.metrics import failed_rows
+    from optimize.reports.metrics import failed_rows
 
     masks = [(frame, failed_rows(frame)) for frame in frames.values()]
     failed = sum(int(mask.sum()) for _, mask in masks)
@@ -134,8 +134,8 @@ def check_failures(frames: dict, *, tolerate: bool, out: str | None) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from optimize.evaluate import evaluate, run_config
-    from optimize.metrics import paired_difference, summarize
+    from optimize.experiments.evaluate import evaluate, run_config
+    from optimize.reports.metrics import paired_difference, summarize
     from programs.api import build_program, load
     from programs.lm import TokenLedger
 
@@ -193,12 +193,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_compile(args: argparse.Namespace) -> int:
-    from optimize.compile import compile_program
+    from optimize.experiments.compile import compile_program
 
     if args.adapter == "both":
         raise UserError("--adapter both is for evaluate; compile one adapter at a time (chat or plain)")
     if not args.no_mlflow and args.tracking_uri is None:
-        from optimize.tracking import default_mlruns_dir
+        from optimize.tracking.runs import default_mlruns_dir
 
         check_writable_dir(default_mlruns_dir(), "the MLflow store folder",
                            "set SLEEPTIME_MLRUNS_DIR to a writable folder, or pass --tracking-uri or "
@@ -285,7 +285,7 @@ def register(subparsers) -> None:
     _adapter_flag(compile_, both=False)
     opts = compile_.add_argument_group("compile")
     opts.add_argument("--optimizer", default="bootstrap", choices=OPTIMIZERS,
-                      help="DSPy optimizer (see optimize.optimizers)")
+                      help="DSPy optimizer (see optimize.experiments.optimizers)")
     opts.add_argument("--phase", default="both", choices=PHASES,
                       help="which phase's prompts the optimizer may change; the other keeps the hand-written "
                       "ones (test: notes come from --store and are reused by every candidate)")

@@ -1,4 +1,4 @@
-"""Deployment measurements of sleep-time compute: `python3 -m optimize.deploy_bench <mode> ...`.
+"""Deployment measurements of sleep-time compute: `python3 -m optimize.deploy.measurements <mode> ...`.
 
 Modes:
     latency         test-time p50/p95 and time to first token (streamed) with a learned context, with the
@@ -183,7 +183,7 @@ def latency_summary(rows: list[dict]) -> dict:
     verbosity of equal accuracy with its p50 against the warm notes' p50."""
     import pandas as pd
 
-    from optimize.deploy_load import percentile
+    from optimize.deploy.load import percentile
 
     frame = pd.DataFrame(rows)
     table = []
@@ -243,7 +243,7 @@ def load(args: argparse.Namespace, *, kill: bool = False) -> dict:
 
     from tqdm.auto import tqdm
 
-    from optimize.deploy_load import ServerProcess, add_contexts, ask_all, kill_and_restart, load_summary
+    from optimize.deploy.load import ServerProcess, add_contexts, ask_all, kill_and_restart, load_summary
     from programs.lm.local import find_free_port
 
     contexts, questions = _load_inputs(args)
@@ -287,7 +287,7 @@ def read_labelled_rows(specs: list[str]) -> dict[str, Any]:
     """``LABEL=PATH`` pairs (labels ``sleep-k1``, ``sleep-k2-v0``, ``test-v0``, ...) to frames of rows."""
     import pandas as pd
 
-    from optimize.evaluate import read_results
+    from optimize.experiments.evaluate import read_results
 
     frames = {}
     for spec in specs:
@@ -451,9 +451,9 @@ def _common(parser: argparse.ArgumentParser, n: int) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from optimize.flags import positive_float
+    from optimize.cli.flags import positive_float
 
-    parser = argparse.ArgumentParser(prog="python3 -m optimize.deploy_bench",
+    parser = argparse.ArgumentParser(prog="python3 -m optimize.deploy.measurements",
                                      description=__doc__.split("\n\n")[0])
     modes = parser.add_subparsers(dest="mode", required=True)
     lat = modes.add_parser("latency", help="(a) test-time latency and time to first token")

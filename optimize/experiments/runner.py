@@ -11,7 +11,7 @@ A Budget whose rows failed too often (``max_error_rate``; a Budget with every ro
 
 Example::
 
-    from optimize.runner import Experiment
+    from optimize.experiments.runner import Experiment
     with Experiment(dev_examples, name="sweep-k", kind="sweep", tracker=False) as experiment:
         for budget in budgets:
             experiment.run(budget)
@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from optimize.results import OBJECTIVES, configs_table, log_parent_results, write_tables
-from optimize.tracking import Tracker, default_mlruns_dir
+from optimize.reports.tables import OBJECTIVES, configs_table, log_parent_results, write_tables
+from optimize.tracking.runs import Tracker, default_mlruns_dir
 from programs.redact import redact
 
 SUMMARY_METRICS = (
@@ -188,8 +188,8 @@ def evaluate_budget(
     What the model read and wrote for the first ``trace_examples`` questions is kept in the frame's
     ``attrs["traces"]`` (the runner logs them as MLflow traces of the child run).
     """
-    from optimize.evaluate import evaluate, run_config
-    from optimize.traces import TraceRecorder
+    from optimize.experiments.evaluate import evaluate, run_config
+    from optimize.tracking.traces import TraceRecorder
     from programs import build_program
     from programs.lm.ledger import TokenLedger
 
@@ -213,7 +213,7 @@ def evaluate_budget(
 
 
 def _default_summarize():
-    from optimize.metrics import summarize
+    from optimize.reports.metrics import summarize
 
     return summarize
 
@@ -255,7 +255,7 @@ class Experiment:
     """A list of Budgets evaluated on examples under one MLflow parent run, with result tables on disk.
 
     ``tracker=None`` logs to the default MLflow store, ``tracker=False`` logs nothing. ``evaluator`` defaults
-    to the real program + :func:`optimize.evaluate.evaluate`; tests inject a deterministic one.
+    to the real program + :func:`optimize.experiments.evaluate.evaluate`; tests inject a deterministic one.
     ``resume_key`` lets a resumed run (or several workers, with ``shared=True``) reopen one parent run; an
     unshared parent's children left RUNNING by a dead process are closed KILLED when it is reopened.
 
@@ -267,7 +267,7 @@ class Experiment:
         >>> Experiment([], name="demo", kind="sweep", tracker=False)
         Traceback (most recent call last):
         ...
-        optimize.runner.ExperimentError: sweep 'demo' has no examples; check --data/--split/--n ...
+        optimize.experiments.runner.ExperimentError: sweep 'demo' has no examples; check --data/--split/...
 
     A real run (it evaluates the Budget with the model)::
 
@@ -327,7 +327,7 @@ class Experiment:
     # -- lifecycle ----------------------------------------------------------------------------------------
     def open(self) -> Experiment:
         """Open (or reopen) the parent run and log what the experiment is: description, data, space."""
-        from optimize.tracking import log_dataset
+        from optimize.tracking.runs import log_dataset
 
         if self.tracker is None or self.parent_run_id is not None:
             return self
@@ -482,7 +482,7 @@ class Experiment:
             return
         first = ""
         if "error" in frame:
-            from optimize.metrics import failed_rows
+            from optimize.reports.metrics import failed_rows
 
             failed = frame.loc[failed_rows(frame), "error"]
             first = f"; first error: {redact(str(failed.iloc[0]))[:300]}" if len(failed) else ""
@@ -510,7 +510,7 @@ class Experiment:
     def _log_traces(self, run_id: str | None, frame, label: str | None = None) -> None:
         records = getattr(frame, "attrs", {}).get("traces")
         if run_id and records and self.tracker is not None:
-            from optimize.traces import log_traces
+            from optimize.tracking.traces import log_traces
 
             log_traces(self.tracker, run_id, records, label=label)
 

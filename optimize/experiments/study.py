@@ -6,7 +6,7 @@ failed and re-queued; the MLflow runs they left open are closed KILLED.
 
 Example::
 
-    from optimize.study import open_study
+    from optimize.experiments.study import open_study
     study = open_study("sqlite:///mlruns/optuna.db", "qwen05", questions_per_context=1, price_ratio=10)
     print(study.metric_names)        # ['accuracy', 'mean_test_tokens', 'cost_per_query']
 """
@@ -20,8 +20,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from optimize.runner import OBJECTIVES
-from optimize.tracking import Tracker, default_mlruns_dir
+from optimize.experiments.runner import OBJECTIVES
+from optimize.tracking.runs import Tracker, default_mlruns_dir
 from programs.redact import redact
 
 RDB_SCHEMES = ("sqlite", "postgresql", "mysql")

@@ -42,7 +42,7 @@ class CompareError(UserError):
 
 
 def _rows(path: str | Path) -> pd.DataFrame:
-    from optimize.evaluate import read_results
+    from optimize.experiments.evaluate import read_results
 
     if not Path(path).is_file():
         raise CompareError(f"{path} does not exist; write it with `sleeptime evaluate ... --out {path}`")
@@ -74,8 +74,8 @@ def variant_row(name: str, rows: pd.DataFrame, baseline: pd.DataFrame | None,
         >>> line["accuracy"], line["difference"], line["test_tokens"], line["paired"]
         (75.0, 25.0, 11.0, 4)
     """
-    from optimize.analysis import failure_rates
-    from optimize.metrics import accuracy_intervals, failed_rows, paired_bootstrap
+    from optimize.reports.analysis import failure_rates
+    from optimize.reports.metrics import accuracy_intervals, failed_rows, paired_bootstrap
 
     ok = rows[~failed_rows(rows)]
     acc = accuracy_intervals(ok)
@@ -172,7 +172,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """``sleeptime compare``."""
-    from optimize.flags import add_subcommand
+    from optimize.cli.flags import add_subcommand
 
     parser = add_subcommand(subparsers, "compare",
                             help="paired, clustered differences of results files against a baseline's",

@@ -16,8 +16,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from optimize.cli.flags import HelpFormatter, add_subcommand, positive_int
 from optimize.errors import UserError
-from optimize.flags import HelpFormatter, add_subcommand, positive_int
 
 __all__ = ["register"]
 

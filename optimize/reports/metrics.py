@@ -83,7 +83,7 @@ def failed_rows(df: pd.DataFrame) -> pd.Series:
 
 def summarize(df: pd.DataFrame, *, questions_per_context: float | None = None, price_ratio: float = 10.0,
               tokens: str = "completion") -> dict:
-    """Accuracy, tokens and cost of one evaluation (rows from :func:`optimize.evaluate.evaluate`).
+    """Accuracy, tokens and cost of one evaluation (rows from :func:`optimize.experiments.evaluate.evaluate`).
 
     ``sleep_tokens_per_context`` is the mean over contexts of what their learned context cost;
     ``mean_sleep_tokens_amortized`` divides it by N = ``questions_per_context`` (default: the observed

@@ -1,9 +1,10 @@
 """Screenshots of the MLflow UI taken by headless Chromium, and the browser driver the UI test uses.
 
-``python3 -m optimize.screenshots --out docs/screens`` starts the MLflow UI on this project's store on
-loopback (:mod:`optimize.ui`), opens it in Debian's ``chromium`` (headless, throwaway profile) and saves what
-a reader should see: the runs list with a demo's named child runs, the parent run's overview (description),
-the distinct-budget Pareto figure among its artifacts, the chart view comparing its children and the traces.
+``python3 -m tools.screenshots --out docs/screens`` starts the MLflow UI on this project's store on
+loopback (:mod:`optimize.tracking.ui`), opens it in Debian's ``chromium`` (headless, throwaway profile) and
+saves what a reader should see: the runs list with a demo's named child runs, the parent run's overview
+(description), the distinct-budget Pareto figure among its artifacts, the chart view comparing its children
+and the traces.
 ``--store DIR`` reads another ``mlruns`` directory; ``--fake-demo`` first fills a temporary store with the
 demo run on the deterministic fake engine (plumbing previews only: the fake is not a model, its numbers
 mean nothing).
@@ -263,7 +264,7 @@ def _gold_answers() -> dict[tuple[str, str], str]:
 def fill_fake_demo(directory: str | Path, *, name: str = "demo") -> Path:
     """Run ``sleeptime demo`` (2 held-out contexts, a 3-trial search) on the fake engine into
     ``directory/mlruns``; returns that mlruns directory. For tests and UI previews only."""
-    from optimize.cli import main
+    from optimize.cli.app import main
     from programs.lm.fake_engine import FakeEngine
 
     mlruns = Path(directory).resolve() / "mlruns"
@@ -308,7 +309,7 @@ def find_demo_runs(tracking_uri: str, parent_name: str | None = None) -> DemoRun
     children) in the project's experiment, with its children."""
     from mlflow.tracking import MlflowClient
 
-    from optimize.tracking import DEFAULT_EXPERIMENT, PARENT_RUN_TAG
+    from optimize.tracking.runs import DEFAULT_EXPERIMENT, PARENT_RUN_TAG
 
     client = MlflowClient(tracking_uri=tracking_uri)
     experiment = client.get_experiment_by_name(DEFAULT_EXPERIMENT)
@@ -397,7 +398,7 @@ PREVIEW_SHOWN = ("[...document.images].some(i => i.complete && i.naturalWidth >=
 @contextmanager
 def running_ui(mlruns: str | Path, timeout: float = 300.0) -> Iterator[str]:
     """The MLflow UI on ``mlruns/mlflow.db`` on loopback (a child process group); yields its base URL."""
-    from optimize.ui import start_ui
+    from optimize.tracking.ui import start_ui
 
     mlruns = Path(mlruns).resolve()
     handle = start_ui(tracking_uri=f"sqlite:///{mlruns / 'mlflow.db'}", artifact_root=mlruns / "artifacts")
@@ -441,7 +442,7 @@ def take_screenshots(base_url: str, runs: DemoRuns, out: str | Path) -> list[Pat
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -m optimize.screenshots",
+    parser = argparse.ArgumentParser(prog="python3 -m tools.screenshots",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="docs/screens", help="where the PNG files go")
     parser.add_argument("--store", help="the mlruns directory to show (default: $SLEEPTIME_MLRUNS_DIR "
@@ -451,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fake-demo", action="store_true",
                         help="first fill a temporary store with the demo on the fake engine (previews only)")
     args = parser.parse_args(argv)
-    from optimize.tracking import default_mlruns_dir
+    from optimize.tracking.runs import default_mlruns_dir
 
     if find_chromium() is None:
         print("error: chromium is not installed; install it with: apt-get install -y chromium",

@@ -3,7 +3,7 @@ the distinct-budget front as a table and a figure, per-example rows and the repo
 
 Example::
 
-    from optimize.results import configs_table, distinct_front_table
+    from optimize.reports.tables import configs_table, distinct_front_table
     configs = configs_table(rows)                 # rows: one dict per evaluated Budget
     print(distinct_front_table(configs)[["label", "accuracy", "mean_test_tokens"]])
 """
@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from optimize.tracking import Tracker
+from optimize.tracking.runs import Tracker
 
 # What every experiment optimizes, in this order: the columns a front is computed on.
 OBJECTIVES: tuple[tuple[str, str], ...] = (
@@ -29,7 +29,7 @@ def configs_table(rows: Sequence[Mapping[str, Any]]):
     """A configs DataFrame with ``on_front`` marking its Pareto front (objectives of :data:`OBJECTIVES`)."""
     import pandas as pd
 
-    from optimize.pareto import pareto_front
+    from optimize.reports.pareto import pareto_front
 
     df = pd.DataFrame(list(rows))
     if len(df):
@@ -53,7 +53,7 @@ def write_tables(configs, results_dir: Path) -> Path:
     """``configs.csv`` (+ ``.md``), ``examples.csv`` (every config's rows) and ``meta.json`` in a folder."""
     import pandas as pd
 
-    from optimize.tracking import markdown_table
+    from optimize.tracking.runs import markdown_table
 
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -85,7 +85,7 @@ def plot_front(configs, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from optimize.report import error_bars  # lazily, like write_report in log_parent_results
+    from optimize.reports.figures import error_bars  # lazily, like write_report in log_parent_results
 
     front = distinct_front_table(configs)
     on_front = set(front["config_id"].astype(str)) if len(front) else set()
@@ -137,7 +137,7 @@ def log_parent_results(tracker: Tracker, parent_run_id: str, results_dir: Path) 
         },
     )
     # report imports search's error type today; imported lazily so neither module imports the other.
-    from optimize.report import write_report
+    from optimize.reports.figures import write_report
 
     report_dir = results_dir / "report"
     write_report(configs, pd.read_csv(results_dir / "examples.csv"), report_dir)

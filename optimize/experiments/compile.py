@@ -1,6 +1,6 @@
 """Compile a program's prompts (both phases, or one) with a DSPy optimizer against the train split.
 
-The optimizers and their metrics are in :mod:`optimize.optimizers`. The default, ``BootstrapFewShot`` with
+Optimizers and metrics: :mod:`optimize.experiments.optimizers`; the default, ``BootstrapFewShot`` with
 a few demos, runs offline on the local model in minutes; the others call the program many more times. The
 metric is correctness of the answers, optionally minus ``token_penalty * test completion tokens /
 test_max_tokens`` (budget-aware). What compiling cost (LM calls, tokens, seconds; the program's own calls
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from optimize.optimizers import (
+from optimize.experiments.optimizers import (
     NEEDS_HELPER,
     OPTIMIZERS,
     compile_kwargs,
@@ -35,7 +35,7 @@ COMPILE_EXPERIMENT = "sleeptime-compile"
 
 @contextmanager
 def _mlflow_run(enabled: bool, tracking_uri: str | None, run_name: str, params: dict) -> Iterator[Any]:
-    """A run in the project's store (``optimize.tracking``: ``$SLEEPTIME_MLRUNS_DIR`` or ``mlruns/``), so
+    """A run in the project's store (``optimize.tracking.runs``: ``$SLEEPTIME_MLRUNS_DIR`` or ``mlruns/``), so
     compile runs appear in ``sleeptime ui`` beside searches and sweeps. Opened before any LM work: an
     unwritable store fails first. The fluent run is what ``mlflow.dspy.autolog`` logs the optimizer into."""
     if not enabled:
@@ -43,7 +43,7 @@ def _mlflow_run(enabled: bool, tracking_uri: str | None, run_name: str, params: 
         return
     import mlflow
 
-    from optimize.tracking import Tracker, safe_params
+    from optimize.tracking.runs import Tracker, safe_params
 
     tracker = Tracker(tracking_uri, experiment=COMPILE_EXPERIMENT)
     previous = mlflow.get_tracking_uri()
@@ -81,10 +81,10 @@ def compile_program(budget: Budget, trainset: list, *, devset: list | None = Non
                     shuffle_train: bool = False):
     """Compile the program for ``budget`` on ``trainset``; score it on ``devset``; save it to ``out_dir``.
 
-    Returns ``(program, scores)``; ``scores`` is :func:`optimize.metrics.summarize` on the dev set (empty
+    Returns ``(program, scores)``; ``scores`` is :func:`~optimize.reports.metrics.summarize` on dev (empty
     without one) plus the compile cost (``compile_calls``, ``compile_tokens``, ``compile_seconds``). The saved
     manifest holds the scores, how it was compiled, data description and seed. With ``track`` the run is
-    logged to MLflow (the project's store, :func:`optimize.tracking.default_tracking_uri`, unless
+    logged to MLflow (the project's store, :func:`optimize.tracking.runs.default_tracking_uri`, unless
     ``tracking_uri`` is given), the saved program as artifacts.
 
     ``phase`` ("both", "sleep" or "test") says which phase's prompts the optimizer may change; the other
@@ -101,8 +101,8 @@ def compile_program(budget: Budget, trainset: list, *, devset: list | None = Non
         program, scores = compile_program(Budget(test_verbosity=2), train, devset=dev, out_dir="runs/v2")
     """
     from optimize.data.splits import train_order as order_train
-    from optimize.evaluate import evaluate
-    from optimize.metrics import summarize
+    from optimize.experiments.evaluate import evaluate
+    from optimize.reports.metrics import summarize
     from programs.api import build_program
     from programs.lm import TokenLedger, make_lm
     from programs.store import InMemoryStore

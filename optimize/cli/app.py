@@ -13,19 +13,19 @@ import importlib
 import sys
 import traceback
 
+from optimize.cli.flags import HelpFormatter, Parser, add_debug_flag, debug_requested
 from optimize.errors import USER_ERROR_STATUS, user_error_types
-from optimize.flags import HelpFormatter, Parser, add_debug_flag, debug_requested
 from programs.redact import redact
 
 COMMAND_MODULES = (
-    "optimize.lm_cli",
-    "optimize.data.cli",
-    "optimize.run_cli",
-    "optimize.search_cli",
-    "optimize.demo",
-    "optimize.benchmark",
-    "optimize.compare",
-    "optimize.serve",
+    "optimize.cli.lm",
+    "optimize.cli.data",
+    "optimize.cli.run",
+    "optimize.cli.search",
+    "optimize.experiments.demo",
+    "optimize.cli.benchmark",
+    "optimize.reports.compare",
+    "optimize.deploy.serve",
 )
 
 
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
-        from optimize.console import library_logs_through_tqdm
+        from optimize.cli.console import library_logs_through_tqdm
 
         with library_logs_through_tqdm():
             return int(args.func(args) or 0)

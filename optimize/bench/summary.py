@@ -6,7 +6,7 @@ show. The machine, models, data, date and exact command come from ``meta.json``.
 
 Example::
 
-    from optimize.benchmark_summary import write_summary
+    from optimize.bench.summary import write_summary
     path = write_summary("mlruns/results/bench-quick")      # reads q1_pareto.csv .. q7_latency.csv
     print(path.read_text()[:500])
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from optimize.bench.questions import QUESTIONS
-from optimize.tracking import markdown_table
+from optimize.tracking.runs import markdown_table
 
 CONFIG_COLUMNS = [
     "dataset",

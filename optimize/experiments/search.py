@@ -1,8 +1,8 @@
 """Budget search: an Optuna multi-objective study over how compute is split between sleep time and test time.
 
 Each trial reads like the experiment it runs: suggest a Budget, evaluate it with the experiment runner
-(:class:`optimize.runner.Experiment`: program, evaluation on the dev split, a child MLflow run), and return
-the three objectives
+(:class:`optimize.experiments.runner.Experiment`: program, evaluation on the dev split, a child MLflow run),
+and return the three objectives
 
     accuracy (maximize), mean test-time tokens (minimize), amortized cost per query (minimize)
 
@@ -13,7 +13,7 @@ the trial that holds its values) and does not count as one of the ``n_trials``.
 
 Example::
 
-    from optimize.search import run_search, SearchSpace
+    from optimize.experiments.search import run_search, SearchSpace
     study = run_search(dev_examples, n_trials=20, storage="sqlite:///mlruns/optuna.db",
                        study_name="qwen-0.5b", seed=0, space=SearchSpace(test_verbosity=(0, 2, 4)))
     for trial in study.best_trials:          # the Pareto front
@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from optimize.runner import (  # noqa: F401  (re-exported: the search's public vocabulary)
+from optimize.experiments.runner import (  # noqa: F401  (re-exported: the search's public vocabulary)
     DEFAULT_MAX_ERROR_RATE,
     OBJECTIVES,
     SLEEP_FIELDS,
@@ -50,7 +50,7 @@ from optimize.runner import (  # noqa: F401  (re-exported: the search's public v
     safe_budget_dict,
     stop_on_signals,
 )
-from optimize.study import (  # noqa: F401  (re-exported: the study's vocabulary is the search's)
+from optimize.experiments.study import (  # noqa: F401  (re-exported: the study's vocabulary is the search's)
     METRIC_NAMES,
     SearchError,
     StorageError,
@@ -64,7 +64,7 @@ from optimize.study import (  # noqa: F401  (re-exported: the study's vocabulary
     recover_interrupted_trials,
     requeue_trial,
 )
-from optimize.tracking import Tracker, default_mlruns_dir
+from optimize.tracking.runs import Tracker, default_mlruns_dir
 from programs.redact import redact
 
 
@@ -323,8 +323,8 @@ def run_search(
     """Run (or resume, or join) a budget study and return it; ``study.best_trials`` is the Pareto front.
 
     ``tracker=None`` logs to the default MLflow store, ``tracker=False`` logs nothing. ``evaluator`` defaults
-    to the real program + :func:`optimize.evaluate.evaluate`; tests inject a deterministic one. SIGINT and
-    SIGTERM stop the search alike: the running trial is re-queued, its child run KILLED.
+    to the real program + :func:`optimize.experiments.evaluate.evaluate`; tests inject a deterministic one.
+    SIGINT and SIGTERM stop the search alike: the running trial is re-queued, its child run KILLED.
     ``max_test_tokens`` makes trials above that many test tokens per question infeasible.
     """
     import optuna

@@ -5,7 +5,7 @@ files), under one parent run per sweep; the report's views read the same tables.
 
 Example::
 
-    from optimize.sweep import run_sweep
+    from optimize.experiments.sweep import run_sweep
     configs = run_sweep(dev_examples, grid="k", name="k-sweep")
     print(configs[["sleep_samples", "accuracy", "cost_per_query"]])
 """
@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from optimize.runner import DEFAULT_MAX_ERROR_RATE, Experiment, budget_id, stop_on_signals
-from optimize.search import SearchError
-from optimize.tracking import Tracker
+from optimize.experiments.runner import DEFAULT_MAX_ERROR_RATE, Experiment, budget_id, stop_on_signals
+from optimize.experiments.search import SearchError
+from optimize.tracking.runs import Tracker
 
 GRIDS = ("verbosity", "k", "all")
 VERBOSITIES = (0, 1, 2, 3, 4)

@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 
 from optimize.errors import ResumeMismatchError
-from optimize.metrics import is_failed_row
+from optimize.reports.metrics import is_failed_row
 from programs.answers import extract_number, is_correct
 from programs.lm.ledger import LedgerScope, TokenLedger
 from programs.redact import redact

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from optimize.flags import (
+from optimize.cli.flags import (
     add_budget_flags,
     add_data_flags,
     add_run_flags,
@@ -43,7 +43,7 @@ def _strs(text: str) -> tuple[str, ...]:
 
 def _add_experiment_flags(parser: argparse.ArgumentParser) -> None:
     """Objectives, failure threshold and where results go: the same for search and sweep."""
-    from optimize.runner import DEFAULT_MAX_ERROR_RATE
+    from optimize.experiments.runner import DEFAULT_MAX_ERROR_RATE
 
     group = parser.add_argument_group("objectives and results")
     group.add_argument("--questions-per-context", "-N", type=positive_float, default=1.0,
@@ -62,7 +62,7 @@ def _add_experiment_flags(parser: argparse.ArgumentParser) -> None:
 
 def _add_space_flags(parser: argparse.ArgumentParser) -> None:
     """One comma-list flag per Budget field (the search space), derived from the Budget's fields."""
-    from optimize.search import SearchSpace
+    from optimize.experiments.search import SearchSpace
 
     defaults = {name: ",".join("none" if v is None else str(v) for v in values)
                 for name, values in SearchSpace().dimensions().items()}
@@ -141,8 +141,8 @@ def _common(args) -> dict:
     from functools import partial
     from pathlib import Path
 
-    from optimize.runner import evaluate_budget
-    from optimize.tracking import Tracker
+    from optimize.experiments.runner import evaluate_budget
+    from optimize.tracking.runs import Tracker
     from programs.store import default_store_path, open_store
 
     store = open_store(args.store if args.store is not None else default_store_path())
@@ -161,7 +161,7 @@ def _common(args) -> dict:
 
 def _space(args):
     """The search space the flags describe; unspecified dimensions keep :class:`SearchSpace`'s values."""
-    from optimize.search import SearchSpace
+    from optimize.experiments.search import SearchSpace
 
     defaults = SearchSpace()
     given = {name: getattr(args, name, None) for name in defaults.dimensions()}
@@ -179,7 +179,7 @@ def _space(args):
 
 
 def search_command(args) -> int:
-    from optimize.search import distinct_front, run_search
+    from optimize.experiments.search import distinct_front, run_search
 
     study = run_search(
         examples_from_flags(args),
@@ -215,8 +215,8 @@ def search_command(args) -> int:
 
 
 def sweep_command(args) -> int:
-    from optimize.flags import budget_from_args
-    from optimize.sweep import run_sweep
+    from optimize.cli.flags import budget_from_args
+    from optimize.experiments.sweep import run_sweep
 
     base = budget_from_args(args)
     configs = run_sweep(examples_from_flags(args), grid=args.grid, base=base, name=args.name, **_common(args))
@@ -235,11 +235,11 @@ def report_command(args) -> int:
 
     import pandas as pd
 
-    from optimize.report import write_report
-    from optimize.search import SearchError
+    from optimize.experiments.search import SearchError
+    from optimize.reports.figures import write_report
 
     if args.from_run:
-        from optimize.tracking import Tracker
+        from optimize.tracking.runs import Tracker
 
         try:
             results = Tracker(args.tracking_uri).download(args.from_run, "results")
@@ -289,8 +289,8 @@ def _read_table(path):
 
 
 def ui_command(args) -> int:
-    from optimize.runner import stop_on_signals
-    from optimize.ui import UIError, start_ui
+    from optimize.experiments.runner import stop_on_signals
+    from optimize.tracking.ui import UIError, start_ui
 
     # SIGTERM (a plain `kill`) stops the UI like Ctrl-C: the server's whole process group goes with it.
     with stop_on_signals():

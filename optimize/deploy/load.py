@@ -1,6 +1,6 @@
 """Load tests of `sleeptime serve`: concurrent clients over HTTP, and a server killed mid-load and restarted.
 
-Used by :mod:`optimize.deploy_bench` (modes ``load`` and ``kill``). Clients retry a request whose
+Used by :mod:`optimize.deploy.measurements` (modes ``load`` and ``kill``). Clients retry a request whose
 connection fails or that gets 502/503/504 (a server restarting), so an answer is "lost" only when every
 retry failed.
 """
@@ -50,7 +50,7 @@ class Answer:
 
 @dataclass
 class ServerProcess:
-    """`python3 -m optimize.serve` in a child process on a fixed loopback port.
+    """`python3 -m optimize.deploy.serve` in a child process on a fixed loopback port.
 
     Example:
         >>> server = ServerProcess(["--store", "store.db"], port=8765, log_path=Path("serve.log"))
@@ -74,8 +74,9 @@ class ServerProcess:
         paths = [str(ROOT), os.environ.get("PYTHONPATH")]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
         log = self.log_path.open("a", encoding="utf-8")
-        self.process = subprocess.Popen([sys.executable, "-m", "optimize.serve", "--port", str(self.port),
-                                         *self.args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen([sys.executable, "-m", "optimize.deploy.serve",
+                                         "--port", str(self.port), *self.args],
+                                        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -23,7 +23,7 @@ BENCH_PROMPT = (
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from optimize.flags import add_subcommand, positive_int
+    from optimize.cli.flags import add_subcommand, positive_int
 
     ask = add_subcommand(subparsers, "ask",
                          help="send one prompt to a model spec and print the answer and tokens")

@@ -1,0 +1,1 @@
+"""Deployment: the HTTP service and its measurements (latency, load, restarts)."""

@@ -1,0 +1,1 @@
+"""Experiments: evaluate, compile, search, sweep and the runner they share."""

@@ -1,0 +1,1 @@
+"""Reports: metrics, analysis, Pareto fronts, figures and tables built from result rows."""
