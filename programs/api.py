@@ -17,10 +17,11 @@ __all__ = ["BASELINES", "build_program", "load", "save_bundle"]
 
 def build_program(budget: Budget, *, ledger: TokenLedger | None = None, store: InMemoryStore | None = None,
                   api_base: str | None = None, adapter: str = "chat", baseline: str | None = None,
-                  k: int = 5, **settings):
+                  baseline_samples: int = 5, **settings):
     """The program a Budget describes: ``SleepTimeProgram`` when ``use_sleep`` else ``TestTimeOnly``.
 
-    ``baseline="majority"`` or ``"pass-at-k"`` builds that k-sample baseline instead. When
+    ``baseline="majority"`` or ``"pass-at-k"`` builds that baseline instead, sampling ``baseline_samples``
+    answers per question (``k=`` is the deprecated spelling). When
     ``budget.compiled`` names a bundle (a directory or a shipped name), its compiled prompts that fit are
     loaded with :func:`programs.persistence.load_prompts`, the same loader as :func:`load`.
 
@@ -31,7 +32,9 @@ def build_program(budget: Budget, *, ledger: TokenLedger | None = None, store: I
     """
     cls = class_for(budget, baseline)
     common = dict(ledger=ledger, store=store, api_base=api_base, adapter=adapter, **settings)
-    program = cls(budget, k=k, **common) if baseline is not None else cls(budget, **common)
+    if baseline is not None:
+        common["baseline_samples"] = baseline_samples
+    program = cls(budget, **common)
     if budget.compiled:
         load_prompts(program, budget.compiled)
     return program

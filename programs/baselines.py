@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from typing import Any
 
@@ -41,19 +42,26 @@ class TestTimeOnly(BudgetedProgram):
 
 
 class _Sampled(BudgetedProgram):
-    """k answers sampled at a temperature (with the learned context too, if the Budget has a sleep phase)."""
+    """``baseline_samples`` answers sampled at a temperature (with the learned context too, if the Budget has
+    a sleep phase). ``k=`` is the deprecated spelling of ``baseline_samples`` (saved bundles still load)."""
 
-    def __init__(self, budget: Budget, *, k: int = 5, temperature: float = 0.7, **kwargs: Any) -> None:
+    def __init__(self, budget: Budget, *, baseline_samples: int = 5, temperature: float = 0.7,
+                 **kwargs: Any) -> None:
+        if "k" in kwargs:
+            warnings.warn("k= is deprecated: pass baseline_samples=", DeprecationWarning, stacklevel=2)
+            baseline_samples = kwargs.pop("k")
+        k = baseline_samples
         if not 1 <= int(k) <= 64:
-            raise ValueError(f"k must be in 1..64, got {k!r}")
+            raise ValueError(f"baseline_samples must be in 1..64, got {k!r}")
         if k > 1 and temperature <= 0:
-            raise ValueError(f"k={k} samples at temperature {temperature} would be identical; "
+            raise ValueError(f"baseline_samples={k} samples at temperature {temperature} would be identical; "
                              "use temperature > 0")
         super().__init__(budget, **kwargs)
-        self.k, self.temperature = int(k), float(temperature)
+        self.baseline_samples, self.temperature = int(k), float(temperature)
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "k": self.k, "temperature": self.temperature}
+        return {**super().config(), "baseline_samples": self.baseline_samples,
+                "temperature": self.temperature}
 
     def _samples(self, question: str, context: str,
                  learned_context: str | None) -> tuple[list[dspy.Prediction], SleepResult | None, dict]:
@@ -62,10 +70,10 @@ class _Sampled(BudgetedProgram):
             sleep = self.sleep_phase(context)
             learned_context = sleep.learned_context
         preds, total = [], {"prompt_tokens": 0, "completion_tokens": 0, "seconds": 0.0}
-        lm = active_lm(self) if self.k > 1 else None
-        for index in range(self.k):
+        lm = active_lm(self) if self.baseline_samples > 1 else None
+        for index in range(self.baseline_samples):
             sample_lm = None
-            if self.k > 1:
+            if self.baseline_samples > 1:
                 sample_lm = rollout_lm(lm, index, temperature=self.temperature, seed=self._settings["seed"])
             pred, usage = self._test_phase(context, question, learned_context, sample_lm)
             preds.append(pred)
@@ -82,7 +90,7 @@ class MajorityVote(_Sampled):
         >>> replies = iter(["12", "13", "12"])
         >>> with FakeEngine(lambda m, r: chat_adapter_reply(answer=next(replies))) as engine:
         ...     spec = f"openai/fake@{engine.api_base}"
-        ...     program = MajorityVote(Budget(use_sleep=False, test_model=spec), k=3)
+        ...     program = MajorityVote(Budget(use_sleep=False, test_model=spec), baseline_samples=3)
         ...     program(context="3 boxes of 4 apples.", question="How many apples?").answer
         '12'
     """
@@ -112,7 +120,7 @@ class PassAtK(_Sampled):
         >>> replies = iter(["11", "12"])
         >>> with FakeEngine(lambda m, r: chat_adapter_reply(answer=next(replies))) as engine:
         ...     spec = f"openai/fake@{engine.api_base}"
-        ...     program = PassAtK(Budget(use_sleep=False, test_model=spec), k=2)
+        ...     program = PassAtK(Budget(use_sleep=False, test_model=spec), baseline_samples=2)
         ...     program(context="3 boxes of 4 apples.", question="How many apples?", gold="12").answer
         '12'
     """

@@ -21,7 +21,7 @@ from optimize.bench.estimate import estimate_seconds
 from optimize.bench.latency import latency_from_calls, latency_table, measure_latency, paired_seconds
 from optimize.bench.orchestration import BenchmarkRun, run_benchmark
 from optimize.bench.presets import PRESETS, preset_budgets
-from optimize.experiments.search import budget_id
+from optimize.experiments.runner import budget_id
 from optimize.reports.analysis import amortization_table as amortization
 from optimize.reports.analysis import token_ratio_table as ratio_at_equal_accuracy
 from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
@@ -385,7 +385,7 @@ def standard_like(tmp_path_factory):
     import shutil
 
     from optimize.bench.orchestration import COMMITTED_PATTERNS
-    from optimize.experiments.search import evaluate_budget
+    from optimize.experiments.runner import evaluate_budget
 
     tmp_path = tmp_path_factory.mktemp("standard")
     seen = []

@@ -186,7 +186,7 @@ def test_every_subcommand_shows_one_long_spelling_per_option_with_its_default():
 def test_shared_flags_parse_the_same_everywhere(tmp_path):
     parser = build_parser()
     a = parser.parse_args(["evaluate", "--limit", "3", "--data-seed", "5", "--num-threads", "2", "--k", "4"])
-    assert (a.n, a.seed, a.threads, a.baseline_samples) == (3, 5, 2, 4)
+    assert (a.n, a.seed, a.threads, a.sleep_samples) == (3, 5, 2, 4)
     b = parser.parse_args(["compile", "--n", "3", "--seed", "5", "--threads", "2", "--verbosity", "1"])
     assert (b.n, b.seed, b.threads, b.test_verbosity) == (3, 5, 2, 1)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dspy
 import pytest
 
-from optimize.experiments.compile import compile_program, correctness_metric
+from optimize.experiments.compile import compile_program
+from optimize.experiments.optimizers import correctness_metric
 from programs.api import load
 from programs.budget import Budget
 from programs.lm.fake_engine import FakeEngine, chat_adapter_reply

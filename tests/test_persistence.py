@@ -62,10 +62,22 @@ def test_round_trip_restores_class_budget_state_and_answers(engine, tmp_path):
 
 def test_baseline_settings_survive_save_and_load(engine, tmp_path):
     spec = f"openai/fake@{engine.api_base}"
-    save_bundle(build_program(Budget(use_sleep=False, test_model=spec), baseline="majority", k=4), tmp_path)
+    program = build_program(Budget(use_sleep=False, test_model=spec), baseline="majority", baseline_samples=4)
+    save_bundle(program, tmp_path)
     loaded = load(tmp_path)
-    assert isinstance(loaded, MajorityVote) and loaded.k == 4
+    assert isinstance(loaded, MajorityVote) and loaded.baseline_samples == 4
 
+
+def test_a_bundle_saved_with_the_old_k_setting_still_loads(engine, tmp_path):
+    spec = f"openai/fake@{engine.api_base}"
+    save_bundle(build_program(Budget(use_sleep=False, test_model=spec), baseline="majority"), tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    config = manifest["program_config"]
+    config["k"] = config.pop("baseline_samples") - 2
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.warns(DeprecationWarning, match="baseline_samples"):
+        loaded = load(tmp_path)
+    assert loaded.baseline_samples == 3
 
 def test_missing_file_names_it(engine, tmp_path):
     compiled_program(engine).save_bundle(tmp_path)

@@ -80,7 +80,7 @@ def test_two_workers_share_one_study(postgres_url, tmp_path):
     for worker, (_, err) in zip(workers, outputs, strict=True):
         assert worker.returncode == 0, err[-3000:]
 
-    from optimize.experiments.search import open_storage
+    from optimize.experiments.study import open_storage
 
     study = optuna.load_study(study_name=study_name, storage=open_storage(postgres_url))
     states = Counter(t.state.name for t in study.trials)
@@ -113,7 +113,8 @@ def test_a_different_objective_is_refused_on_the_server(postgres_url, tmp_path):
     sys.path.insert(0, str(REPO / "tests"))
     from test_search import fake_evaluator, make_examples
 
-    from optimize.experiments.search import SearchError, run_search
+    from optimize.experiments.search import run_search
+    from optimize.experiments.study import SearchError
 
     options = dict(
         n_trials=1,

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from test_search import fake_evaluator, make_examples  # noqa: E402
 
-from optimize.experiments.runner import (  # noqa: E402
+from optimize.experiments.runner import (
     Experiment,
     ExperimentError,
     TrialFailed,

@@ -18,15 +18,10 @@ import pytest
 
 optuna = pytest.importorskip("optuna")
 
-from optimize.experiments.search import (  # noqa: E402
-    OBJECTIVES,
-    SearchError,
-    SearchSpace,
-    StorageError,
-    open_storage,
-    run_search,
-)
+from optimize.experiments.search import SearchSpace, run_search  # noqa: E402
+from optimize.experiments.study import SearchError, StorageError, open_storage  # noqa: E402
 from optimize.reports.pareto import pareto_front  # noqa: E402
+from optimize.reports.tables import OBJECTIVES  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

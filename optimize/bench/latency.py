@@ -107,7 +107,7 @@ def measure_latency(
     first) or ``cold`` (``cache_prompt: false`` on every request); rows and per-question ledger calls are
     persisted in ``out_dir`` and resumed. Returns ``(rows frame, [{"question_id", "calls"}])``."""
     from optimize.experiments.evaluate import evaluate, read_results
-    from optimize.experiments.search import budget_id
+    from optimize.experiments.runner import budget_id
     from programs import build_program
     from programs.lm.ledger import TokenLedger
 

@@ -220,7 +220,8 @@ def _compile(run: BenchmarkRun, budget, out_dir: Path) -> str:
 def _search(run: BenchmarkRun, part: Part) -> pd.DataFrame:
     from optuna.trial import TrialState
 
-    from optimize.experiments.search import open_study, run_search
+    from optimize.experiments.search import run_search
+    from optimize.experiments.study import open_study
 
     n_per_context = len(part.examples) / max(part.n_contexts, 1)
     study_name = f"{run.name}-{part.label}-search"
@@ -248,7 +249,7 @@ def _search(run: BenchmarkRun, part: Part) -> pd.DataFrame:
 
 def _latency(run: BenchmarkRun, part: Part) -> None:
     from optimize.bench.latency import TEST_ONLY_MODE, cold_cache_supported, measure_latency
-    from optimize.experiments.search import budget_id
+    from optimize.experiments.runner import budget_id
 
     sleep, *test_only = part.budgets["latency"]
     # Timed one request at a time, apart from the grid (whose rows may have run several at a time): the
@@ -289,7 +290,7 @@ def run_group(run: BenchmarkRun, part: Part, group: str) -> None:
 # -- tables --------------------------------------------------------------------------------------------------
 def part_results(run: BenchmarkRun, part: Part) -> PartResults:
     """What a part has measured, with clustered intervals and failure rates on every configuration."""
-    from optimize.experiments.search import budget_id
+    from optimize.experiments.runner import budget_id
 
     grid = _concat([part.ran.get(g, pd.DataFrame()) for g in ("pareto", "scaling", "compiled")])
     if len(grid):
@@ -434,7 +435,7 @@ def _gitignore(results: Path, third_party: Sequence[str] = ()) -> None:
 # -- the run -------------------------------------------------------------------------------------------------
 def make_parts(run: BenchmarkRun) -> list[Part]:
     """Every (dataset, test model) part of a run, in the order they are answered."""
-    from optimize.experiments.search import evaluate_budget
+    from optimize.experiments.runner import evaluate_budget
 
     base_eval = run.evaluator or (
         lambda b, ex, **kw: evaluate_budget(b, ex, api_base=run.api_base, progress=run.progress,

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from optimize.bench.questions import QUESTIONS
-from optimize.tracking.runs import markdown_table
+from optimize.markdown import markdown_table
 
 CONFIG_COLUMNS = [
     "dataset",

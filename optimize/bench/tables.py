@@ -179,7 +179,7 @@ def canonical_budget(budget, base):
 
 def canonical_id(budget, base) -> str:
     """The id of :func:`canonical_budget` (the name of its rows file)."""
-    from optimize.experiments.search import budget_id
+    from optimize.experiments.runner import budget_id
 
     return budget_id(canonical_budget(budget, base))
 

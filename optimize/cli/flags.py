@@ -36,9 +36,10 @@ BUDGET_ALIASES: dict[str, tuple[str, ...]] = {
     "test_verbosity": ("--verbosity",),
     "sleep_rounds": ("--rounds",),
     "compiled": ("--compiled-program",),
+    "sleep_samples": ("--k",),
 }
-"""Old spellings of Budget flags, accepted but hidden from ``--help``. ``--k`` is not here: it meant the
-baseline's samples in ``evaluate`` and the sleep samples in ``search``; each command adds its own."""
+"""Old spellings of Budget flags, accepted but hidden from ``--help``. ``--k`` is the Budget's sleep samples
+in every command; a baseline's sample count is ``--baseline-samples`` only."""
 
 
 class Parser(argparse.ArgumentParser):

@@ -22,7 +22,6 @@ from optimize.cli.flags import (
     add_budget_flags,
     add_budget_json_flag,
     add_data_flags,
-    add_hidden_alias,
     add_run_flags,
     add_subcommand,
     budget_changes,
@@ -164,8 +163,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
             check_models(program.budget, args.api_base)
         else:
             program = build_program(budget, ledger=ledger, store=store, api_base=args.api_base,
-                                    adapter=adapter, baseline=args.baseline, k=args.baseline_samples,
-                                    seed=sampler_seed, lm_options=lm_options)
+                                    adapter=adapter, baseline=args.baseline,
+                                    baseline_samples=args.baseline_samples, seed=sampler_seed,
+                                    lm_options=lm_options)
         out = args.out
         if out and len(adapters) > 1:
             out = str(Path(out).with_suffix("")) + f".{adapter}.jsonl"
@@ -256,10 +256,9 @@ def register(subparsers) -> None:
     out = evaluate.add_argument_group("evaluate")
     out.add_argument("--program", default=None, help="a saved program directory (instead of a budget)")
     out.add_argument("--baseline", default=None, choices=("majority", "pass-at-k"),
-                     help="a k-sample test-time baseline instead of the budget's program")
-    out.add_argument("--baseline-samples", type=positive_int, default=5, metavar="K",
-                     help="samples k of --baseline")
-    add_hidden_alias(out, "--k", dest="baseline_samples", type=positive_int)
+                     help="a sampled test-time baseline instead of the budget's program")
+    out.add_argument("--baseline-samples", type=positive_int, default=5, metavar="N",
+                     help="answers --baseline samples per question")
     out.add_argument("--sampler-seed", type=int, default=None,
                      help="seed of sampled LM calls (default: the --seed value)")
     out.add_argument("--out", default=None, help="results JSONL; resumed if it exists (same configuration "

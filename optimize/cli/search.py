@@ -70,10 +70,9 @@ def _add_space_flags(parser: argparse.ArgumentParser) -> None:
                              title="search space (comma-separated values; one value fixes a dimension)")
     group.add_argument("--model", dest="model", type=_strs, default=None,
                        help="model specs searched for both phases (--sleep-model/--test-model win)")
-    # Old spellings, hidden: --models, --k, --sleep-models, --test-models, --sleep both|on|off.
+    # Old spellings, hidden: --models, --sleep-models, --test-models, --sleep both|on|off.
     hidden = argparse.SUPPRESS
     group.add_argument("--models", dest="model", type=_strs, default=None, help=hidden)
-    group.add_argument("--k", dest="sleep_samples", type=_ints, default=None, help=hidden)
     group.add_argument("--sleep-models", dest="sleep_model", type=_strs, default=None, help=hidden)
     group.add_argument("--test-models", dest="test_model", type=_strs, default=None, help=hidden)
     group.add_argument("--sleep", dest="sleep_mode", choices=("both", "on", "off"), default=None, help=hidden)
@@ -235,7 +234,7 @@ def report_command(args) -> int:
 
     import pandas as pd
 
-    from optimize.experiments.search import SearchError
+    from optimize.experiments.study import SearchError
     from optimize.reports.figures import write_report
 
     if args.from_run:

@@ -28,6 +28,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+from optimize.markdown import markdown_table
+
 PRIME_QUESTION = "Which quantities do the facts give?"
 LABEL_VALUES = {"high": 1.0, "medium": 0.5, "low": 0.0}
 ROWS_LABEL = re.compile(r"^(sleep|test)(?:-k(\d+))?(?:-v(\d+))?$")
@@ -139,7 +141,7 @@ def latency(args: argparse.Namespace) -> dict:
     test_model, sleep_model = args.test_model or args.model, args.sleep_model or args.model
     ledger, store = TokenLedger(), open_store(args.store)
     caps = {"test_max_tokens": args.max_tokens} if args.max_tokens else {}  # else the Budget's default cap
-    base = Budget(sleep_model=sleep_model, test_model=test_model, sleep_samples=args.k,
+    base = Budget(sleep_model=sleep_model, test_model=test_model, sleep_samples=args.sleep_samples,
                   sleep_max_tokens=args.sleep_max_tokens, **caps)
     with_notes = build_program(base.replace(test_verbosity=args.notes_verbosity), ledger=ledger, store=store)
     modes = [("notes", args.notes_verbosity, with_notes)] + [
@@ -461,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
     lat.add_argument("--verbosities", type=lambda s: [int(v) for v in s.split(",")], default=[0, 2, 4],
                      help="test-time-only verbosities to compare, e.g. 0,2,4")
     lat.add_argument("--notes-verbosity", type=int, default=0)
-    lat.add_argument("-k", type=int, default=1, help="sleep samples for the learned contexts")
+    lat.add_argument("--sleep-samples", type=int, default=1, help="sleep samples for the learned contexts")
     lat.add_argument("--sleep-max-tokens", type=int, default=512, help="token cap of each sleep-time call")
     lat.add_argument("--max-tokens", type=int, default=None,
                      help="test-time token cap (default: the Budget's, per verbosity where it has one)")
@@ -501,19 +503,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _markdown(frame) -> str:
-    """A markdown table of a data frame (numbers to 3 significant digits)."""
-    if not len(frame):
-        return "(no rows)"
-
-    def cell(value) -> str:
-        return f"{value:.3g}" if isinstance(value, float) else str(value)
-
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = Path(args.out)
@@ -522,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
         _write(out, "latency.csv", result["table"])
         _write(out, "latency_rows.csv", result["rows"])
         _write(out, "latency_verdict.json", result["verdict"])
-        print(_markdown(result["table"]))
+        print(markdown_table(result["table"], 3, empty="(no rows)"), end="")
         print(json.dumps(result["verdict"], indent=2, default=str))
     elif args.mode in ("load", "kill"):
         summary = load(args, kill=args.mode == "kill")
@@ -534,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
         table = scheduler_savings(frames, estimates, questions=args.questions_per_context,
                                   price_ratio=args.price_ratio, tokens=args.tokens)
         _write(out, "scheduler.csv", table)
-        print(_markdown(table))
+        print(markdown_table(table, 3, empty="(no rows)"), end="")
     else:
         frames = read_labelled_rows(args.rows)
         sleep = [f for label, f in frames.items() if label.startswith("sleep")]
@@ -545,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
         estimates = {m: question_predictability(sleep[0], args.data, m, args.model) for m in methods}
         table = predictability_correlation(sleep[0], test[0], estimates, tokens=args.tokens)
         _write(out, "predictability.csv", table)
-        print(_markdown(table))
+        print(markdown_table(table, 3, empty="(no rows)"), end="")
     print(f"results in {out}/", file=sys.stderr)
     return 0
 

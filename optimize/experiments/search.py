@@ -34,36 +34,30 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from optimize.experiments.runner import (  # noqa: F401  (re-exported: the search's public vocabulary)
+from optimize.experiments.runner import (
     DEFAULT_MAX_ERROR_RATE,
-    OBJECTIVES,
     SLEEP_FIELDS,
     SUMMARY_METRICS,
     Evaluator,
     Experiment,
     TrialFailed,
     budget_id,
-    configs_table,
-    evaluate_budget,
     objective_values,
     run_label,
     safe_budget_dict,
     stop_on_signals,
 )
-from optimize.experiments.study import (  # noqa: F401  (re-exported: the study's vocabulary is the search's)
-    METRIC_NAMES,
+from optimize.experiments.study import (
     SearchError,
-    StorageError,
     close_dead_runs,
     default_storage_url,
     is_shared_server,
-    objective_spec,
-    open_storage,
     open_study,
     question_set,
     recover_interrupted_trials,
     requeue_trial,
 )
+from optimize.reports.tables import OBJECTIVES, configs_table
 from optimize.tracking.runs import Tracker, default_mlruns_dir
 from programs.redact import redact
 

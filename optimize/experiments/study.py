@@ -20,7 +20,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from optimize.experiments.runner import OBJECTIVES
+from optimize.reports.tables import OBJECTIVES
 from optimize.tracking.runs import Tracker, default_mlruns_dir
 from programs.redact import redact
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from optimize.experiments.runner import DEFAULT_MAX_ERROR_RATE, Experiment, budget_id, stop_on_signals
-from optimize.experiments.search import SearchError
+from optimize.experiments.study import SearchError
 from optimize.tracking.runs import Tracker
 
 GRIDS = ("verbosity", "k", "all")

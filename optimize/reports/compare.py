@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from optimize.errors import UserError
+from optimize.markdown import markdown_table
 
 COLUMNS = ("variant", "n", "contexts", "templates", "accuracy", "ci_context", "test_tokens", "paired",
            "difference", "diff_ci_context", "diff_ci_template", "significant", "compile_calls",
@@ -130,14 +131,6 @@ def comparison_table(baseline: str | Path, variants: dict[str, tuple[str | None,
     return table.astype({"paired": "Int64"})  # counts stay integers beside the baseline's empty cell
 
 
-def markdown(table: pd.DataFrame) -> str:
-    """A GitHub markdown table (no extra dependency)."""
-    cells = table.astype(object).where(table.notna(), "")
-    lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in cells.itertuples(index=False)]
-    return "\n".join(lines)
-
-
 def _variant(text: str) -> tuple[str, tuple[str | None, str]]:
     """``[NAME=][PROGRAM_DIR:]ROWS.jsonl`` -> ``(NAME, (PROGRAM_DIR or None, ROWS))``; NAME defaults to the
     file's stem.
@@ -161,10 +154,10 @@ def run_compare(args: argparse.Namespace) -> int:
         raise CompareError("give at least one results file to compare with the baseline, e.g. "
                            "`sleeptime compare base.jsonl other.jsonl`")
     table = comparison_table(args.baseline, variants, baseline_name=args.baseline_name)
-    text = markdown(table)
-    print(text)
+    text = markdown_table(table, None, missing="")
+    print(text, end="")
     if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+        Path(args.out).write_text(text, encoding="utf-8")
         table.to_csv(Path(args.out).with_suffix(".csv"), index=False)
         print(f"written: {args.out} and {Path(args.out).with_suffix('.csv')}")
     return 0

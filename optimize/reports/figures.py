@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from optimize.markdown import markdown_table
 from optimize.reports.analysis import (
     AMORTIZATION_N,
     FAILURE_COLUMNS,
@@ -35,7 +36,6 @@ from optimize.reports.analysis import (
     with_failure_columns,
 )
 from optimize.reports.pareto import pareto_front
-from optimize.tracking.runs import markdown_table
 
 TEST_BUDGET = ["test_verbosity", "test_max_tokens", "test_model", "compiled"]
 COST_UNITS = "sleep-token equivalents"

@@ -53,7 +53,7 @@ def write_tables(configs, results_dir: Path) -> Path:
     """``configs.csv`` (+ ``.md``), ``examples.csv`` (every config's rows) and ``meta.json`` in a folder."""
     import pandas as pd
 
-    from optimize.tracking.runs import markdown_table
+    from optimize.markdown import markdown_table
 
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from optimize.markdown import markdown_table
 from programs.redact import redact
 
 os.environ.setdefault("MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK", "true")
@@ -312,21 +313,6 @@ class Tracker:
         return self.client.search_runs(
             [self.experiment_id], filter_string=f"tags.`{PARENT_RUN_TAG}` = '{parent_run_id}'"
         )
-
-
-def markdown_table(df, float_digits: int = 4) -> str:
-    """A GitHub markdown table without the optional ``tabulate`` dependency."""
-
-    def cell(value) -> str:
-        if isinstance(value, float):
-            return f"{value:.{float_digits}g}"
-        return str(value).replace("|", "\\|").replace("\n", " ")
-
-    columns = [str(c) for c in df.columns]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    for row in df.itertuples(index=False):
-        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def log_dataset(tracker: Tracker, run_id: str, examples, *, name: str, context: str = "eval") -> None:
