@@ -61,6 +61,6 @@ def test_nothing_to_compare_is_a_user_error():
     with pytest.raises(CompareError, match="at least one results file"):
         from argparse import Namespace
 
-        from optimize.reports.compare import run_compare
+        from optimize.cli.compare import run_compare
 
         run_compare(Namespace(baseline="a.jsonl", variants=[], baseline_name="baseline", out=None))

@@ -7,7 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from optimize.deploy.measurements import main, scheduler_savings
+from optimize.cli.measurements import main
+from optimize.deploy.measurements import scheduler_savings
 from optimize.deploy.serve import running_service
 from programs.budget import Budget
 from programs.lm.fake_engine import FakeEngine, chat_adapter_reply

@@ -7,7 +7,8 @@ import argparse
 import pytest
 import requests
 
-from optimize.deploy.serve import add_arguments, build_session, running_service
+from optimize.cli.serve import add_arguments, build_session
+from optimize.deploy.serve import running_service
 from programs.budget import Budget
 from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
 from programs.session import SleepTimeSession

@@ -106,8 +106,9 @@ def measure_latency(
     """Answer ``examples`` with the prompt cache ``warm`` (questions of a context back to back, context
     first) or ``cold`` (``cache_prompt: false`` on every request); rows and per-question ledger calls are
     persisted in ``out_dir`` and resumed. Returns ``(rows frame, [{"question_id", "calls"}])``."""
-    from optimize.experiments.evaluate import evaluate, read_results
+    from optimize.experiments.evaluate import evaluate
     from optimize.experiments.runner import budget_id
+    from optimize.reports.rows import read_results
     from programs import build_program
     from programs.lm.ledger import TokenLedger
 

@@ -459,8 +459,8 @@ def answers_on_file(run: BenchmarkRun) -> tuple[int, int]:
     """(answers already in the rows files, answers the run's grids need): how much of the estimate a resumed
     run skips. Only the sweep groups (``pareto``, ``scaling``) are counted; rows whose LM call failed count as
     missing (they are retried), unparsed replies as answered."""
-    from optimize.experiments.evaluate import read_results
     from optimize.reports.metrics import failed_rows
+    from optimize.reports.rows import read_results
 
     groups = {g for qid in run.only for g in BY_ID[qid].groups} & {"pareto", "scaling"}
     present = needed = 0
@@ -547,8 +547,8 @@ def _log(run: BenchmarkRun, summary: Path) -> None:
 def pilot_from_rows(run: BenchmarkRun) -> dict | None:
     """Paired sleep-minus-test-only differences at verbosity 0 from rows this run already has (a resumed or
     copied ``rows/``), as a pilot for the power estimate; None when there are none."""
-    from optimize.experiments.evaluate import read_results
     from optimize.reports.metrics import as_bool, pilot_variance
+    from optimize.reports.rows import read_results
 
     part = make_parts(run)[0]
     sleep = next((b for b in part.budgets["pareto"] if b.use_sleep), None)

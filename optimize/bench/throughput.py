@@ -97,7 +97,7 @@ def throughput_table(timings: dict[str, dict], rows_dir: Path) -> Any:
     (both against the plain 1-slot cell: no speculative decoding)."""
     import pandas as pd
 
-    from optimize.experiments.evaluate import read_results
+    from optimize.reports.rows import read_results
 
     table = pd.DataFrame(list(timings.values()))
     if table.empty:

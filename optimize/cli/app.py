@@ -22,10 +22,10 @@ COMMAND_MODULES = (
     "optimize.cli.data",
     "optimize.cli.run",
     "optimize.cli.search",
-    "optimize.experiments.demo",
+    "optimize.cli.demo",
     "optimize.cli.benchmark",
-    "optimize.reports.compare",
-    "optimize.deploy.serve",
+    "optimize.cli.compare",
+    "optimize.cli.serve",
 )
 
 

@@ -1,4 +1,7 @@
-"""Data layer: template engine, dataset generation, loaders and template-disjoint splits.
+"""Data: the template engine (parsing, instances, checks), dataset generation, loaders and
+template-disjoint splits.
+
+May import: :mod:`programs` and :mod:`optimize.errors` only (it is the bottom layer of ``optimize/``).
 
 Example:
     >>> from optimize.data import load_template, split_by_template  # doctest: +SKIP

@@ -50,7 +50,7 @@ class Answer:
 
 @dataclass
 class ServerProcess:
-    """`python3 -m optimize.deploy.serve` in a child process on a fixed loopback port.
+    """`python3 -m optimize.cli.serve` in a child process on a fixed loopback port.
 
     Example:
         >>> server = ServerProcess(["--store", "store.db"], port=8765, log_path=Path("serve.log"))
@@ -74,7 +74,7 @@ class ServerProcess:
         paths = [str(ROOT), os.environ.get("PYTHONPATH")]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
         log = self.log_path.open("a", encoding="utf-8")
-        self.process = subprocess.Popen([sys.executable, "-m", "optimize.deploy.serve",
+        self.process = subprocess.Popen([sys.executable, "-m", "optimize.cli.serve",
                                          "--port", str(self.port), *self.args],
                                         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         log.close()

@@ -1,1 +1,6 @@
-"""Experiments: evaluate, compile, search, sweep and the runner they share."""
+"""Experiments: evaluate a program on examples (``evaluate``), compile its prompts (``compile``,
+``optimizers``), run Budgets as tracked experiments (``runner``), search (``search``, ``study``) and
+sweep (``sweep``) Budgets, and the small end-to-end ``demo``.
+
+May import: :mod:`programs`, :mod:`optimize.errors`, :mod:`optimize.markdown`, :mod:`optimize.data`,
+:mod:`optimize.tracking` and :mod:`optimize.reports`."""

@@ -29,30 +29,6 @@ DEMO_TEST_MODEL = "local:qwen2.5-coder-0.5b"
 DEMO_BASELINE_VERBOSITY = 1
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    from optimize.cli.flags import add_run_flags, add_subcommand, positive_int
-    from optimize.experiments.runner import DEFAULT_MAX_ERROR_RATE
-
-    demo = add_subcommand(subparsers, "demo", help="run the whole pipeline small on the embedded local model")
-    demo.add_argument("--sleep-model", default=DEMO_SLEEP_MODEL, help="model spec of the sleep phase")
-    demo.add_argument("--test-model", default=DEMO_TEST_MODEL, help="model spec of the test phase")
-    demo.add_argument("--model", default=None,
-                      help="one model spec for both phases (wins over --sleep-model and --test-model)")
-    demo.add_argument("--contexts", type=positive_int, default=5, help="held-out contexts (all questions)")
-    demo.add_argument("--search-contexts", type=positive_int, default=2,
-                      help="dev contexts each search trial answers")
-    demo.add_argument("--n-trials", type=positive_int, default=6, help="budget-search trials")
-    demo.add_argument("--trials", dest="n_trials", type=positive_int, help=argparse.SUPPRESS)  # old spelling
-    demo.add_argument("--sampler-seed", type=int, default=0, help="seed of the search's sampler")
-    demo.add_argument("--max-error-rate", type=float, default=DEFAULT_MAX_ERROR_RATE,
-                      help="a Budget with a larger share of failed questions fails (never a result)")
-    demo.add_argument("--name", default="demo", help="prefix of the MLflow runs, study and result folders")
-    demo.add_argument("--out", default="reports/demo", help="where the figures and tables go")
-    demo.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
-    add_run_flags(demo, threads=1, threads_help="concurrent questions per Budget")
-    demo.set_defaults(func=demo_command)
-
-
 def demo_budgets(sleep_model: str, test_model: str | None = None) -> list:
     """Test-time only at verbosity 0 and at the verbosity that matched sleep time's accuracy on dev
     (DEMO_BASELINE_VERBOSITY), and sleep time (k=1) with a one-sentence answer."""

@@ -19,7 +19,6 @@ import json
 import os
 import threading
 import time
-import warnings
 from collections import OrderedDict
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -29,6 +28,7 @@ import pandas as pd
 
 from optimize.errors import ResumeMismatchError
 from optimize.reports.metrics import is_failed_row
+from optimize.reports.rows import read_results
 from programs.answers import extract_number, is_correct
 from programs.lm.ledger import LedgerScope, TokenLedger
 from programs.redact import redact
@@ -53,24 +53,6 @@ def _key(example) -> str:
 def _context_group(example) -> str:
     cid = example.get("context_id")
     return str(cid) if cid is not None else "text:" + str(hash(example.get("context")))
-
-
-def read_results(path: str | os.PathLike) -> list[dict]:
-    """Rows already written to a results JSONL file (a torn last line from an interrupted run is skipped)."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                warnings.warn(f"{path}:{number} is not a complete JSON row (interrupted write?); it will be "
-                              "redone", stacklevel=2)
-    return rows
 
 
 def _truncated(call) -> bool:

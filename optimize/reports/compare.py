@@ -15,7 +15,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,6 @@ from typing import Any
 import pandas as pd
 
 from optimize.errors import UserError
-from optimize.markdown import markdown_table
 
 COLUMNS = ("variant", "n", "contexts", "templates", "accuracy", "ci_context", "test_tokens", "paired",
            "difference", "diff_ci_context", "diff_ci_template", "significant", "compile_calls",
@@ -43,7 +41,7 @@ class CompareError(UserError):
 
 
 def _rows(path: str | Path) -> pd.DataFrame:
-    from optimize.experiments.evaluate import read_results
+    from optimize.reports.rows import read_results
 
     if not Path(path).is_file():
         raise CompareError(f"{path} does not exist; write it with `sleeptime evaluate ... --out {path}`")
@@ -129,50 +127,3 @@ def comparison_table(baseline: str | Path, variants: dict[str, tuple[str | None,
         lines.append(variant_row(name, _rows(rows_path), base, _manifest(program_dir)))
     table = pd.DataFrame(lines).reindex(columns=list(COLUMNS))
     return table.astype({"paired": "Int64"})  # counts stay integers beside the baseline's empty cell
-
-
-def _variant(text: str) -> tuple[str, tuple[str | None, str]]:
-    """``[NAME=][PROGRAM_DIR:]ROWS.jsonl`` -> ``(NAME, (PROGRAM_DIR or None, ROWS))``; NAME defaults to the
-    file's stem.
-
-    Example:
-        >>> _variant("runs/other.jsonl"), _variant("mipro=programs/mipro:runs/mipro.jsonl")
-        (('other', (None, 'runs/other.jsonl')), ('mipro', ('programs/mipro', 'runs/mipro.jsonl')))
-    """
-    name, sep, rest = text.partition("=")
-    if not sep:
-        name, rest = Path(text).stem, text
-    program_dir, _, rows = rest.rpartition(":")
-    if not name or not rows:
-        raise argparse.ArgumentTypeError(f"expected [NAME=][PROGRAM_DIR:]ROWS.jsonl, got {text!r}")
-    return name, (program_dir or None, rows)
-
-
-def run_compare(args: argparse.Namespace) -> int:
-    variants = dict(args.variants)
-    if not variants:
-        raise CompareError("give at least one results file to compare with the baseline, e.g. "
-                           "`sleeptime compare base.jsonl other.jsonl`")
-    table = comparison_table(args.baseline, variants, baseline_name=args.baseline_name)
-    text = markdown_table(table, None, missing="")
-    print(text, end="")
-    if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
-        table.to_csv(Path(args.out).with_suffix(".csv"), index=False)
-        print(f"written: {args.out} and {Path(args.out).with_suffix('.csv')}")
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """``sleeptime compare``."""
-    from optimize.cli.flags import add_subcommand
-
-    parser = add_subcommand(subparsers, "compare",
-                            help="paired, clustered differences of results files against a baseline's",
-                            epilog=__doc__.split("\n\n", 1)[1])
-    parser.add_argument("baseline", help="results JSONL (of sleeptime evaluate --out) the others pair with")
-    parser.add_argument("variants", type=_variant, nargs="*", metavar="[NAME=][PROGRAM_DIR:]ROWS.jsonl",
-                        help="results to compare; PROGRAM_DIR (a compiled program) adds its compile cost")
-    parser.add_argument("--baseline-name", default="baseline", help="the baseline's label in the table")
-    parser.add_argument("--out", default=None, help="also write the table as markdown here (.csv beside it)")
-    parser.set_defaults(func=run_compare)
