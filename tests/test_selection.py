@@ -139,3 +139,17 @@ def test_the_detectable_difference_inverts_questions_needed():
         needed = questions_needed(d, questions_per_context=per_context)["questions"]
         assert needed in (questions, questions + 1)
     assert detectable_difference(30, questions_per_context=3.75) > 0.25  # 30 dev questions rank nothing
+
+
+def test_every_shipped_program_says_whether_it_was_chosen_under_the_protocol():
+    from programs.persistence import read_bundle, shipped_programs
+
+    for name in shipped_programs():
+        selection = read_bundle(name)[0].get("selection")
+        assert selection is not None, f"{name}: its manifest does not say how it was chosen"
+        assert isinstance(selection["under_protocol"], bool)
+        if not selection["under_protocol"]:  # chosen by hand: the manifest says the test split was in view
+            assert selection["selected_with_test_results_in_view"] is True
+            assert "remake-shipped.sh" in selection["protocol_remake"]
+        else:
+            assert selection["rule"] and selection["set"]["split"] == "dev"
