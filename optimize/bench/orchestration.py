@@ -37,9 +37,11 @@ from optimize.bench.presets import Preset, base_budget, preset_budgets, search_s
 from optimize.bench.questions import BY_ID, QUESTION_IDS, QUESTIONS
 from optimize.bench.tables import PartResults, canonical_budget, canonical_id
 
-# A rows file's configuration (``<rows>.jsonl.config.json``) travels with it: a new machine checks it.
-COMMITTED_PATTERNS = ("*/*/rows/*.jsonl", "*/*/rows/*.config.json", "*/*/latency/*.jsonl", "*/*/compiled/**",
-                      "*/*/report/*.png", "q*.csv", "configs.csv", "meta.json", "summary.md")
+# A rows file's configuration and server settings (``<rows>.jsonl.config.json``) travel with it: a new
+# machine checks them, and paired comparisons read the settings.
+COMMITTED_PATTERNS = ("*/*/rows/*.jsonl", "*/*/rows/*.config.json", "*/*/latency/*.jsonl",
+                      "*/*/latency/*.config.json", "*/*/compiled/**", "*/*/report/*.png", "q*.csv",
+                      "configs.csv", "meta.json", "summary.md")
 
 
 @dataclass
