@@ -33,7 +33,7 @@ def test_k4_is_paired_with_the_k1_rerun_made_at_its_own_slots_or_not_at_all():
                     "server": {"slots": 1, "speculative": "none"}, "frame": k1_one_slot}]
     paired = paired_same_server(part, {"config_id": "k4"}, {"config_id": "k1"})
     assert paired["difference"] == pytest.approx(0.25)  # against the 1-slot rerun, not the 4-slot rows (0.75)
-    assert paired["config_b_run"] == "latency/k1-warm.jsonl" and paired["server"].startswith("1 slot")
+    assert paired["b_rows_from"] == "latency/k1-warm.jsonl" and paired["server"].startswith("1 slot")
 
 
 def test_runs_on_file_reads_the_settings_recorded_beside_rows_and_reruns(tmp_path):
@@ -59,7 +59,7 @@ def test_the_committed_standard_run_pairs_k4_with_a_one_slot_k1():
     table = pd.read_csv("docs/benchmarks/standard/q2_sleep_scaling.csv")
     line = table[(table["test_model"] == "local:qwen2.5-coder-1.5b") & (table["sleep_samples"] == 4)
                  & (table["versus"] == "sleep k=1, rounds=0")].iloc[0]
-    assert line["server"].startswith("1 slot") and line["config_b_run"] == "latency/edfce045fa52-warm.jsonl"
+    assert line["server"].startswith("1 slot") and line["b_rows_from"] == "latency/edfce045fa52-warm.jsonl"
     assert round(100 * line["difference"], 1) == 4.6 and line["ci_low"] < 0
 
 

@@ -307,9 +307,12 @@ def part_results(run: BenchmarkRun, part: Part) -> PartResults:
         everything = with_failure_columns(with_cluster_intervals(everything, frames), frames)
     else:
         everything = pd.DataFrame(columns=["config_id", "compiled"])
+    from optimize.bench.repeats import runs_on_file
+
+    server, reruns = runs_on_file(part.model_dir)  # paired tables take runs made under equal settings
     return PartResults(configs=everything, frames=frames, preset=run.preset,
                        pareto_ids={budget_id(b) for b in part.budgets["pareto"]}, grid=grid, search=search,
-                       base=part.base, measured=part.measured)
+                       base=part.base, measured=part.measured, server=server, reruns=reruns)
 
 
 def write_tables(run: BenchmarkRun, parts: Sequence[Part], answered: Sequence[str]) -> Path:

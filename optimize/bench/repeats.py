@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         "second; \"extracted answers changed\" counts questions whose read-off number differs (a missing\n"
         "one counts as its own answer), \"right<->wrong\" those whose correctness flipped.\n\n" + text + "\n",
         encoding="utf-8")
-    print(q2[["test_model", "sleep_samples", "versus", "config_b_run", "server", "difference", "ci_low",
+    print(q2[["test_model", "sleep_samples", "versus", "b_rows_from", "server", "difference", "ci_low",
               "ci_high", "ci_low_template", "ci_high_template"]].to_string())
     print(text)
     return 0

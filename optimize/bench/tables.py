@@ -67,7 +67,7 @@ def paired_same_server(part: PartResults, a: dict | None, b: dict | None, **extr
         >>> part.reruns = [{"config_id": "k1", "label": "latency/k1-warm", "server": {"slots": 1},
         ...                 "frame": frame}]
         >>> r = paired_same_server(part, {"config_id": "k4"}, {"config_id": "k1"})
-        >>> r["n"], r["server"], r["config_b_run"]
+        >>> r["n"], r["server"], r["b_rows_from"]
         (2, '1 slot, speculative none', 'latency/k1-warm')
     """
     from optimize.server_settings import comparable, describe
@@ -76,13 +76,13 @@ def paired_same_server(part: PartResults, a: dict | None, b: dict | None, **extr
         return paired_row(part.frames, a, b, **extra)
     mine, theirs = part.server.get(a["config_id"]), part.server.get(b["config_id"])
     if comparable(mine, theirs) or (mine is None and theirs is None):
-        return paired_row(part.frames, a, b, **extra, server=describe(mine), config_b_run="rows")
+        return paired_row(part.frames, a, b, **extra, server=describe(mine), b_rows_from="rows")
     for rerun in part.reruns:
         if rerun["config_id"] == b["config_id"] and comparable(mine, rerun["server"]):
             frames = {**part.frames, b["config_id"]: rerun["frame"]}
-            return paired_row(frames, a, b, **extra, server=describe(mine), config_b_run=rerun["label"])
+            return paired_row(frames, a, b, **extra, server=describe(mine), b_rows_from=rerun["label"])
     return {**extra, "n": 0, "difference": math.nan, "ci_low": math.nan, "ci_high": math.nan,
-            "significant": False, "server": describe(mine), "config_b_run": None,
+            "significant": False, "server": describe(mine), "b_rows_from": None,
             "note": f"not paired: {b['config_id']} ran at {describe(theirs)}, {a['config_id']} at "
                     f"{describe(mine)}; re-run {b['config_id']} at the same server settings"}
 
