@@ -49,8 +49,12 @@ def _write_json(path: Path, payload: Any) -> None:
 
 
 def save_bundle(program, path: str | os.PathLike, *, data: dict | None = None, seed: int | None = None,
-                scores: dict | None = None, compiled_with: dict | None = None) -> Path:
+                scores: dict | None = None, compiled_with: dict | None = None,
+                selection: dict | None = None) -> Path:
     """Write ``program``'s state, budget and manifest into directory ``path`` (created if needed).
+
+    ``selection`` is the record of how the program was chosen among compiled draws and the hand-written
+    program (:mod:`optimize.experiments.selection`); the manifest keeps it as written.
 
     Model specs are written through :func:`programs.redact.redact`: a password in an API base never
     reaches the files (rebind with ``programs.load(dir, test_model=...)``).
@@ -82,6 +86,8 @@ def save_bundle(program, path: str | os.PathLike, *, data: dict | None = None, s
         or None,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if selection is not None:
+        manifest["selection"] = selection
     _write_json(directory / STATE_FILE, program.dump_state())
     _write_json(directory / BUDGET_FILE, budget_dict)
     _write_json(directory / MANIFEST_FILE, manifest)

@@ -278,13 +278,15 @@ class BudgetedProgram(dspy.Module):
         return self
 
     def save_bundle(self, path: str | os.PathLike, *, data: dict | None = None, seed: int | None = None,
-                    scores: dict | None = None, compiled_with: dict | None = None) -> Path:
+                    scores: dict | None = None, compiled_with: dict | None = None,
+                    selection: dict | None = None) -> Path:
         """Write ``program.json`` (DSPy state), ``budget.json`` and ``manifest.json`` into directory ``path``.
 
-        ``data``, ``seed``, ``scores`` and ``compiled_with`` (optimizer and its settings) go into the manifest
-        as given; ``programs.load(path)`` loads it.
+        ``data``, ``seed``, ``scores``, ``compiled_with`` (optimizer and its settings) and ``selection`` (how
+        it was chosen among draws) go into the manifest as given; ``programs.load(path)`` loads it.
         """
-        return save_bundle(self, path, data=data, seed=seed, scores=scores, compiled_with=compiled_with)
+        return save_bundle(self, path, data=data, seed=seed, scores=scores, compiled_with=compiled_with,
+                           selection=selection)
 
     def load_bundle(self, path: str | os.PathLike) -> BudgetedProgram:
         """Load the compiled prompts of a bundle that fit this program (see ``persistence.load_prompts``)."""

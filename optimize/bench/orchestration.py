@@ -37,9 +37,11 @@ from optimize.bench.questions import BY_ID, QUESTION_IDS, QUESTIONS
 from optimize.bench.tables import PartResults, canonical_budget, canonical_id
 from optimize.reports.analysis import PRICE_RATIO, with_cluster_intervals, with_failure_columns
 
-# A rows file's configuration (``<rows>.jsonl.config.json``) travels with it: a new machine checks it.
-COMMITTED_PATTERNS = ("*/*/rows/*.jsonl", "*/*/rows/*.config.json", "*/*/latency/*.jsonl", "*/*/compiled/**",
-                      "*/*/report/*.png", "q*.csv", "configs.csv", "meta.json", "summary.md")
+# A rows file's configuration and server settings (``<rows>.jsonl.config.json``) travel with it: a new
+# machine checks them, and paired comparisons read the settings.
+COMMITTED_PATTERNS = ("*/*/rows/*.jsonl", "*/*/rows/*.config.json", "*/*/latency/*.jsonl",
+                      "*/*/latency/*.config.json", "*/*/compiled/**", "*/*/report/*.png", "q*.csv",
+                      "configs.csv", "meta.json", "summary.md")
 
 
 @dataclass
@@ -306,9 +308,12 @@ def part_results(run: BenchmarkRun, part: Part) -> PartResults:
         everything = with_failure_columns(with_cluster_intervals(everything, frames), frames)
     else:
         everything = pd.DataFrame(columns=["config_id", "compiled"])
+    from optimize.bench.repeats import runs_on_file
+
+    server, reruns = runs_on_file(part.model_dir)  # paired tables take runs made under equal settings
     return PartResults(configs=everything, frames=frames, preset=run.preset,
                        pareto_ids={budget_id(b) for b in part.budgets["pareto"]}, grid=grid, search=search,
-                       base=part.base, measured=part.measured)
+                       base=part.base, measured=part.measured, server=server, reruns=reruns)
 
 
 def write_tables(run: BenchmarkRun, parts: Sequence[Part], answered: Sequence[str]) -> Path:

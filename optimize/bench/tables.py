@@ -48,6 +48,45 @@ class PartResults:
     search: pd.DataFrame = field(default_factory=pd.DataFrame)
     base: Any = None
     measured: dict[str, tuple] = field(default_factory=dict)  # latency mode -> (config id, calls)
+    server: dict[str, Any] = field(default_factory=dict)  # config id -> server settings of its rows
+    reruns: list[dict] = field(default_factory=list)  # config_id, label, server, frame of reruns
+
+
+def paired_same_server(part: PartResults, a: dict | None, b: dict | None, **extra: Any) -> dict[str, Any]:
+    """``a`` minus ``b`` (:func:`optimize.reports.analysis.paired_row`) only when both runs were made under
+    the same
+    server settings (:mod:`optimize.experiments.server_settings`). When they were not, ``b``'s rerun at
+    ``a``'s settings
+    is used (``versus`` names it); without one the pair is refused (no difference, a note saying why).
+    Runs neither of which recorded its settings pair as before, flagged "unrecorded".
+
+    Example:
+        >>> frame = pd.DataFrame({"question_id": [1, 2], "context_id": ["x", "y"], "correct": [1, 0]})
+        >>> part = PartResults(pd.DataFrame(), frames={"k4": frame, "k1": frame}, preset=None,
+        ...     server={"k4": {"slots": 1}, "k1": {"slots": 4}})
+        >>> paired_same_server(part, {"config_id": "k4"}, {"config_id": "k1"})["note"][:28]
+        'not paired: k1 ran at 4 slot'
+        >>> part.reruns = [{"config_id": "k1", "label": "latency/k1-warm", "server": {"slots": 1},
+        ...                 "frame": frame}]
+        >>> r = paired_same_server(part, {"config_id": "k4"}, {"config_id": "k1"})
+        >>> r["n"], r["server"], r["b_rows_from"]
+        (2, '1 slot, speculative none', 'latency/k1-warm')
+    """
+    from optimize.experiments.server_settings import comparable, describe
+
+    if a is None or b is None:
+        return paired_row(part.frames, a, b, **extra)
+    mine, theirs = part.server.get(a["config_id"]), part.server.get(b["config_id"])
+    if comparable(mine, theirs) or (mine is None and theirs is None):
+        return paired_row(part.frames, a, b, **extra, server=describe(mine), b_rows_from="rows")
+    for rerun in part.reruns:
+        if rerun["config_id"] == b["config_id"] and comparable(mine, rerun["server"]):
+            frames = {**part.frames, b["config_id"]: rerun["frame"]}
+            return paired_row(frames, a, b, **extra, server=describe(mine), b_rows_from=rerun["label"])
+    return {**extra, "n": 0, "difference": math.nan, "ci_low": math.nan, "ci_high": math.nan,
+            "significant": False, "server": describe(mine), "b_rows_from": None,
+            "note": f"not paired: {b['config_id']} ran at {describe(theirs)}, {a['config_id']} at "
+                    f"{describe(mine)}; re-run {b['config_id']} at the same server settings"}
 
 
 def _plain(configs: pd.DataFrame) -> pd.DataFrame:
@@ -87,8 +126,9 @@ def q3_table(part: PartResults) -> pd.DataFrame:
 
 def q2_table(part: PartResults) -> pd.DataFrame:
     """Question 2: every (k, rounds) sleep config at the fixed verbosity, paired against k=1/no rethink and
-    against test-time only at the same verbosity."""
-    preset, frames = part.preset, part.frames
+    against test-time only at the same verbosity, each pair made under the same server settings
+    (:func:`paired_same_server`)."""
+    preset = part.preset
     if part.configs.empty:
         return pd.DataFrame()
     v = preset.k_verbosity
@@ -112,8 +152,8 @@ def q2_table(part: PartResults) -> pd.DataFrame:
                 "mean_test_tokens": config["mean_test_tokens"],
                 "sleep_tokens_per_context": config.get("sleep_tokens_per_context"),
             }
-            rows.append(paired_row(frames, config, reference, **base, versus="sleep k=1, rounds=0"))
-            rows.append(paired_row(frames, config, test_only, **base, versus="test-time only"))
+            rows.append(paired_same_server(part, config, reference, **base, versus="sleep k=1, rounds=0"))
+            rows.append(paired_same_server(part, config, test_only, **base, versus="test-time only"))
     return pd.DataFrame(rows)
 
 

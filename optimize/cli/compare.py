@@ -32,7 +32,7 @@ def run_compare(args: argparse.Namespace) -> int:
         raise compare.CompareError("give at least one results file to compare with the baseline, e.g. "
                            "`sleeptime compare base.jsonl other.jsonl`")
     table = compare.comparison_table(args.baseline, variants, baseline_name=args.baseline_name)
-    text = markdown_table(table, None, missing="")
+    text = markdown_table(table, None, missing="") + "\n" + table.attrs["note"] + "\n"
     print(text, end="")
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")

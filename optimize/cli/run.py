@@ -194,9 +194,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def run_compile(args: argparse.Namespace) -> int:
     from optimize.experiments.compile import compile_program
+    from optimize.experiments.selection import check_selection_split
 
     if args.adapter == "both":
         raise UserError("--adapter both is for evaluate; compile one adapter at a time (chat or plain)")
+    check_selection_split(args.select_on)
     if not args.no_mlflow and args.tracking_uri is None:
         from optimize.tracking.runs import default_mlruns_dir
 
@@ -224,6 +226,8 @@ def run_compile(args: argparse.Namespace) -> int:
     out_dir = args.out_dir or f"compiled/{args.optimizer}"
     # Only a test-phase compile may reuse stored notes: compiling the rewriter needs it to really run.
     store = _store(args) if args.phase == "test" and args.store != ":memory:" else None
+    if args.draws > 1:
+        return _compile_draws(args, budget, train, dev, store, out_dir)
     _, scores = compile_program(
         budget, train, devset=dev, optimizer=args.optimizer, max_demos=args.max_demos,
         token_penalty=args.token_penalty, phase=args.phase, reflection_model=args.reflection_model,
@@ -236,6 +240,29 @@ def run_compile(args: argparse.Namespace) -> int:
         track=not args.no_mlflow, tracking_uri=args.tracking_uri, lm_options={"num_retries": args.retries},
         command=command_line(), shuffle_train=args.shuffle_train)
     _print_summary(f"compiled -> {out_dir}", scores)
+    return 0
+
+
+def _compile_draws(args: argparse.Namespace, budget, train: list, dev: list, store, out_dir: str) -> int:
+    """``compile --draws N``: the protocol of :mod:`optimize.experiments.selection` (dev only, never test)."""
+    from optimize.experiments.draws import compile_draws
+    from optimize.experiments.selection import format_selection
+
+    _, record = compile_draws(
+        budget, train, dev, draws=args.draws, select_on=args.select_on, out_dir=out_dir,
+        optimizer=args.optimizer, max_demos=args.max_demos, token_penalty=args.token_penalty,
+        phase=args.phase,
+        reflection_model=args.reflection_model, teacher_model=args.teacher_model, candidates=args.candidates,
+        max_metric_calls=args.max_metric_calls, store=store, api_base=args.api_base, adapter=args.adapter,
+        num_threads=args.threads, seed=args.sampler_seed if args.sampler_seed is not None else args.seed,
+        shuffle_train=args.shuffle_train,
+        data={"source": args.data, "train": len(train), "dev": len(dev), "seed": args.seed,
+              "train_contexts": args.train_contexts, "dev_contexts": args.dev_contexts},
+        track=not args.no_mlflow, tracking_uri=args.tracking_uri, lm_options={"num_retries": args.retries},
+        command=command_line())
+    print(format_selection(record))
+    print(f"saved -> {out_dir} (the chosen program; every draw under {out_dir}/draws/). Its test result is "
+          f"a separate step: sleeptime evaluate --split test --program {out_dir}")
     return 0
 
 
@@ -313,6 +340,15 @@ def register(subparsers) -> None:
                       help="score only the first N dev examples (default: all)")
     opts.add_argument("--sampler-seed", type=int, default=None,
                       help="seed of the optimizer and sampled LM calls (default: the --seed value)")
+    opts.add_argument("--draws", type=positive_int, default=1, metavar="N",
+                      help="compile N draws (seed + i; draw i > 0 shuffles the train order), score each "
+                      "and the hand-written program on the selection set and keep the one the fixed rule "
+                      "picks (optimize.experiments.selection); the record goes into the manifest "
+                      "(default: 1, one "
+                      "compile)")
+    opts.add_argument("--select-on", default="dev", metavar="SPLIT",
+                      help="the split draws are chosen on: dev (the default, every dev question unless "
+                      "--dev-n/--dev-contexts). test is refused: it is where the result is reported")
     opts.add_argument("--out-dir", default=None, help="where to save (default: compiled/<optimizer>)")
     opts.add_argument("--tracking-uri", default=None,
                       help="MLflow store (default: the project's store, $SLEEPTIME_MLRUNS_DIR or mlruns/)")

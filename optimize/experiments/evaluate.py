@@ -27,6 +27,13 @@ from typing import Any
 import pandas as pd
 
 from optimize.errors import ResumeMismatchError
+from optimize.experiments.server_settings import (
+    SERVER_KEY,
+    comparable,
+    describe,
+    program_server_settings,
+    recorded_settings,
+)
 from optimize.reports.metrics import is_failed_row
 from optimize.reports.rows import read_results
 from programs.answers import extract_number, is_correct
@@ -207,7 +214,8 @@ def check_resume(results_path: str | os.PathLike, rows: list[dict], config: dict
     detail = ""
     if saved.exists():
         try:
-            detail = "; it differs in " + "; ".join(_differences(json.loads(saved.read_text()), config)[:8])
+            recorded = {k: v for k, v in json.loads(saved.read_text()).items() if k != SERVER_KEY}
+            detail = "; it differs in " + "; ".join(_differences(recorded, config)[:8])
         except (OSError, json.JSONDecodeError):
             detail = ""
     elif any(row.get("config_id") is None for row in foreign):
@@ -217,11 +225,26 @@ def check_resume(results_path: str | os.PathLike, rows: list[dict], config: dict
         "reported as this run's: write to a new --out file, or delete it to start over"))
 
 
-def _write_config(results_path: str | os.PathLike, config: dict, *, fresh: bool) -> None:
-    """Write the configuration beside the results (``fresh``: no rows yet, so replace any old file)."""
+def _write_config(results_path: str | os.PathLike, config: dict, *, fresh: bool,
+                  server: dict | None = None) -> None:
+    """Write the configuration beside the results (``fresh``: no rows yet, so replace any old file), with
+    the server settings the rows are made under (:mod:`optimize.experiments.server_settings`; not part of
+    the id)."""
     path = _config_path(results_path)
     if fresh or not path.exists():
-        path.write_text(json.dumps(config, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+        payload = {**config, **({SERVER_KEY: server} if server is not None else {})}
+        path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+
+
+def check_same_server(results_path: str | os.PathLike, rows: list[dict], server: dict | None) -> None:
+    """Refuse to add rows made under other server settings (slots, speculative decoding) to a file whose
+    rows recorded theirs: the file would mix two conditions under one configuration."""
+    recorded = recorded_settings(results_path)
+    if not rows or recorded is None or server is None or comparable(recorded, server):
+        return
+    raise ResumeMismatchError(
+        f"{results_path} holds rows made at {describe(recorded)}; this run's server has {describe(server)}. "
+        f"Set $SLEEPTIME_LOCAL_SLOTS / $SLEEPTIME_LOCAL_SPECULATIVE as before, or write to a new --out file")
 
 
 # ---- evaluation ----
@@ -260,6 +283,7 @@ def evaluate(program, examples, *, ledger: TokenLedger, num_threads: int = 1,
         raise ValueError("question_id values repeat in the examples; each question needs its own id to be "
                          "resumed (check the loader or de-duplicate)")
     wanted_id = config_id(config) if config is not None else None
+    server = program_server_settings(program)
     finished: dict[str, dict] = {}
     retried: list[str] = []
     previous: list[dict] = []
@@ -267,6 +291,7 @@ def evaluate(program, examples, *, ledger: TokenLedger, num_threads: int = 1,
         previous = read_results(results_path)
         if config is not None:
             check_resume(results_path, previous, config)
+        check_same_server(results_path, previous, server)
         for row in previous:
             if row.get("question_id") is not None:
                 finished[str(row["question_id"])] = row  # a later row of a question replaces an earlier one
@@ -289,8 +314,8 @@ def evaluate(program, examples, *, ledger: TokenLedger, num_threads: int = 1,
     handle = None
     if results_path is not None:
         Path(results_path).parent.mkdir(parents=True, exist_ok=True)
-        if config is not None:
-            _write_config(results_path, config, fresh=not previous)
+        if config is not None or server is not None:
+            _write_config(results_path, config or {}, fresh=not previous, server=server)
         torn = False
         if Path(results_path).exists() and Path(results_path).stat().st_size > 0:
             with open(results_path, "rb") as existing:

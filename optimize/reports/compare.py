@@ -3,9 +3,11 @@
 ``sleeptime compare BASELINE.jsonl OTHER.jsonl ...`` reads results files written by ``sleeptime evaluate
 --out`` and pairs each with the baseline on the questions both answered: accuracy with its context-clustered
 interval, test tokens, truncation and parse failures, and the paired difference with context- and
-template-clustered bootstrap intervals ("significant" when the context-clustered one excludes zero). A
-compiled program's rows can name the program folder (``NAME=PROGRAM_DIR:ROWS.jsonl``) to add what compiling
-cost, from its manifest.
+template-clustered bootstrap intervals. Every variant is compared with the one baseline on the same
+questions, so the table is a family of comparisons: beside each 95% interval stands a family-wise one
+(Bonferroni: each interval at 1 - 0.05/m for m variants), and "significant" is family-wise (the
+family-wise context-clustered interval excludes zero). A compiled program's rows can name the program
+folder (``NAME=PROGRAM_DIR:ROWS.jsonl``) to add what compiling cost, from its manifest.
 
 Usage::
 
@@ -24,8 +26,26 @@ import pandas as pd
 from optimize.errors import UserError
 
 COLUMNS = ("variant", "n", "contexts", "templates", "accuracy", "ci_context", "test_tokens", "paired",
-           "difference", "diff_ci_context", "diff_ci_template", "significant", "compile_calls",
-           "compile_tokens", "compile_minutes", "truncated", "parse_errors", "errors")
+           "difference", "diff_ci_context", "diff_ci_template", "family_ci_context", "family_ci_template",
+           "significant", "compile_calls", "compile_tokens", "compile_minutes", "truncated", "parse_errors",
+           "errors")
+FAMILY_ALPHA = 0.05
+
+
+def family_note(comparisons: int) -> str:
+    """The sentence under a table of ``comparisons`` variants against one baseline: what its family-wise
+    intervals and "significant" mean.
+
+    Example:
+        >>> family_note(4)[:77]
+        'family-wise: Bonferroni over 4 comparisons with the baseline (each at 98.75%)'
+    """
+    level = 100 * (1 - FAMILY_ALPHA / max(comparisons, 1))
+    plural = "s" if comparisons != 1 else ""
+    return (f"family-wise: Bonferroni over {comparisons} comparison{plural} with the baseline (each at "
+            f"{level:g}%): family_ci_* are those intervals on the same questions; significant = the "
+            "family-wise context interval excludes zero (context and template: both do); diff_ci_* are "
+            "each comparison's own 95% intervals")
 
 
 class CompareError(UserError):
@@ -62,8 +82,11 @@ def _pct(value: float) -> float:
 
 
 def variant_row(name: str, rows: pd.DataFrame, baseline: pd.DataFrame | None,
-                manifest: dict[str, Any]) -> dict[str, Any]:
+                manifest: dict[str, Any], *, comparisons: int = 1) -> dict[str, Any]:
     """One line of the table: accuracy and tokens of ``rows``, paired against ``baseline`` when given.
+
+    ``comparisons`` is the number of variants compared with the same baseline: the family-wise intervals
+    are Bonferroni's (each at 1 - 0.05/comparisons) and ``significant`` is read from them.
 
     Example:
         >>> rows = pd.DataFrame({"question_id": [1, 2, 3, 4], "context_id": ["a", "a", "b", "b"],
@@ -93,12 +116,17 @@ def variant_row(name: str, rows: pd.DataFrame, baseline: pd.DataFrame | None,
             paired = paired_bootstrap(ok, baseline[~failed_rows(baseline)])
         except ValueError as exc:  # no question in common
             raise CompareError(f"{name}: {exc} (were both run with the same --data and --split?)") from exc
+        family = paired_bootstrap(ok, baseline[~failed_rows(baseline)],
+                                  confidence=1 - FAMILY_ALPHA / max(comparisons, 1))
         line.update(paired=paired["n"], difference=_pct(paired["difference"]),
                     diff_ci_context=f"[{_pct(paired['ci_low']):+}, {_pct(paired['ci_high']):+}]",
                     diff_ci_template=f"[{_pct(paired['ci_low_template']):+}, "
                                      f"{_pct(paired['ci_high_template']):+}]",
-                    significant=("context and template" if paired["significant_template"] else "context")
-                    if paired["significant"] else "no")
+                    family_ci_context=f"[{_pct(family['ci_low']):+}, {_pct(family['ci_high']):+}]",
+                    family_ci_template=f"[{_pct(family['ci_low_template']):+}, "
+                                       f"{_pct(family['ci_high_template']):+}]",
+                    significant=("context and template" if family["significant_template"] else "context")
+                    if family["significant"] else "no")
     cost = (manifest.get("compiled_with") or {}).get("cost") or {}
     if cost:
         line.update(compile_calls=cost.get("calls"), compile_tokens=cost.get("tokens"),
@@ -124,6 +152,8 @@ def comparison_table(baseline: str | Path, variants: dict[str, tuple[str | None,
     base = _rows(baseline)
     lines = [variant_row(baseline_name, base, None, {})]
     for name, (program_dir, rows_path) in variants.items():
-        lines.append(variant_row(name, _rows(rows_path), base, _manifest(program_dir)))
+        lines.append(variant_row(name, _rows(rows_path), base, _manifest(program_dir),
+                                 comparisons=len(variants)))
     table = pd.DataFrame(lines).reindex(columns=list(COLUMNS))
+    table.attrs["note"] = family_note(len(variants))
     return table.astype({"paired": "Int64"})  # counts stay integers beside the baseline's empty cell

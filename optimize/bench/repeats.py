@@ -1,0 +1,184 @@
+"""Runs on file beside a part's grid rows, and how much two runs of one configuration differ.
+
+A benchmark part keeps one rows file per configuration (``rows/<id>.jsonl``) and, for question 7, timed
+reruns of some configurations (``latency/<id>-warm.jsonl``, ``-cold.jsonl``), each with the server settings
+it was made under (:mod:`optimize.experiments.server_settings`). :func:`runs_on_file` reads both so
+paired tables can
+take the run made under matching settings. :func:`answer_changes` measures run-to-run variation: how many
+extracted answers changed between two runs and how many of those flipped right/wrong, with the paired
+accuracy difference, so a repeat of one configuration can stand next to the effects it could be mistaken for.
+
+``python3 -m optimize.bench.repeats`` rewrites, from the committed rows of the standard run only, question
+2's table (every pair at equal server settings) and the run-to-run table under ``docs/benchmarks/standard/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+LATENCY_MODES = ("warm", "cold")
+
+
+def _rows(path: Path) -> pd.DataFrame:
+    from optimize.reports.rows import read_results
+
+    return pd.DataFrame(read_results(path))
+
+
+def runs_on_file(model_dir: str | Path) -> tuple[dict[str, Any], list[dict]]:
+    """``(server settings by config id of rows/, reruns)`` of one part folder; a rerun is a dict with
+    ``config_id``, ``label`` (its path under the part), ``server`` and ``frame``."""
+    from optimize.experiments.server_settings import recorded_settings
+
+    model_dir = Path(model_dir)
+    server = {path.name[: -len(".jsonl")]: recorded_settings(path)
+              for path in sorted((model_dir / "rows").glob("*.jsonl"))}
+    reruns = []
+    # Warm first: the grid's rows were made with the prompt cache on, so a warm rerun is the closer match.
+    for mode in LATENCY_MODES:
+        for path in sorted((model_dir / "latency").glob(f"*-{mode}.jsonl")):
+            config_id = path.name[: -len(f"-{mode}.jsonl")]
+            reruns.append({"config_id": config_id, "label": f"latency/{path.name}",
+                           "server": recorded_settings(path), "frame": _rows(path)})
+    return server, reruns
+
+
+def answer_changes(a: pd.DataFrame, b: pd.DataFrame) -> dict[str, Any]:
+    """Two runs on the same questions: how many extracted answers differ, how many of those changed between
+    right and wrong (each way), and ``a`` minus ``b`` in accuracy with its context-clustered interval.
+
+    Example:
+        >>> a = pd.DataFrame({"question_id": [1, 2, 3, 4], "context_id": ["x", "x", "y", "y"],
+        ...                   "extracted": [3.0, 5.0, 7.0, None], "correct": [True, False, False, False]})
+        >>> b = a.assign(extracted=[3.0, 6.0, 8.0, None], correct=[True, False, True, False])
+        >>> r = answer_changes(a, b)
+        >>> r["n"], r["answers_changed"], r["correctness_changed"], r["a_only"], r["b_only"]
+        (4, 2, 1, 0, 1)
+    """
+    from optimize.reports.metrics import as_bool, paired_bootstrap
+
+    merged = a[["question_id", "extracted", "correct"]].merge(
+        b[["question_id", "extracted", "correct"]], on="question_id", suffixes=("_a", "_b"))
+    answer_a = merged["extracted_a"].map(_answer)
+    answer_b = merged["extracted_b"].map(_answer)
+    right_a, right_b = merged["correct_a"].map(as_bool), merged["correct_b"].map(as_bool)
+    paired = paired_bootstrap(a, b)
+    return {"n": int(len(merged)), "answers_changed": int((answer_a != answer_b).sum()),
+            "correctness_changed": int((right_a != right_b).sum()), "a_only": int((right_a & ~right_b).sum()),
+            "b_only": int((right_b & ~right_a).sum()), "difference": paired["difference"],
+            "ci_low": paired["ci_low"], "ci_high": paired["ci_high"]}
+
+
+def _answer(value: Any) -> str:
+    """An extracted answer as comparable text: a missing one is "none" (so two missing answers agree)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "none"
+    return "none" if number != number else repr(number)
+
+
+def run_to_run_table(pairs: list[tuple[str, str, Path, Path]]) -> pd.DataFrame:
+    """One line per ``(what, kind, rows A, rows B)``: :func:`answer_changes` of B against A, with both
+    runs' server settings. ``kind`` says whether the line is a repeat (same configuration) or an effect."""
+    from optimize.experiments.server_settings import describe, recorded_settings
+
+    lines = []
+    for what, kind, path_a, path_b in pairs:
+        changes = answer_changes(_rows(path_b), _rows(path_a))
+        lines.append({"comparison": what, "kind": kind, "run_a": str(path_a), "run_b": str(path_b),
+                      "server_a": describe(recorded_settings(path_a)),
+                      "server_b": describe(recorded_settings(path_b)), **changes})
+    return pd.DataFrame(lines)
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """The run-to-run table as GitHub markdown, differences in points."""
+    head = ("| comparison | kind | server (A / B) | questions | extracted answers changed | right<->wrong "
+            "(B only right / A only right) | B minus A [context] |")
+    lines = [head, "|---|---|---|---|---|---|---|"]
+    for r in table.itertuples(index=False):
+        lines.append(f"| {r.comparison} | {r.kind} | {r.server_a} / {r.server_b} | {r.n} "
+                     f"| {r.answers_changed} | {r.correctness_changed} ({r.a_only} / {r.b_only}) "
+                     f"| {100 * r.difference:+.1f} "
+                     f"[{100 * r.ci_low:+.1f}, {100 * r.ci_high:+.1f}] |")
+    return "\n".join(lines)
+
+
+def committed_part(results: Path, dataset: str, model: str, preset) -> Any:
+    """A :class:`optimize.bench.tables.PartResults` rebuilt from committed files only: ``configs.csv``,
+    the rows files and the reruns with their server settings (no LM, no frames folder)."""
+    from optimize.bench.tables import PartResults
+    from optimize.reports.analysis import with_cluster_intervals, with_failure_columns
+
+    model_dir = results / dataset / f"local-{model}"
+    configs = pd.read_csv(results / "configs.csv")
+    configs = configs[(configs["dataset"] == dataset) & (configs["test_model"] == f"local:{model}")]
+    configs = configs.drop_duplicates(subset=["config_id"]).reset_index(drop=True)
+    frames = {path.name[: -len(".jsonl")]: _rows(path)
+              for path in sorted((model_dir / "rows").glob("*.jsonl"))}
+    configs = with_failure_columns(with_cluster_intervals(configs, frames), frames)
+    server, reruns = runs_on_file(model_dir)
+    return PartResults(configs=configs, frames=frames, preset=preset, server=server, reruns=reruns)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from optimize.bench.presets import PRESETS
+    from optimize.bench.tables import q2_table
+    from optimize.reports.analysis import with_failure_columns
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", default="docs/benchmarks/standard", help="the standard run's folder")
+    args = parser.parse_args(argv)
+    results = Path(args.results)
+    preset = PRESETS["standard"]
+    tables = []
+    for model in ("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"):
+        part = committed_part(results, "ours", model, preset)
+        table = with_failure_columns(q2_table(part), part.frames)
+        tables.append(table.assign(dataset="ours", test_model=f"local:{model}"))
+    q2 = pd.concat(tables, ignore_index=True)
+    q2.to_csv(results / "q2_sleep_scaling.csv", index=False)
+    rows = results / "ours" / "local-qwen2.5-coder-1.5b"
+    compiled = Path("docs/benchmarks/compiled")
+    pairs = [
+        ("sleep v0 (1.5B): 1 slot minus 4 slots", "server change", rows / "rows/edfce045fa52.jsonl",
+         compiled / "1.5b-sleep-v0-handwritten.jsonl"),
+        ("test-only v0 (1.5B): 1 slot minus 4 slots", "server change", rows / "rows/17bd34d3c3e3.jsonl",
+         rows / "latency/17bd34d3c3e3-warm.jsonl"),
+        ("sleep v0 (1.5B), 1 slot: two runs with their own notes", "repeat",
+         compiled / "1.5b-sleep-v0-handwritten.jsonl", compiled / "1.5b-1.5b/handwritten.jsonl"),
+        ("sleep v0 (1.5B), 1 slot: prompt cache warm vs cold (same notes)", "repeat",
+         rows / "latency/edfce045fa52-warm.jsonl", rows / "latency/edfce045fa52-cold.jsonl"),
+        ("compiled draw 0 (1.5B), 1 slot: shipped rows vs recompiled rerun", "repeat",
+         compiled / "1.5b-sleep-v0-bootstrap.jsonl", compiled / "1.5b-1.5b/both-bootstrap.jsonl"),
+        ("sleep k=2 minus k=1 (1.5B), 1 slot", "effect", rows / "latency/edfce045fa52-warm.jsonl",
+         rows / "rows/8b658ae2f8ab.jsonl"),
+        ("sleep k=4 minus k=1 (1.5B), 1 slot", "effect", rows / "latency/edfce045fa52-warm.jsonl",
+         rows / "rows/a64b6f108bd3.jsonl"),
+        ("compiled draw 1 minus hand-written (1.5B)", "effect", compiled / "1.5b-1.5b/handwritten.jsonl",
+         compiled / "1.5b-1.5b/both-bootstrap-shuffled-1.jsonl"),
+        ("compiled draw 2 minus hand-written (1.5B)", "effect", compiled / "1.5b-1.5b/handwritten.jsonl",
+         compiled / "1.5b-1.5b/both-bootstrap-shuffled-2.jsonl"),
+    ]
+    repeats = run_to_run_table(pairs)
+    repeats.to_csv(results / "run_to_run.csv", index=False)
+    text = markdown(repeats)
+    (results / "run_to_run.md").write_text(
+        "# Run-to-run variation beside the effects it could be mistaken for\n\n"
+        "Written by `python3 -m optimize.bench.repeats` from committed rows. A is the first run, B the\n"
+        "second; \"extracted answers changed\" counts questions whose read-off number differs (a missing\n"
+        "one counts as its own answer), \"right<->wrong\" those whose correctness flipped.\n\n" + text + "\n",
+        encoding="utf-8")
+    print(q2[["test_model", "sleep_samples", "versus", "b_rows_from", "server", "difference", "ci_low",
+              "ci_high", "ci_low_template", "ci_high_template"]].to_string())
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
