@@ -13,10 +13,9 @@ import sys
 import textwrap
 from pathlib import Path
 
+import optuna
 import pandas as pd
 import pytest
-
-optuna = pytest.importorskip("optuna")
 
 from optimize.pareto import pareto_front  # noqa: E402
 from optimize.search import (  # noqa: E402
