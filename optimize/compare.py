@@ -5,7 +5,8 @@
 interval, test tokens, truncation and parse failures, and the paired difference with context- and
 template-clustered bootstrap intervals ("significant" when the context-clustered one excludes zero). A
 compiled program's rows can name the program folder (``NAME=PROGRAM_DIR:ROWS.jsonl``) to add what compiling
-cost, from its manifest.
+cost, from its manifest. ``paired`` counts the questions both answered; ``unpaired`` the variant's and the
+baseline's questions that the other did not answer (failed rows included), left out of the difference.
 
 Usage::
 
@@ -25,7 +26,7 @@ import pandas as pd
 from optimize.errors import UserError
 
 COLUMNS = ("variant", "n", "contexts", "templates", "accuracy", "ci_context", "test_tokens", "paired",
-           "difference", "diff_ci_context", "diff_ci_template", "significant", "compile_calls",
+           "unpaired", "difference", "diff_ci_context", "diff_ci_template", "significant", "compile_calls",
            "compile_tokens", "compile_minutes", "truncated", "parse_errors", "errors")
 
 
@@ -91,10 +92,11 @@ def variant_row(name: str, rows: pd.DataFrame, baseline: pd.DataFrame | None,
     line["parse_errors"] = rates["parse_failures"]
     if baseline is not None:
         try:
-            paired = paired_bootstrap(ok, baseline[~failed_rows(baseline)])
+            paired = paired_bootstrap(ok, baseline[~failed_rows(baseline)], unmatched="report")
         except ValueError as exc:  # no question in common
             raise CompareError(f"{name}: {exc} (were both run with the same --data and --split?)") from exc
-        line.update(paired=paired["n"], difference=_pct(paired["difference"]),
+        line.update(paired=paired["n"], unpaired=f"{paired['unmatched_a']} / {paired['unmatched_b']}",
+                    difference=_pct(paired["difference"]),
                     diff_ci_context=f"[{_pct(paired['ci_low']):+}, {_pct(paired['ci_high']):+}]",
                     diff_ci_template=f"[{_pct(paired['ci_low_template']):+}, "
                                      f"{_pct(paired['ci_high_template']):+}]",
