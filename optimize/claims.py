@@ -79,7 +79,12 @@ def compute(claim: dict[str, Any]) -> dict[str, float]:
 
 @dataclass
 class ClaimResult:
-    """One claim checked: the sentence as recomputed and whether its document still says it."""
+    """One claim checked: the sentence as recomputed and whether its document still says it.
+
+    Example:
+        >>> ClaimResult("README.md", "+6.3 points", found=True).found
+        True
+    """
 
     doc: str
     expected: str

@@ -23,7 +23,12 @@ PROBE_REPLY = "Count from one to forty in words, separated by commas."
 
 @dataclass(frozen=True)
 class Speed:
-    """Measured prompt and generation speed of one model (tokens per second)."""
+    """Measured prompt and generation speed of one model (tokens per second).
+
+    Example:
+        >>> Speed("local:qwen2.5-coder-0.5b", 45.0, 20.0).prompt_tokens_per_second
+        45.0
+    """
 
     model: str
     prompt_tokens_per_second: float
@@ -32,7 +37,12 @@ class Speed:
 
 @dataclass(frozen=True)
 class Work:
-    """Tokens one model reads (not prefix-cached) and generates in a run."""
+    """Tokens one model reads (not prefix-cached) and generates in a run.
+
+    Example:
+        >>> Work(prompt_tokens=450, generated_tokens=10).generated_tokens
+        10
+    """
 
     prompt_tokens: float
     generated_tokens: float
