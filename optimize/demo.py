@@ -103,7 +103,7 @@ def demo_command(args: argparse.Namespace) -> int:
     from optimize.data.splits import spread_contexts
     from optimize.demo_eta import demo_work, expected_duration, probe_speed
     from optimize.report import write_report
-    from optimize.runner import evaluate_budget
+    from optimize.runner import ExperimentError, evaluate_budget
     from optimize.search import SearchSpace, distinct_front, run_search
     from optimize.sweep import run_sweep
     from optimize.tracking import Tracker, default_mlruns_dir
@@ -125,6 +125,8 @@ def demo_command(args: argparse.Namespace) -> int:
                                     num_threads=args.threads, lm_options={"num_retries": args.retries}))
     results = default_mlruns_dir() / "results"
 
+    if not 0.0 <= args.max_error_rate <= 1.0:  # before the speed probe's first call, like every flag
+        raise ExperimentError(f"--max-error-rate must be in 0..1, got {args.max_error_rate}")
     speeds = {"test": probe_speed(test_model, api_base=args.api_base)}
     speeds["sleep"] = (speeds["test"] if sleep_model == test_model
                        else probe_speed(sleep_model, api_base=args.api_base))
