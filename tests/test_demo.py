@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from optimize.cli import main
 from optimize.demo import DEMO_BASELINE_VERBOSITY
@@ -52,4 +53,5 @@ def test_the_speed_probe_reads_prompt_and_generation_speed_from_the_ledger():
     with FakeEngine(lambda messages, request: "one, two, three, four", delay_seconds=0.2) as engine:
         speed = probe_speed(f"openai/fake@{engine.api_base}")
     assert 0 < speed.prompt_tokens_per_second < 10_000 and speed.generated_tokens_per_second > 0
-    assert Work(prompt_tokens=speed.prompt_tokens_per_second * 60, generated_tokens=0).seconds(speed) == 60
+    assert Work(prompt_tokens=speed.prompt_tokens_per_second * 60, generated_tokens=0).seconds(speed) == \
+        pytest.approx(60)
