@@ -121,3 +121,33 @@ def test_missing_template_or_context_labels_are_clusters_of_their_own():
     out = cluster_interval([1, 0, 1, 1], ["a", "a", None, float("nan")], [None, None, float("nan"), "t"],
                            n_resamples=200, seed=0)
     assert out["n"] == 4 and 0.0 <= out["low"] <= out["high"] <= 1.0
+
+
+def test_paired_bootstrap_refuses_runs_that_did_not_answer_the_same_questions():
+    from optimize.reports.metrics import UnmatchedQuestionsError
+
+    contexts = [f"c{i // 3}" for i in range(30)]
+    base = pd.DataFrame({"question_id": range(30), "context_id": contexts, "correct": [False] * 30})
+    shorter = base.assign(correct=True).iloc[:24]  # six questions never answered: they were all right
+    with pytest.raises(UnmatchedQuestionsError, match="A answered 24 questions and B 30; 0 of A's are not in "
+                       "B and 6 of B's not in A") as caught:
+        paired_bootstrap(shorter, base)
+    assert "unmatched='report'" in str(caught.value)
+
+    reported = paired_bootstrap(shorter, base, unmatched="report")
+    assert (reported["n"], reported["unmatched_a"], reported["unmatched_b"]) == (24, 0, 6)
+    matched = paired_bootstrap(base, base)
+    assert (matched["unmatched_a"], matched["unmatched_b"]) == (0, 0)
+
+
+def test_a_paired_table_prints_the_questions_it_left_unpaired():
+    from optimize.bench.sections import paired_text
+    from optimize.reports.compare import variant_row
+
+    contexts = [f"c{i // 3}" for i in range(30)]
+    base = pd.DataFrame({"question_id": range(30), "context_id": contexts, "correct": [False] * 30,
+                         "test_completion_tokens": 10})
+    line = variant_row("x", base.assign(correct=True).iloc[:24], base, {})
+    assert (line["paired"], line["unpaired"]) == (24, "0 / 6")
+    text = paired_text(paired_bootstrap(base.iloc[:24], base, unmatched="report"))
+    assert "unpaired and left out: 0 questions of the first run, 6 of the second" in text

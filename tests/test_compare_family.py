@@ -7,7 +7,7 @@ import json
 
 import pandas as pd
 
-from optimize.cli import main
+from optimize.cli.app import main
 from optimize.reports.compare import comparison_table
 
 

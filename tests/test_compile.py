@@ -115,11 +115,7 @@ def test_compile_logs_to_the_project_store_so_its_runs_appear_in_the_ui(tmp_path
     assert str(tmp_path / "store") in experiment.artifact_location
 
     # Issue 13: the compiled program is an MLflow model that mlflow.dspy.load_model loads (not a PENDING one).
-    try:
-        cloudpickle.dumps(program)
-    except Exception as exc:  # noqa: BLE001
-        assert run.data.tags["sleeptime.model_logged"] == "false"
-        pytest.skip(f"programs cannot be pickled yet ({exc}); branch prog makes them picklable")
+    cloudpickle.dumps(program)
     assert run.data.tags["sleeptime.model_logged"] == "true"
     models = client.search_logged_models([experiment.experiment_id])
     assert [(m.name, m.status.name) for m in models] == [("compiled_program", "READY")]

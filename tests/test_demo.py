@@ -2,6 +2,9 @@
 
 from pathlib import Path
 
+import pandas as pd
+import pytest
+
 from optimize.cli.app import main
 from optimize.experiments.demo import DEMO_BASELINE_VERBOSITY
 from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
@@ -33,4 +36,22 @@ def test_demo_runs_the_pipeline_and_writes_figures(tmp_path, monkeypatch, capsys
     assert "budgets evaluated" in printed and "distinct budgets on the Pareto front" in printed
     assert "use_sleep" not in printed and "test-only v" in printed  # front lines name what ran, not a dict
     assert (out / "pareto_shift.png").stat().st_size > 0
+    # Before any work: the expected duration from a speed probe of the model, with the speeds measured.
+    eta = printed.index("expected duration ~")
+    assert eta < printed.index("[1/3]") and "prompt /" in printed[eta:printed.index("[1/3]")]
+    # The CSV carries the interval the table prints (the clustered bootstrap), and the rows behind it.
+    configs = pd.read_csv(out / "comparison-configs.csv")
+    assert (configs["accuracy_ci_high"] == 0).all() and "accuracy_ci_high_wilson" in configs
+    rows = pd.read_csv(out / "rows.csv")
+    assert len(rows) == 3 * configs["n"].iloc[0] and "question" not in rows and "correct" in rows
     assert Path(tmp_path / "mlruns" / "mlflow.db").exists()
+
+
+def test_the_speed_probe_reads_prompt_and_generation_speed_from_the_ledger():
+    from optimize.experiments.demo_eta import Work, probe_speed
+
+    with FakeEngine(lambda messages, request: "one, two, three, four", delay_seconds=0.2) as engine:
+        speed = probe_speed(f"openai/fake@{engine.api_base}")
+    assert 0 < speed.prompt_tokens_per_second < 10_000 and speed.generated_tokens_per_second > 0
+    assert Work(prompt_tokens=speed.prompt_tokens_per_second * 60, generated_tokens=0).seconds(speed) == \
+        pytest.approx(60)

@@ -40,7 +40,8 @@ def test_latency_mode_times_notes_and_test_only_warm_and_cold(spec, tmp_path):
     notes = rows[rows["mode"] == "notes"]["prompt_tokens"].mean()
     assert notes > rows[(rows["mode"] == "test-only") & (rows["verbosity"] == 0)]["prompt_tokens"].mean()
     verdict = json.loads((tmp_path / "latency_verdict.json").read_text())
-    assert verdict["notes_p50"] > 0 and "equal_accuracy_verbosity" in verdict
+    assert verdict["notes_p50"] > 0 and "at_least_as_accurate_verbosity" in verdict
+    assert "at_least_as_accurate_accuracy" in verdict and "speedup_at_equal_accuracy" not in verdict
 
 
 def test_load_mode_answers_every_question(spec, tmp_path):

@@ -217,10 +217,6 @@ def test_threads_change_the_order_of_work_but_not_the_rows():
 
 
 def test_a_reply_cut_off_at_the_cap_is_reported_truncated_end_to_end():
-    import inspect
-
-    if "finish_reason" not in inspect.signature(FakeEngine).parameters:
-        pytest.skip("the fake engine reports finish reasons once branch lm is merged")
     ledger = TokenLedger()
     answer = chat_adapter_reply(answer="4")
     with FakeEngine(lambda messages, request: answer, finish_reason="length") as engine:
@@ -235,11 +231,9 @@ def test_the_cli_default_threads_come_from_the_test_models_server():
     import programs.lm
     from optimize.cli.run import default_threads
 
-    if not hasattr(programs.lm, "suggested_concurrency"):
-        assert default_threads("openai/m@http://127.0.0.1:9/v1") == 1
-    else:
-        expected = programs.lm.suggested_concurrency("openai/m@http://127.0.0.1:9/v1")
-        assert default_threads("openai/m@http://127.0.0.1:9/v1") == expected
+    assert default_threads("openai/m@http://127.0.0.1:9/v1") == programs.lm.suggested_concurrency(
+        "openai/m@http://127.0.0.1:9/v1") == 8
+    assert default_threads("") == 1
 
 
 def test_a_password_in_the_endpoint_url_never_reaches_the_results_file(tmp_path):

@@ -13,11 +13,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import optuna
 import pandas as pd
 import pytest
 
-optuna = pytest.importorskip("optuna")
-pytest.importorskip("mlflow")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from test_search import REPO, fake_evaluator, make_examples  # noqa: E402

@@ -15,10 +15,8 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+import optuna
 import pytest
-
-optuna = pytest.importorskip("optuna")
-pytest.importorskip("psycopg2")
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.integration

@@ -13,10 +13,9 @@ import sys
 import textwrap
 from pathlib import Path
 
+import optuna
 import pandas as pd
 import pytest
-
-optuna = pytest.importorskip("optuna")
 
 from optimize.experiments.search import SearchSpace, run_search  # noqa: E402
 from optimize.experiments.study import SearchError, StorageError, open_storage  # noqa: E402

@@ -7,7 +7,7 @@ import dspy
 import pandas as pd
 import pytest
 
-from optimize.cli import main
+from optimize.cli.app import main
 from programs.api import load
 from programs.budget import Budget
 from programs.lm.fake_engine import FakeEngine, chat_adapter_reply

@@ -8,8 +8,6 @@ import urllib.request
 
 import pytest
 
-pytest.importorskip("mlflow")
-
 from optimize.tracking.runs import Tracker  # noqa: E402
 from optimize.tracking.ui import start_ui  # noqa: E402
 

@@ -10,9 +10,6 @@ import re
 
 import pytest
 
-pytest.importorskip("mlflow")
-pytest.importorskip("aiohttp")
-
 from optimize.experiments.demo import DEMO_BASELINE_VERBOSITY  # noqa: E402
 from tools.screenshots import (  # noqa: E402
     PREVIEW_SHOWN,

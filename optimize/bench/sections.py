@@ -65,6 +65,10 @@ def paired_text(r: Any, what: str = "difference") -> str:
             + (f", [{_pp(t_low)}, {_pp(t_high)}] by template" if not pd.isna(t_low) else "")
             + f" (n={_count(get('n'))} questions, {_count(get('n_contexts'))} contexts, "
             f"{_count(get('n_templates'))} templates): ")
+    unmatched = [get("unmatched_a"), get("unmatched_b")]
+    if any(count is not None and not pd.isna(count) and count for count in unmatched):
+        text = text[:-2] + (f"; unpaired and left out: {_count(unmatched[0])} questions of the first run, "
+                            f"{_count(unmatched[1])} of the second): ")
     if low is None or pd.isna(low) or pd.isna(high):
         return text + "too few paired questions for an interval; no conclusion"
     if low > 0 or high < 0:
@@ -77,7 +81,8 @@ def paired_text(r: Any, what: str = "difference") -> str:
 # -- one section per question -------------------------------------------------------------------------------
 def _paired(r: Any, prefix: str = "") -> dict[str, Any]:
     return {k: r.get(prefix + k) for k in ("difference", "ci_low", "ci_high", "ci_low_template",
-                                            "ci_high_template", "n", "n_contexts", "n_templates")}
+                                            "ci_high_template", "n", "n_contexts", "n_templates",
+                                            "unmatched_a", "unmatched_b")}
 
 
 def _unparsed_lines(df: pd.DataFrame) -> list[str]:

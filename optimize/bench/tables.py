@@ -115,7 +115,8 @@ def q1_table(part: PartResults) -> pd.DataFrame:
         d = paired_row(part.frames, a, b)
         paired.append({f"paired_{k}": d.get(k, math.nan) for k in
                        ("n", "n_contexts", "n_templates", "difference", "ci_low", "ci_high",
-                        "ci_low_template", "ci_high_template", "significant")})
+                        "ci_low_template", "ci_high_template", "significant", "unmatched_a",
+                        "unmatched_b")})
     return pd.concat([table, pd.DataFrame(paired)], axis=1)
 
 

@@ -99,14 +99,11 @@ def check_writable_dir(path: Path, what: str, fix: str) -> None:
 
 
 def default_threads(test_model: str) -> int:
-    """Concurrent requests the test model's server takes (``programs.lm.suggested_concurrency``), else 1."""
-    import programs.lm
+    """Concurrent requests the test model's server takes (``programs.lm.suggested_concurrency``); 1 without a
+    test model (the program uses ``dspy.configure``'s LM, whose server is unknown)."""
+    from programs.lm import suggested_concurrency
 
-    suggested = getattr(programs.lm, "suggested_concurrency", None)
-    try:
-        return max(1, int(suggested(test_model))) if suggested is not None and test_model else 1
-    except Exception:  # noqa: BLE001 - a spec it cannot size runs serially, as before
-        return 1
+    return max(1, suggested_concurrency(test_model)) if test_model else 1
 
 
 def check_failures(frames: dict, *, tolerate: bool, out: str | None) -> None:

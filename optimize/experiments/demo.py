@@ -76,7 +76,8 @@ def demo_command(args: argparse.Namespace) -> int:
 
     from optimize.data.loaders import load_examples
     from optimize.data.splits import spread_contexts
-    from optimize.experiments.runner import evaluate_budget
+    from optimize.experiments.demo_eta import demo_work, expected_duration, probe_speed
+    from optimize.experiments.runner import ExperimentError, evaluate_budget
     from optimize.experiments.search import SearchSpace, distinct_front, run_search
     from optimize.experiments.sweep import run_sweep
     from optimize.reports.analysis import plain_reading, with_cluster_intervals, with_failure_columns
@@ -100,6 +101,14 @@ def demo_command(args: argparse.Namespace) -> int:
                                     num_threads=args.threads, lm_options={"num_retries": args.retries}))
     results = default_mlruns_dir() / "results"
 
+    if not 0.0 <= args.max_error_rate <= 1.0:  # before the speed probe's first call, like every flag
+        raise ExperimentError(f"--max-error-rate must be in 0..1, got {args.max_error_rate}")
+    speeds = {"test": probe_speed(test_model, api_base=args.api_base)}
+    speeds["sleep"] = (speeds["test"] if sleep_model == test_model
+                       else probe_speed(sleep_model, api_base=args.api_base))
+    contexts_of = lambda examples: len({e.context_id for e in examples})  # noqa: E731
+    print(expected_duration(speeds, demo_work(len(test), contexts_of(test), len(dev), contexts_of(dev),
+                                              args.n_trials)), flush=True)
     print(f"[1/3] sleep-time vs test-time-only on {len(test)} held-out questions "
           f"({args.contexts} contexts, model {models})", flush=True)
     budgets = demo_budgets(sleep_model, test_model)
@@ -125,14 +134,24 @@ def demo_command(args: argparse.Namespace) -> int:
     # and their own Pareto front is logged with the search's parent run.
     examples_path = results / f"{args.name}-comparison" / "examples.csv"
     examples = pd.read_csv(examples_path) if examples_path.exists() else pd.DataFrame()
+    # One interval everywhere: the CSV and figures get the context-clustered bootstrap the table prints.
+    frames = ({str(c): rows for c, rows in examples.groupby("config_id")} if "config_id" in examples else {})
+    if frames:
+        comparison = with_cluster_intervals(comparison.assign(config_id=comparison["config_id"].astype(str)),
+                                            frames)
     paths = write_report(comparison, examples, Path(args.out))
+    comparison.to_csv(Path(args.out) / "comparison-configs.csv", index=False)
+    paths["comparison-configs"] = Path(args.out) / "comparison-configs.csv"
+    if len(examples):  # the per-question rows behind every number printed, without the questions' text
+        rows_path = Path(args.out) / "rows.csv"
+        examples.drop(columns=[c for c in ("question", "context") if c in examples]).to_csv(rows_path,
+                                                                                           index=False)
+        paths["rows"] = rows_path
 
     table = comparison.copy()
     table["label"] = table.apply(_label, axis=1)
-    if "config_id" in examples:
-        frames = {str(c): rows for c, rows in examples.groupby("config_id")}
-        table = with_failure_columns(table.assign(config_id=table["config_id"].astype(str)), frames)
-        table = with_cluster_intervals(table, frames)
+    if frames:
+        table = with_failure_columns(table, frames)
     print(textwrap.fill(
         "\nHeld-out comparison. accuracy: % with its 95% interval (a bootstrap over contexts); test tok: "
         "generated test-time tokens per question; sleep tok: sleep-time tokens per question, amortized "

@@ -168,11 +168,12 @@ def plain_reading(configs: pd.DataFrame, examples: pd.DataFrame | None = None) -
         a = examples[examples["config_id"] == r["sleep_config_id"]]
         b = examples[examples["config_id"] == same.iloc[0]["config_id"]]
         if len(a) and len(b):
-            d = paired_bootstrap(a, b)
+            d = paired_bootstrap(a, b, unmatched="report")
             verdict = "the interval excludes zero" if d["significant"] else "the interval includes zero"
             text += (f" Against test-time only at the same verbosity: {100 * d['difference']:+.0f} points "
                      f"(95% interval by context {100 * d['ci_low']:+.0f} to {100 * d['ci_high']:+.0f}, "
-                     f"{d['n']} questions in {d['n_contexts']} contexts; {verdict}).")
+                     f"{d['n']} questions in {d['n_contexts']} contexts; {verdict}"
+                     f"{unmatched_note(d)}).")
     return text
 
 
@@ -311,7 +312,23 @@ def hypervolume_race(table: pd.DataFrame, objectives: Sequence[tuple[str, str]] 
 # -- paired differences and the predictability gap ----------------------------------------------------------
 PAIRED_COLUMNS = ("n", "n_contexts", "n_templates", "accuracy_a", "accuracy_b", "difference", "ci_low",
                   "ci_high", "ci_low_template", "ci_high_template", "significant", "significant_template",
-                  "a_only", "b_only")
+                  "a_only", "b_only", "unmatched_a", "unmatched_b")
+
+
+def unmatched_note(d: Mapping[str, Any], a: str = "the first", b: str = "the second") -> str:
+    """``"; N questions of ... left out, unpaired"`` when a pairing left questions out, else ``""``.
+
+    Example:
+        >>> unmatched_note({"unmatched_a": 2, "unmatched_b": 0}, "sleep time", "test-time only")
+        '; 2 questions only sleep time answered and 0 only test-time only answered are left out, unpaired'
+        >>> unmatched_note({"unmatched_a": 0, "unmatched_b": 0})
+        ''
+    """
+    only_a, only_b = int(d.get("unmatched_a") or 0), int(d.get("unmatched_b") or 0)
+    if not (only_a or only_b):
+        return ""
+    return (f"; {only_a} questions only {a} answered and {only_b} only {b} answered are left out, "
+            "unpaired")
 
 
 def paired_row(frames: Mapping[str, pd.DataFrame], a: Mapping[str, Any] | None,
@@ -322,7 +339,7 @@ def paired_row(frames: Mapping[str, pd.DataFrame], a: Mapping[str, Any] | None,
     if a is None or b is None or a["config_id"] not in frames or b["config_id"] not in frames:
         return {**extra, "n": 0, "difference": math.nan, "ci_low": math.nan, "ci_high": math.nan,
                 "significant": False, "note": "one side did not run"}
-    d = paired_bootstrap(frames[a["config_id"]], frames[b["config_id"]])
+    d = paired_bootstrap(frames[a["config_id"]], frames[b["config_id"]], unmatched="report")
     return {**extra, "config_a": a["config_id"], "config_b": b["config_id"], **d}
 
 
@@ -343,13 +360,16 @@ def predictability_gap(sleep_rows: pd.DataFrame, test_rows: pd.DataFrame, *,
     if sleep_rows.empty or label not in sleep_rows:
         return pd.DataFrame(columns=[label, *PAIRED_COLUMNS])
     labels = sleep_rows[label].astype(str)
+    test_labels = test_rows[label].astype(str) if label in test_rows else None
     rows = []
     for name in ordered_labels(labels):
         part = sleep_rows[labels == name]
-        try:
-            rows.append({label: name, **paired_bootstrap(part, test_rows)})
-        except ValueError:  # no shared questions in this bucket
-            continue
+        # The other buckets' test rows are not unmatched questions: pair within the bucket.
+        test_part = (test_rows[test_labels == name] if test_labels is not None
+                     else test_rows[test_rows["question_id"].isin(part["question_id"])])
+        if test_part.empty or not set(part["question_id"]) & set(test_part["question_id"]):
+            continue  # no shared questions in this bucket
+        rows.append({label: name, **paired_bootstrap(part, test_part, unmatched="report")})
     return pd.DataFrame(rows)
 
 

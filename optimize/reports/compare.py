@@ -8,6 +8,9 @@ questions, so the table is a family of comparisons: beside each 95% interval sta
 (Bonferroni: each interval at 1 - 0.05/m for m variants), and "significant" is family-wise (the
 family-wise context-clustered interval excludes zero). A compiled program's rows can name the program
 folder (``NAME=PROGRAM_DIR:ROWS.jsonl``) to add what compiling cost, from its manifest.
+``paired`` counts the questions both
+answered; ``unpaired`` the variant's and the baseline's questions that the other did not answer (failed
+rows included), left out of the difference.
 
 Usage::
 
@@ -26,7 +29,8 @@ import pandas as pd
 from optimize.errors import UserError
 
 COLUMNS = ("variant", "n", "contexts", "templates", "accuracy", "ci_context", "test_tokens", "paired",
-           "difference", "diff_ci_context", "diff_ci_template", "family_ci_context", "family_ci_template",
+           "unpaired", "difference", "diff_ci_context", "diff_ci_template", "family_ci_context",
+           "family_ci_template",
            "significant", "compile_calls", "compile_tokens", "compile_minutes", "truncated", "parse_errors",
            "errors")
 FAMILY_ALPHA = 0.05
@@ -113,12 +117,13 @@ def variant_row(name: str, rows: pd.DataFrame, baseline: pd.DataFrame | None,
     line["parse_errors"] = rates["parse_failures"]
     if baseline is not None:
         try:
-            paired = paired_bootstrap(ok, baseline[~failed_rows(baseline)])
+            paired = paired_bootstrap(ok, baseline[~failed_rows(baseline)], unmatched="report")
         except ValueError as exc:  # no question in common
             raise CompareError(f"{name}: {exc} (were both run with the same --data and --split?)") from exc
         family = paired_bootstrap(ok, baseline[~failed_rows(baseline)],
-                                  confidence=1 - FAMILY_ALPHA / max(comparisons, 1))
-        line.update(paired=paired["n"], difference=_pct(paired["difference"]),
+                                  confidence=1 - FAMILY_ALPHA / max(comparisons, 1), unmatched="report")
+        line.update(paired=paired["n"], unpaired=f"{paired['unmatched_a']} / {paired['unmatched_b']}",
+                    difference=_pct(paired["difference"]),
                     diff_ci_context=f"[{_pct(paired['ci_low']):+}, {_pct(paired['ci_high']):+}]",
                     diff_ci_template=f"[{_pct(paired['ci_low_template']):+}, "
                                      f"{_pct(paired['ci_high_template']):+}]",

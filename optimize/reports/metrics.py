@@ -291,26 +291,52 @@ def accuracy_intervals(rows: pd.DataFrame, *, seed: int = 0, n_resamples: int = 
             "n_contexts": by_context["n_contexts"], "n_templates": by_template["n_templates"]}
 
 
+class UnmatchedQuestionsError(ValueError):
+    """Two runs to be paired did not answer the same questions (see :func:`paired_bootstrap`)."""
+
+
+UNMATCHED_POLICIES = ("refuse", "report")
+
+
 def paired_bootstrap(df_a: pd.DataFrame, df_b: pd.DataFrame, *, key: str = "question_id", seed: int = 0,
-                     n_resamples: int = BOOTSTRAP_RESAMPLES, confidence: float = 0.95) -> dict:
-    """Accuracy of A minus accuracy of B on the questions both answered, with intervals from a bootstrap
-    that resamples contexts (``ci_low``/``ci_high``) and templates then contexts (``*_template``).
+                     n_resamples: int = BOOTSTRAP_RESAMPLES, confidence: float = 0.95,
+                     unmatched: str = "refuse") -> dict:
+    """Accuracy of A minus accuracy of B on the same questions, with intervals from a bootstrap that
+    resamples contexts (``ci_low``/``ci_high``) and templates then contexts (``*_template``).
 
     ``significant`` is True only when the context-clustered paired interval excludes zero
-    (``significant_template`` the same for the template-clustered one).
+    (``significant_template`` the same for the template-clustered one). A question only one run answered
+    cannot be paired: by default (``unmatched="refuse"``) that raises :class:`UnmatchedQuestionsError`
+    naming the counts; ``unmatched="report"`` pairs the shared questions and returns how many of each run's
+    were left out (``unmatched_a``, ``unmatched_b``; always present, 0 when the runs match), for callers
+    that print them.
 
     Example:
         >>> a = pd.DataFrame({"question_id": [1, 2, 3, 4], "context_id": ["x", "x", "y", "y"],
         ...                   "correct": [True, True, True, False]})
         >>> b = a.assign(correct=[False, False, True, False])
         >>> d = paired_bootstrap(a, b)
-        >>> d["n"], d["difference"], d["n_contexts"], d["significant"]
-        (4, 0.5, 2, False)
+        >>> d["n"], d["difference"], d["n_contexts"], d["significant"], d["unmatched_a"]
+        (4, 0.5, 2, False, 0)
+        >>> paired_bootstrap(a, b.iloc[:3], unmatched="report")["unmatched_a"]
+        1
     """
+    if unmatched not in UNMATCHED_POLICIES:
+        raise ValueError(f"unmatched must be one of {UNMATCHED_POLICIES}, got {unmatched!r}")
+    ids_a, ids_b = set(df_a[key]), set(df_b[key])
+    only_a, only_b = ids_a - ids_b, ids_b - ids_a
+    if not ids_a & ids_b:
+        raise ValueError(f"the two results share no {key}; evaluate both on the same questions")
+    if (only_a or only_b) and unmatched == "refuse":
+        example = sorted(map(str, only_a or only_b))[:3]
+        raise UnmatchedQuestionsError(
+            f"cannot pair the runs: A answered {len(ids_a)} questions and B {len(ids_b)}; "
+            f"{len(only_a)} of A's are not in B and {len(only_b)} of B's not in A (e.g. {key} "
+            f"{', '.join(example)}). Run both on the same questions (repeat the run that is missing some: "
+            "finished rows are kept), or pair only the shared ones with unmatched='report' and print its "
+            "unmatched_a / unmatched_b")
     keep = [c for c in (key, "correct", "context_id", "template_id") if c in df_a.columns]
     merged = df_a[keep].merge(df_b[[key, "correct"]], on=key, suffixes=("_a", "_b"))
-    if len(merged) == 0:
-        raise ValueError(f"the two results share no {key}; evaluate both on the same questions")
     a = merged["correct_a"].map(as_bool).astype(float).to_numpy()
     b = merged["correct_b"].map(as_bool).astype(float).to_numpy()
     contexts = _labels(merged, "context_id") if "context_id" in merged else merged[key].astype(str).tolist()
@@ -333,6 +359,8 @@ def paired_bootstrap(df_a: pd.DataFrame, df_b: pd.DataFrame, *, key: str = "ques
         "significant_template": excludes_zero(by_template["low"], by_template["high"]),
         "a_only": int(((a - b) == 1).sum()),
         "b_only": int(((a - b) == -1).sum()),
+        "unmatched_a": len(only_a),
+        "unmatched_b": len(only_b),
     }
 
 

@@ -1,0 +1,35 @@
+"""Every headline number in README.md and BENCHMARKS.md listed in docs/claims.toml still follows from the
+committed rows (recomputed with the clustered bootstrap), and a changed number fails the check."""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+
+from optimize.reports.claims import CLAIMS, check_claims, compute
+
+RESULTS = check_claims()
+
+
+@pytest.mark.parametrize("result", RESULTS, ids=[f"{r.doc}:{r.expected[:60]}" for r in RESULTS])
+def test_the_document_prints_what_the_committed_rows_give(result):
+    assert result.found, (f"{result.doc} no longer says what its rows give: {result.expected!r}. Update the "
+                          "sentence (and docs/claims.toml's text if the sentence was reworded)")
+
+
+def test_a_number_that_no_longer_matches_its_rows_fails(tmp_path):
+    claim = tomllib.loads(CLAIMS.read_text())["claim"][0]
+    wrong = claim | {"text": claim["text"].replace("{difference:+.1f}", "{ci_high:+.1f}")}
+    lines = [f"{key} = {value!r}" if isinstance(value, str) else f"{key} = {value}"
+             for key, value in wrong.items()]
+    (tmp_path / "claims.toml").write_text("[[claim]]\n" + "\n".join(lines).replace("'", '"') + "\n")
+    [result] = check_claims(tmp_path / "claims.toml")
+    assert not result.found
+
+
+def test_a_claim_without_committed_rows_says_how_to_fix_it():
+    with pytest.raises(FileNotFoundError, match="not recomputable from the repo"):
+        compute({"kind": "accuracy", "a": "docs/benchmarks/no-such-rows.jsonl"})
+    with pytest.raises(ValueError, match="kind must be one of"):
+        compute({"kind": "median", "a": "x"})
