@@ -18,8 +18,116 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8421
 
 
-def create_app(session) -> Any:
+CONTEXT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+CONTEXT_ID_RULE = ("1 to 128 characters: letters, digits, '.', '_' and '-', starting with a letter or digit "
+                   f"(pattern {CONTEXT_ID_PATTERN})")
+
+
+class OwnedContexts:
+    """One owner's view of a session: its own contexts, under its own ids, and nothing of anyone else's.
+
+    Contexts are kept in the session as ``<owner>/<id>``; ids cannot hold ``/``, so no id of one owner
+    names a context of another. ``owner=None`` (a loopback server without tokens) is the whole session,
+    ids unchanged.
+
+    Example:
+        >>> from programs.budget import Budget
+        >>> from programs.session import SleepTimeSession
+        >>> from programs.scheduler import SleepScheduler
+        >>> spec = "openai/m@http://127.0.0.1:9/v1"
+        >>> with SleepTimeSession(Budget(sleep_model=spec, test_model=spec),
+        ...                       scheduler=SleepScheduler(policy="never")) as session:
+        ...     alice, bob = OwnedContexts(session, "alice"), OwnedContexts(session, "bob")
+        ...     _ = alice.add("shop", "3 boxes of 4 apples.")
+        ...     alice.ids(), bob.ids(), session.index.ids()
+        (['shop'], [], ['alice/shop'])
+    """
+
+    def __init__(self, session, owner: str | None) -> None:
+        self.session, self.owner = session, owner
+        self._prefix = f"{owner}/" if owner is not None else ""
+
+    def _key(self, context_id: str) -> str:
+        return self._prefix + context_id
+
+    def _mine(self, key: str) -> bool:
+        return key.startswith(self._prefix) if self.owner is not None else "/" not in key
+
+    def ids(self) -> list[str]:
+        return [key[len(self._prefix):] for key in self.session.index.ids() if self._mine(key)]
+
+    def _public(self, status: dict, context_id: str) -> dict:
+        return {**status, "id": context_id}
+
+    def _call(self, context_id: str, method, *args, **kwargs):
+        from programs.session import UnknownContextError
+
+        try:
+            return method(self._key(context_id), *args, **kwargs)
+        except UnknownContextError as exc:  # the message must name the caller's id, not the stored one
+            raise UnknownContextError(f"unknown context id {context_id!r}; add it first with POST "
+                                      "/contexts") from exc
+
+    def add(self, context_id: str, text: str, **plan) -> dict:
+        return self._public(self._call(context_id, self.session.add_context, text, **plan), context_id)
+
+    def update(self, context_id: str, text: str) -> dict:
+        return self._public(self._call(context_id, self.session.update_context, text), context_id)
+
+    def status(self, context_id: str) -> dict:
+        return self._public(self._call(context_id, self.session.status), context_id)
+
+    def exists(self, context_id: str) -> bool:
+        return self.session.index.get(self._key(context_id)) is not None
+
+    def ask(self, context_id: str, question: str, budget, **options):
+        return self._call(context_id, self.session.ask, question, budget, **options)
+
+    def costs(self) -> dict:
+        """The session's ledger without an owner; else the sums over this owner's contexts only."""
+        if self.owner is None:
+            return self.session.costs()
+        sleep = {"contexts": 0, "prompt_tokens": 0, "completion_tokens": 0, "seconds": 0.0}
+        test = {"questions": 0, "prompt_tokens": 0, "completion_tokens": 0, "seconds": 0.0}
+        states: dict[str, int] = {}
+        for context_id in self.ids():
+            status = self.session.status(self._key(context_id))
+            states[status["state"]] = states.get(status["state"], 0) + 1
+            if status["sleep_cost"]:
+                sleep["contexts"] += 1
+                for name, value in status["sleep_cost"].items():
+                    sleep[name] += value
+            for name, value in status["test_cost"].items():
+                test[name] += value
+        return {"sleep": sleep, "test": test, "contexts": states}
+
+
+class _Slots:
+    """A non-blocking counter of questions in progress: full means answer 503 now, not queue."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity, self.in_use, self._lock = capacity, 0, threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            if self.in_use >= self.capacity:
+                return False
+            self.in_use += 1
+            return True
+
+    def give_back(self) -> None:
+        with self._lock:
+            self.in_use -= 1
+
+
+def create_app(session, *, tokens=None, limits=None) -> Any:
     """The FastAPI app serving ``session`` (a :class:`programs.session.SleepTimeSession`).
+
+    ``tokens`` (:class:`optimize.serve_auth.Tokens`): when given, every route but the docs needs
+    ``Authorization: Bearer <token>`` and each token sees only its own contexts. ``limits``
+    (:class:`optimize.serve_limits.ServeLimits`, default for a 4096-token model) bound what a request
+    may send and how much work may wait. Models, API bases and limits are the server's configuration:
+    a request can only choose the test-time settings in its ``budget`` field.
 
     Example:
         >>> from programs.budget import Budget
@@ -29,78 +137,191 @@ def create_app(session) -> Any:
         ...     sorted(route.path for route in create_app(session).routes if "contexts" in route.path)
         ['/contexts', '/contexts/{context_id}', '/contexts/{context_id}', '/contexts/{context_id}/questions']
     """
-    from fastapi import FastAPI, HTTPException
-    from fastapi.responses import JSONResponse
-    from pydantic import BaseModel, Field
+    from typing import Annotated, Literal
 
-    from programs.budget import Budget
+    from fastapi import Depends, FastAPI, HTTPException, Path, Request
+    from fastapi.concurrency import run_in_threadpool
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+    from pydantic import BaseModel, ConfigDict, Field
+
+    from optimize.serve_auth import Tokens
+    from optimize.serve_limits import BodyLimit, ServeLimits
     from programs.redact import redact
-    from programs.session import SessionClosedError, UnknownContextError
+    from programs.session import POLICIES, SessionClosedError, SleepQueueFullError, UnknownContextError
+
+    tokens = tokens or Tokens()
+    limits = limits or ServeLimits.for_context_window()
+    # The session enforces these two (so its Python API has them as well): never looser than the server's.
+    for name, limit in (("max_pending_sleep", limits.max_pending_sleep),
+                        ("max_context_chars", limits.max_context_chars)):
+        if getattr(session, name) is None or getattr(session, name) > limit:
+            setattr(session, name, limit)
+    slots = _Slots(limits.max_questions)
+    strict = ConfigDict(extra="forbid")
+
+    class Problem(BaseModel):
+        detail: str = Field(description="what is wrong and how to fix it")
+        allowed_fields: list[str] | None = Field(None, description="the fields this request may set")
+        errors: list[dict] | None = Field(None, description="each invalid field (pydantic's report)")
 
     class NewContext(BaseModel):
-        id: str = Field(description="your id for this context")
-        text: str = Field(description="the facts")
-        expected_questions: float | None = Field(None, description="questions expected on it (N)")
-        predictability: float | None = Field(None, ge=0, le=1, description="0..1 (programs.predictability)")
+        model_config = strict
+        id: str = Field(description=f"your id for this context: {CONTEXT_ID_RULE}",
+                        pattern=CONTEXT_ID_PATTERN, max_length=128)
+        text: str = Field(description="the facts", min_length=1, max_length=limits.max_context_chars)
+        expected_questions: float | None = Field(None, gt=0, le=1e6, allow_inf_nan=False,
+                                                 description="questions expected on it (N)")
+        predictability: float | None = Field(None, ge=0, le=1, allow_inf_nan=False,
+                                             description="0..1 (programs.predictability)")
 
     class MoreFacts(BaseModel):
-        text: str = Field(description="facts to add; the learned context is revised with them only")
+        model_config = strict
+        text: str = Field(description="facts to add; the learned context is revised with them only",
+                          min_length=1, max_length=limits.max_context_chars)
+
+    class AnswerSettings(BaseModel):
+        """The test-time settings the operator lets a request choose; models and sleep settings are fixed."""
+
+        model_config = strict
+        test_verbosity: int | None = Field(None, ge=0, le=4, description="0 = answer directly .. 4 = reason "
+                                           "step by step and double-check")
+        test_max_tokens: int | None = Field(None, ge=1, le=limits.max_test_tokens,
+                                            description="cap on generated tokens for this answer")
 
     class Question(BaseModel):
-        question: str
-        policy: str = Field("wait", description="wait | test-only | require")
-        deadline: float | None = Field(30.0, description="seconds to wait for the learned context")
-        budget: dict | None = Field(None, description="Budget fields for this answer, e.g. test_verbosity")
+        model_config = strict
+        question: str = Field(min_length=1, max_length=limits.max_question_chars)
+        policy: Literal[POLICIES] = Field("wait", description="wait: up to the deadline for the learned "
+                                          "context; test-only: answer at once; require: 504 if not ready")
+        deadline: float = Field(min(30.0, limits.max_deadline), ge=0, le=limits.max_deadline,
+                                allow_inf_nan=False, description="seconds to wait for the learned context")
+        budget: AnswerSettings | None = Field(None, description="test-time settings for this answer")
 
-    app = FastAPI(title="sleeptime", description="Sleep-time compute: give contexts first, ask later.")
+    bodies = {"/contexts": NewContext, "/contexts/{context_id}": MoreFacts,
+              "/contexts/{context_id}/questions": Question}
+
+    def allowed(model, prefix: str = "") -> list[str]:
+        names = []
+        for name, field in model.model_fields.items():
+            inner = field.annotation.__args__[0] if hasattr(field.annotation, "__args__") else None
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                names += allowed(inner, f"{prefix}{name}.")
+            else:
+                names.append(prefix + name)
+        return names
+
+    bearer = HTTPBearer(auto_error=False, description="a token from the server's --token-file or "
+                        "$SLEEPTIME_SERVE_TOKENS" if tokens else "no token needed: loopback server")
+
+    def owner(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> OwnedContexts:
+        if not tokens:
+            return OwnedContexts(session, None)
+        found = tokens.owner(f"Bearer {credentials.credentials}" if credentials else None)
+        if found is None:
+            raise HTTPException(status_code=401, detail="missing or unknown bearer token; send "
+                                "'Authorization: Bearer <token>' with a token the operator gave you",
+                                headers={"WWW-Authenticate": "Bearer"})
+        return OwnedContexts(session, found)
+
+    Owner = Annotated[OwnedContexts, Depends(owner)]
+    ContextId = Annotated[str, Path(pattern=CONTEXT_ID_PATTERN, max_length=128,
+                                    description=f"the context's id: {CONTEXT_ID_RULE}")]
+    errors = {status: {"model": Problem} for status in (401, 404, 413, 422, 429, 503)}
+
+    app = FastAPI(title="sleeptime", description="Sleep-time compute: give contexts first, ask later. "
+                  f"Limits of this server: {limits.as_dict()}", responses=errors)
+
+    def problem(status: int, detail: str, headers: dict | None = None, **extra) -> JSONResponse:
+        return JSONResponse(status_code=status, content={"detail": redact(detail), **extra}, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        route = request.scope.get("route")
+        model = bodies.get(getattr(route, "path", ""))
+        fields = allowed(model) if model is not None and request.method != "GET" else None
+        parts = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"][1:]) or error["loc"][0]
+            if error["type"] == "extra_forbidden":
+                parts.append(f"{where}: not a field a request may set (models, API bases, sleep settings "
+                             "and limits are the server's configuration)")
+            else:
+                parts.append(f"{where}: {error['msg']}")
+        detail = "; ".join(parts) + (f". Allowed fields: {', '.join(fields)}" if fields else "")
+        report = [{"loc": [str(part) for part in error["loc"]], "msg": error["msg"], "type": error["type"]}
+                  for error in exc.errors()]
+        return problem(422, detail, allowed_fields=fields, errors=report)
 
     @app.exception_handler(UnknownContextError)
     def _unknown(request, exc: Exception) -> JSONResponse:
-        return JSONResponse(status_code=404, content={"detail": redact(str(exc))})
+        return problem(404, str(exc))
 
     @app.exception_handler(ValueError)
     def _bad(request, exc: Exception) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": redact(str(exc))})
+        return problem(422, str(exc))
+
+    @app.exception_handler(SleepQueueFullError)
+    def _full(request, exc: Exception) -> JSONResponse:
+        return problem(503, str(exc), {"Retry-After": str(limits.retry_after_seconds)})
 
     @app.exception_handler(SessionClosedError)
     def _closed(request, exc: Exception) -> JSONResponse:
-        return JSONResponse(status_code=503, content={"detail": redact(str(exc))})
+        return problem(503, str(exc))
 
     @app.post("/contexts", status_code=202)
-    def add_context(body: NewContext) -> dict:
+    def add_context(body: NewContext, contexts: Owner) -> dict:
         """Register a context; its learned context is made in the background (if the scheduler says so)."""
-        return session.add_context(body.id, body.text, expected_questions=body.expected_questions,
-                                   predictability=body.predictability)
+        if not contexts.exists(body.id) and len(contexts.ids()) >= limits.max_contexts_per_owner:
+            raise HTTPException(status_code=429, detail=f"this token holds {limits.max_contexts_per_owner} "
+                                "contexts, the server's limit per token; reuse one (PATCH adds facts) or ask "
+                                "the operator to raise --max-contexts-per-token")
+        return contexts.add(body.id, body.text, expected_questions=body.expected_questions,
+                            predictability=body.predictability)
 
     @app.patch("/contexts/{context_id}")
-    def update_context(context_id: str, body: MoreFacts) -> dict:
-        return session.update_context(context_id, body.text)
+    def update_context(context_id: ContextId, body: MoreFacts, contexts: Owner) -> dict:
+        return contexts.update(context_id, body.text)
 
     @app.get("/contexts/{context_id}")
-    def status(context_id: str) -> dict:
-        return session.status(context_id)
+    def status(context_id: ContextId, contexts: Owner) -> dict:
+        return contexts.status(context_id)
 
-    @app.post("/contexts/{context_id}/questions")
-    def ask(context_id: str, body: Question) -> dict:
-        budget = Budget.from_dict({**session.budget.to_dict(), **body.budget}) if body.budget else None
+    @app.post("/contexts/{context_id}/questions",
+              responses={502: {"model": Problem}, 504: {"model": Problem}})
+    async def ask(context_id: ContextId, body: Question, contexts: Owner) -> dict:
+        if not slots.take():  # refuse at once: a queue of waiting requests would grow without bound
+            raise HTTPException(status_code=503, detail=f"{slots.capacity} questions are being answered, "
+                                "the server's limit; retry after the Retry-After seconds",
+                                headers={"Retry-After": str(limits.retry_after_seconds)})
         try:
-            prediction = session.ask(context_id, body.question, budget, policy=body.policy,
-                                     deadline=body.deadline)
-        except TimeoutError as exc:
-            raise HTTPException(status_code=504, detail=redact(str(exc))) from exc
-        except (UnknownContextError, ValueError):
-            raise
-        except Exception as exc:  # an LM failure after retries: say so, never answer silently
-            raise HTTPException(status_code=502, detail=redact(f"{type(exc).__name__}: {exc}")) from exc
+            settings = body.budget.model_dump(exclude_none=True) if body.budget else {}
+            budget = session.budget.replace(**settings) if settings else None
+            try:
+                prediction = await run_in_threadpool(contexts.ask, context_id, body.question, budget,
+                                                     policy=body.policy, deadline=body.deadline)
+            except TimeoutError as exc:
+                raise HTTPException(status_code=504, detail=redact(str(exc))) from exc
+            except (UnknownContextError, ValueError, SessionClosedError):
+                raise
+            except Exception as exc:  # an LM failure after retries: say so, never answer silently
+                raise HTTPException(status_code=502, detail=redact(f"{type(exc).__name__}: {exc}")) from exc
+            key = contexts.status(context_id)["learned_context_key"] if prediction.mode == "learned_context" \
+                else None
+        finally:
+            slots.give_back()
         return {"context_id": context_id, "answer": prediction.answer, "mode": prediction.mode,
                 "waited_seconds": prediction.waited_seconds, "test_usage": prediction.get("test_usage"),
-                "learned_context_key": session.status(context_id)["learned_context_key"]
-                if prediction.mode == "learned_context" else None}
+                "learned_context_key": key}
 
     @app.get("/costs")
-    def costs() -> dict:
-        return session.costs()
+    def costs(contexts: Owner) -> dict:
+        """Sleep and test costs and contexts by state: with tokens, of the caller's contexts only."""
+        return contexts.costs()
 
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+    app.state.limits, app.state.slots = limits, slots
     return app
 
 
@@ -116,24 +337,44 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _server(session):
+def _server(session, tokens=None, limits=None):
     import uvicorn
 
-    config = uvicorn.Config(create_app(session), log_level="warning", access_log=False)
+    from optimize.serve_limits import ServeLimits
+
+    limits = limits or ServeLimits.for_context_window()
+    # No access log: it would hold every client's address and path, and a proxy in front logs them anyway.
+    config = uvicorn.Config(create_app(session, tokens=tokens, limits=limits), log_level="warning",
+                            access_log=False, limit_concurrency=limits.max_connections,
+                            timeout_keep_alive=5)
     return uvicorn.Server(config)
 
 
+def check_exposure(host: str, tokens) -> None:
+    """Refuse to listen beyond loopback without tokens: every client could use every context."""
+    from optimize.serve_auth import TOKENS_ENV, is_loopback
+
+    if not tokens and not is_loopback(host):
+        raise ValueError(f"refusing to listen on {host} without authentication: pass --token-file FILE (one "
+                         f"token a line) or set ${TOKENS_ENV}, or listen on 127.0.0.1 behind a reverse proxy "
+                         "(docs/deployment.md)")
+
+
 @contextmanager
-def running_service(session, host: str = DEFAULT_HOST, port: int = 0) -> Iterator[str]:
+def running_service(session, host: str = DEFAULT_HOST, port: int = 0, *, tokens=None,
+                    limits=None) -> Iterator[str]:
     """Serve ``session`` from a background thread of this process; yields the base URL, stops on exit.
+
+    ``tokens`` and ``limits`` are those of :func:`create_app`; a non-loopback ``host`` needs tokens.
 
     Example::
 
         with SleepTimeSession(budget, store="lc.sqlite") as session, running_service(session) as url:
             requests.post(url + "/contexts", json={"id": "c1", "text": "..."})
     """
+    check_exposure(host, tokens)
     sock = _bind(host, port)
-    server = _server(session)
+    server = _server(session, tokens, limits)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="sleeptime-serve",
                               daemon=True)
     thread.start()
@@ -149,6 +390,18 @@ def running_service(session, host: str = DEFAULT_HOST, port: int = 0) -> Iterato
         sock.close()
 
 
+def limits_from_args(args: argparse.Namespace):
+    """The :class:`optimize.serve_limits.ServeLimits` the command line describes."""
+    from optimize.serve_limits import ServeLimits
+
+    return ServeLimits.for_context_window(
+        args.context_window, max_context_chars=args.max_context_chars,
+        max_question_chars=args.max_question_chars, max_body_bytes=args.max_body_bytes,
+        max_contexts_per_owner=args.max_contexts_per_token, max_pending_sleep=args.max_pending_sleep,
+        max_questions=args.max_questions, max_deadline=args.max_deadline,
+        max_test_tokens=args.max_test_tokens, max_connections=args.max_connections)
+
+
 def build_session(args: argparse.Namespace):
     """The session the command line describes."""
     from optimize.flags import budget_from_args
@@ -157,11 +410,14 @@ def build_session(args: argparse.Namespace):
     from programs.store import default_store_path
 
     budget = budget_from_args(args)
+    limits = limits_from_args(args)
     scheduler = SleepScheduler(CostModel.default(args.price_ratio), policy=args.scheduler,
                                default_questions=args.questions_per_context)
     return SleepTimeSession(budget, store=args.store or default_store_path(), scheduler=scheduler,
                             sleep_workers=args.sleep_workers, max_concurrency=args.max_concurrency,
-                            api_base=args.api_base, prefill=args.prefill, probes=args.probes)
+                            api_base=args.api_base, prefill=args.prefill, probes=args.probes,
+                            max_pending_sleep=limits.max_pending_sleep,
+                            max_context_chars=limits.max_context_chars)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -177,8 +433,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=DEFAULT_HOST,
                         help="address to listen on (loopback only by default)")
     parser.add_argument("--port", type=port_number, default=DEFAULT_PORT, help="0 picks a free port")
-    parser.add_argument("--store", default=None, help="learned-context store (SQLite path; default the "
-                        "user cache dir or $SLEEPTIME_STORE); a restarted server finds its contexts here")
+    parser.add_argument("--store", default=None, help="learned-context store: a SQLite path (default the "
+                        "user cache dir or $SLEEPTIME_STORE) or a postgresql:// URL shared by several "
+                        "replicas; a restarted server finds its contexts here")
+    parser.add_argument("--token-file", default=None, help="bearer tokens, one a line ('TOKEN' or 'OWNER "
+                        "TOKEN'); default $SLEEPTIME_SERVE_TOKENS (comma-separated). Needed beyond loopback")
     parser.add_argument("--api-base", default=None, help="OpenAI-compatible base URL for openai/<model>")
     add_budget_json_flag(parser)
     add_budget_flags(parser, skip=("compiled",))
@@ -196,6 +455,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="after making notes, send their prompt prefix so the server's cache holds it")
     parser.add_argument("--probes", type=non_negative_int, default=0,
                         help="check new notes with this many self-generated probe questions before use")
+    limits = parser.add_argument_group("limits (docs/deployment.md; defaults follow --context-window)")
+    limits.add_argument("--context-window", type=positive_int, default=4096,
+                        help="the answering model's context in tokens: sizes the text limits")
+    limits.add_argument("--max-context-chars", type=positive_int, default=None,
+                        help="longest context, updates included (default 2 characters a window token)")
+    limits.add_argument("--max-question-chars", type=positive_int, default=None,
+                        help="longest question (default half a character a window token)")
+    limits.add_argument("--max-body-bytes", type=positive_int, default=None,
+                        help="largest request body (default: the longest context, JSON-escaped)")
+    limits.add_argument("--max-contexts-per-token", type=positive_int, default=None,
+                        help="contexts one token may hold (default 1000); beyond: 429")
+    limits.add_argument("--max-pending-sleep", type=positive_int, default=None,
+                        help="queued sleep-time jobs (default 256); beyond: 503 with Retry-After")
+    limits.add_argument("--max-questions", type=positive_int, default=None,
+                        help="questions answered or waiting at once (default 32); beyond: 503 with "
+                        "Retry-After")
+    limits.add_argument("--max-deadline", type=positive_float, default=None,
+                        help="longest wait for notes a question may ask (default 300 s)")
+    limits.add_argument("--max-test-tokens", type=positive_int, default=None,
+                        help="the most tokens a request may let an answer generate (default 1024)")
+    limits.add_argument("--max-connections", type=positive_int, default=None,
+                        help="open connections before uvicorn answers a plain 503 (default 256)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -208,12 +489,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def serve_command(args: argparse.Namespace) -> int:
-    if args.host not in (DEFAULT_HOST, "localhost", "::1"):
-        print(f"warning: listening on {args.host}: the API has no authentication")
+    from optimize.serve_auth import Tokens
+
+    tokens = Tokens.load(args.token_file)
+    check_exposure(args.host, tokens)
+    limits = limits_from_args(args)
     sock = _bind(args.host, args.port)
     with build_session(args) as session:
-        print(f"sleeptime serve: http://{args.host}:{sock.getsockname()[1]} (docs at /docs)", flush=True)
-        _server(session).run(sockets=[sock])
+        who = f"{len(tokens.entries)} token(s)" if tokens else "no tokens (loopback only)"
+        print(f"sleeptime serve: http://{args.host}:{sock.getsockname()[1]} (docs at /docs; {who})",
+              flush=True)
+        _server(session, tokens, limits).run(sockets=[sock])
     return 0
 
 

@@ -12,6 +12,7 @@ import queue
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +38,13 @@ class UnknownContextError(ValueError):
 
 class SessionClosedError(RuntimeError):
     """The session was closed; open a new one on the same store to continue."""
+
+
+class SleepQueueFullError(RuntimeError):
+    """``max_pending_sleep`` sleep-time jobs are already queued: retry later, or raise the limit."""
+
+
+PROGRAM_CACHE_SIZE = 16  # budgets with built programs kept at once; the least recently used is rebuilt
 
 
 class ReviseWithNewFacts(dspy.Signature):
@@ -143,7 +151,8 @@ class SleepTimeSession:
                  ledger: TokenLedger | None = None, scheduler: SleepScheduler | None = None,
                  fallback_budget: Budget | None = None, sleep_workers: int = 1, max_concurrency: int = 2,
                  api_base: str | None = None, adapter: str = "chat", lm_options: dict | None = None,
-                 prefill: bool = False, probes: int = 0, probe_threshold: float = 0.5) -> None:
+                 prefill: bool = False, probes: int = 0, probe_threshold: float = 0.5,
+                 max_pending_sleep: int | None = None, max_context_chars: int | None = None) -> None:
         budget = budget or Budget()
         if not budget.use_sleep:
             raise ValueError("a SleepTimeSession needs a Budget with use_sleep=True (its sleep fields say "
@@ -151,6 +160,11 @@ class SleepTimeSession:
         if sleep_workers < 1 or max_concurrency < 1:
             raise ValueError(f"sleep_workers and max_concurrency must be >= 1, got {sleep_workers} and "
                              f"{max_concurrency}")
+        for name, limit in (("max_pending_sleep", max_pending_sleep),
+                            ("max_context_chars", max_context_chars)):
+            if limit is not None and limit < 1:
+                raise ValueError(f"{name} must be >= 1 (or None for no limit), got {limit}")
+        self.max_pending_sleep, self.max_context_chars = max_pending_sleep, max_context_chars
         self.budget = budget
         self.fallback_budget = fallback_budget or budget.replace(use_sleep=False)
         self.store = store if isinstance(store, InMemoryStore) else open_store(store)
@@ -164,7 +178,7 @@ class SleepTimeSession:
         persistent = isinstance(self.store, LearnedContextStore)
         self.index = ContextIndex(self.store.path if persistent else None)
         self._reviser = dspy.Predict(ReviseWithNewFacts)
-        self._programs: dict[Budget, Any] = {}
+        self._programs: OrderedDict[Budget, Any] = OrderedDict()
         self._lock = threading.RLock()  # guards records' transitions and the program cache
         self._changed = threading.Condition(self._lock)
         self._id_locks: dict[str, threading.Lock] = {}
@@ -189,6 +203,9 @@ class SleepTimeSession:
             if budget not in self._programs:
                 self._programs[budget] = build_program(budget, ledger=self.ledger, store=self.store,
                                                        **self._build)
+                if len(self._programs) > PROGRAM_CACHE_SIZE:  # callers choosing many budgets stay bounded
+                    self._programs.popitem(last=False)
+            self._programs.move_to_end(budget)
             return self._programs[budget]
 
     def _sleep_program(self, plan: dict):
@@ -206,6 +223,15 @@ class SleepTimeSession:
             raise UnknownContextError(f"unknown context id {context_id!r}; add it first with "
                                       "add_context(id, text)")
         return record
+
+    def _check_room(self, context_id: str, text: str) -> None:
+        """Refuse work beyond the session's limits, before anything is recorded."""
+        if self.max_context_chars is not None and len(text) > self.max_context_chars:
+            raise ValueError(f"context {context_id!r} would be {len(text)} characters, over the limit of "
+                             f"{self.max_context_chars}; send shorter facts or start a new context")
+        if self.max_pending_sleep is not None and self._queue.qsize() >= self.max_pending_sleep:
+            raise SleepQueueFullError(f"{self._queue.qsize()} sleep-time jobs are queued (limit "
+                                      f"{self.max_pending_sleep}); retry once some are done")
 
     def _enqueue(self, context_id: str, plan: dict) -> None:
         self._queue.put((-float(plan.get("saving") or 0.0), next(self._order), context_id))
@@ -229,6 +255,7 @@ class SleepTimeSession:
                     raise ValueError(f"context id {context_id!r} already holds another text; add new facts "
                                      "with update_context(id, more_text) or use a new id")
                 return self.status(context_id)
+            self._check_room(context_id, text)
             state = "pending" if plan.sleep else "skipped"
             self.index.put(ContextRecord(context_id, text, state=state, plan=plan.as_dict()))
             if plan.sleep:
@@ -245,6 +272,7 @@ class SleepTimeSession:
         with self._lock:
             record = self._record(context_id)
             more = more_text.strip()
+            self._check_room(context_id, "\n".join(filter(None, (record.text, record.pending_text, more))))
             if record.state == "pending" or (record.state == "skipped"):
                 record = record.with_(text=f"{record.text}\n{more}")
             elif record.state == "failed":
