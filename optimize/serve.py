@@ -18,6 +18,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8421
 
 
+MIN_TEST_TOKENS = 64  # fewer hardly hold an answer's field markers and a short reasoning
 CONTEXT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 CONTEXT_ID_RULE = ("1 to 128 characters: letters, digits, '.', '_' and '-', starting with a letter or digit "
                    f"(pattern {CONTEXT_ID_PATTERN})")
@@ -62,11 +63,14 @@ class OwnedContexts:
     def _call(self, context_id: str, method, *args, **kwargs):
         from programs.session import UnknownContextError
 
+        key = self._key(context_id)
         try:
-            return method(self._key(context_id), *args, **kwargs)
-        except UnknownContextError as exc:  # the message must name the caller's id, not the stored one
+            return method(key, *args, **kwargs)
+        except UnknownContextError as exc:  # messages name the caller's id, never the stored one
             raise UnknownContextError(f"unknown context id {context_id!r}; add it first with POST "
                                       "/contexts") from exc
+        except (ValueError, TimeoutError) as exc:
+            raise type(exc)(str(exc).replace(repr(key), repr(context_id))) from exc
 
     def add(self, context_id: str, text: str, **plan) -> dict:
         return self._public(self._call(context_id, self.session.add_context, text, **plan), context_id)
@@ -144,12 +148,19 @@ def create_app(session, *, tokens=None, limits=None) -> Any:
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
     from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-    from pydantic import BaseModel, ConfigDict, Field
+    from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
     from optimize.serve_auth import Tokens
     from optimize.serve_limits import BodyLimit, ServeLimits
+    from programs.adapter import TruncatedReplyError
     from programs.redact import redact
-    from programs.session import POLICIES, SessionClosedError, SleepQueueFullError, UnknownContextError
+    from programs.session import (
+        POLICIES,
+        ContextConflictError,
+        SessionClosedError,
+        SleepQueueFullError,
+        UnknownContextError,
+    )
 
     tokens = tokens or Tokens()
     limits = limits or ServeLimits.for_context_window()
@@ -159,7 +170,13 @@ def create_app(session, *, tokens=None, limits=None) -> Any:
         if getattr(session, name) is None or getattr(session, name) > limit:
             setattr(session, name, limit)
     slots = _Slots(limits.max_questions)
-    strict = ConfigDict(extra="forbid")
+    strict = ConfigDict(extra="forbid", strict=True)  # no "3" for 3, no true for 1
+
+    def integral(value):  # JSON Schema counts 64.0 as an integer; strict pydantic would not
+        return int(value) if isinstance(value, float) and value.is_integer() else value
+
+    def integer(low: int, high: int):  # the bounds first, so the schema states them as minimum/maximum
+        return Annotated[int, Field(ge=low, le=high), BeforeValidator(integral)]
 
     class Problem(BaseModel):
         detail: str = Field(description="what is wrong and how to fix it")
@@ -171,7 +188,7 @@ def create_app(session, *, tokens=None, limits=None) -> Any:
         id: str = Field(description=f"your id for this context: {CONTEXT_ID_RULE}",
                         pattern=CONTEXT_ID_PATTERN, max_length=128)
         text: str = Field(description="the facts", min_length=1, max_length=limits.max_context_chars)
-        expected_questions: float | None = Field(None, gt=0, le=1e6, allow_inf_nan=False,
+        expected_questions: float | None = Field(None, ge=0.01, le=1e6, allow_inf_nan=False,
                                                  description="questions expected on it (N)")
         predictability: float | None = Field(None, ge=0, le=1, allow_inf_nan=False,
                                              description="0..1 (programs.predictability)")
@@ -185,10 +202,10 @@ def create_app(session, *, tokens=None, limits=None) -> Any:
         """The test-time settings the operator lets a request choose; models and sleep settings are fixed."""
 
         model_config = strict
-        test_verbosity: int | None = Field(None, ge=0, le=4, description="0 = answer directly .. 4 = reason "
-                                           "step by step and double-check")
-        test_max_tokens: int | None = Field(None, ge=1, le=limits.max_test_tokens,
-                                            description="cap on generated tokens for this answer")
+        test_verbosity: integer(0, 4) | None = Field(
+            None, description="0 = answer directly .. 4 = reason step by step and double-check")
+        test_max_tokens: integer(MIN_TEST_TOKENS, limits.max_test_tokens) | None = Field(
+            None, description="cap on generated tokens for this answer")
 
     class Question(BaseModel):
         model_config = strict
@@ -228,7 +245,7 @@ def create_app(session, *, tokens=None, limits=None) -> Any:
     Owner = Annotated[OwnedContexts, Depends(owner)]
     ContextId = Annotated[str, Path(pattern=CONTEXT_ID_PATTERN, max_length=128,
                                     description=f"the context's id: {CONTEXT_ID_RULE}")]
-    errors = {status: {"model": Problem} for status in (401, 404, 413, 422, 429, 503)}
+    errors = {status: {"model": Problem} for status in (400, 401, 404, 409, 413, 422, 429, 503)}
 
     app = FastAPI(title="sleeptime", description="Sleep-time compute: give contexts first, ask later. "
                   f"Limits of this server: {limits.as_dict()}", responses=errors)
@@ -254,6 +271,16 @@ def create_app(session, *, tokens=None, limits=None) -> Any:
                   for error in exc.errors()]
         return problem(422, detail, allowed_fields=fields, errors=report)
 
+    @app.exception_handler(405)
+    def _method(request: Request, exc: Exception) -> JSONResponse:
+        from starlette.routing import Match
+
+        # Starlette names only the first route on the path; Allow must list every method it serves.
+        methods = sorted({method for route in app.router.routes if hasattr(route, "methods")
+                          and route.matches(request.scope)[0] == Match.PARTIAL for method in route.methods})
+        return problem(405, f"{request.method} is not served here; use {', '.join(methods)}",
+                       {"Allow": ", ".join(methods)})
+
     @app.exception_handler(UnknownContextError)
     def _unknown(request, exc: Exception) -> JSONResponse:
         return problem(404, str(exc))
@@ -261,6 +288,10 @@ def create_app(session, *, tokens=None, limits=None) -> Any:
     @app.exception_handler(ValueError)
     def _bad(request, exc: Exception) -> JSONResponse:
         return problem(422, str(exc))
+
+    @app.exception_handler(ContextConflictError)
+    def _conflict(request, exc: Exception) -> JSONResponse:
+        return problem(409, str(exc))
 
     @app.exception_handler(SleepQueueFullError)
     def _full(request, exc: Exception) -> JSONResponse:
@@ -289,7 +320,7 @@ def create_app(session, *, tokens=None, limits=None) -> Any:
         return contexts.status(context_id)
 
     @app.post("/contexts/{context_id}/questions",
-              responses={502: {"model": Problem}, 504: {"model": Problem}})
+              responses={502: {"model": Problem}})
     async def ask(context_id: ContextId, body: Question, contexts: Owner) -> dict:
         if not slots.take():  # refuse at once: a queue of waiting requests would grow without bound
             raise HTTPException(status_code=503, detail=f"{slots.capacity} questions are being answered, "
@@ -301,8 +332,15 @@ def create_app(session, *, tokens=None, limits=None) -> Any:
             try:
                 prediction = await run_in_threadpool(contexts.ask, context_id, body.question, budget,
                                                      policy=body.policy, deadline=body.deadline)
-            except TimeoutError as exc:
-                raise HTTPException(status_code=504, detail=redact(str(exc))) from exc
+            except TimeoutError as exc:  # policy "require": the notes are not ready (yet): not a server fault
+                raise HTTPException(status_code=409, detail=redact(str(exc)),
+                                    headers={"Retry-After": str(limits.retry_after_seconds)}) from exc
+            except TruncatedReplyError as exc:
+                if "test_max_tokens" not in settings:
+                    raise HTTPException(status_code=502, detail=redact(str(exc))) from exc
+                detail = (f"the answer did not fit in budget.test_max_tokens={settings['test_max_tokens']}; "
+                          f"raise it (up to {limits.max_test_tokens}) or leave it out")
+                raise HTTPException(status_code=422, detail=detail) from exc
             except (UnknownContextError, ValueError, SessionClosedError):
                 raise
             except Exception as exc:  # an LM failure after retries: say so, never answer silently

@@ -40,6 +40,10 @@ class SessionClosedError(RuntimeError):
     """The session was closed; open a new one on the same store to continue."""
 
 
+class ContextConflictError(ValueError):
+    """The context's current state refuses the change: another text under its id, or too long with it."""
+
+
 class SleepQueueFullError(RuntimeError):
     """``max_pending_sleep`` sleep-time jobs are already queued: retry later, or raise the limit."""
 
@@ -227,8 +231,9 @@ class SleepTimeSession:
     def _check_room(self, context_id: str, text: str) -> None:
         """Refuse work beyond the session's limits, before anything is recorded."""
         if self.max_context_chars is not None and len(text) > self.max_context_chars:
-            raise ValueError(f"context {context_id!r} would be {len(text)} characters, over the limit of "
-                             f"{self.max_context_chars}; send shorter facts or start a new context")
+            raise ContextConflictError(f"context {context_id!r} would be {len(text)} characters, over the "
+                                       f"limit of {self.max_context_chars}; send shorter facts or start a "
+                                       "new context")
         if self.max_pending_sleep is not None and self._queue.qsize() >= self.max_pending_sleep:
             raise SleepQueueFullError(f"{self._queue.qsize()} sleep-time jobs are queued (limit "
                                       f"{self.max_pending_sleep}); retry once some are done")
@@ -252,8 +257,8 @@ class SleepTimeSession:
             found = self.index.get(context_id)
             if found is not None:
                 if found.text != text:
-                    raise ValueError(f"context id {context_id!r} already holds another text; add new facts "
-                                     "with update_context(id, more_text) or use a new id")
+                    raise ContextConflictError(f"context id {context_id!r} already holds another text; add "
+                                               "new facts with update_context(id, more_text) or use a new id")
                 return self.status(context_id)
             self._check_room(context_id, text)
             state = "pending" if plan.sleep else "skipped"

@@ -67,7 +67,7 @@ def test_errors_are_status_codes_with_the_fix(spec):
         assert unknown.status_code == 422 and "budget.verbosity" in unknown.json()["detail"]
         assert "budget.test_verbosity" in unknown.json()["allowed_fields"]
         clash = requests.post(f"{url}/contexts", json={"id": "shop", "text": "other"}, timeout=30)
-        assert clash.status_code == 422
+        assert clash.status_code == 409 and "update_context" in clash.json()["detail"]
         chosen = requests.post(f"{url}/contexts/shop/questions", timeout=30, json={
             "question": "How many?", "budget": {"test_verbosity": 2, "test_max_tokens": 200}})
         assert chosen.status_code == 200, chosen.text

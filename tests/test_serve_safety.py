@@ -112,7 +112,7 @@ def test_bodies_contexts_and_questions_over_the_limits_are_refused_before_any_wo
         assert long_question.status_code == 422 and "question" in long_question.json()["detail"]
         grown = requests.patch(f"{url}/contexts/shop", timeout=30,
                                json={"text": "y" * (limits.max_context_chars - 5)})
-        assert grown.status_code == 422 and "over the limit" in grown.json()["detail"]
+        assert grown.status_code == 409 and "over the limit" in grown.json()["detail"]
 
 
 def test_beyond_loopback_the_server_needs_tokens(engine, monkeypatch, capsys):
@@ -164,6 +164,10 @@ def test_contexts_belong_to_the_token_that_made_them(engine):
             assert response.status_code == 422 and "id" in response.json()["detail"], bad_id
         escaped = requests.get(f"{url}/contexts/..%2F..%2Fetc%2Fpasswd", headers=auth(ALICE), timeout=30)
         assert escaped.status_code in (404, 422)
+        clash = requests.post(f"{url}/contexts", headers=auth(ALICE), timeout=30,
+                              json={"id": "shop", "text": "other facts"})
+        assert clash.status_code == 409 and "'shop'" in clash.json()["detail"]
+        assert "alice" not in clash.text  # the stored key is never shown
         assert sorted(session.index.ids()) == ["alice/shop", "bob/shop"]
 
 
