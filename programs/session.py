@@ -24,9 +24,9 @@ from programs.budget import Budget
 from programs.lm.ledger import TokenLedger
 from programs.redact import redact
 from programs.scheduler import SleepPlan, SleepScheduler
-from programs.session_index import UNFINISHED, ContextIndex, ContextRecord
+from programs.session_index import UNFINISHED, ContextRecord
 from programs.signatures import CONTEXT_DESC, LEARNED_DESC
-from programs.store import InMemoryStore, LearnedContextStore, learned_context_key, open_store
+from programs.store import InMemoryStore, learned_context_key, open_store
 
 POLICIES = ("wait", "test-only", "require")
 _BULLET = re.compile(r"^\s*(?:[-*•]+|\d+[.)])\s*")
@@ -48,6 +48,7 @@ class SleepQueueFullError(RuntimeError):
     """``max_pending_sleep`` sleep-time jobs are already queued: retry later, or raise the limit."""
 
 
+SHARED_POLL_SECONDS = 0.2  # how often a wait re-reads a context index shared with other replicas
 PROGRAM_CACHE_SIZE = 16  # budgets with built programs kept at once; the least recently used is rebuilt
 
 
@@ -179,8 +180,7 @@ class SleepTimeSession:
         self._prefill_lm = None
         self.probes, self.probe_threshold = probes, probe_threshold
         self._probe = None
-        persistent = isinstance(self.store, LearnedContextStore)
-        self.index = ContextIndex(self.store.path if persistent else None)
+        self.index = self.store.context_index()
         self._reviser = dspy.Predict(ReviseWithNewFacts)
         self._programs: OrderedDict[Budget, Any] = OrderedDict()
         self._lock = threading.RLock()  # guards records' transitions and the program cache
@@ -412,7 +412,17 @@ class SleepTimeSession:
                        for r in records)
 
         with self._changed:
-            return self._changed.wait_for(settled, timeout)
+            if not getattr(self.index, "shared", False):
+                return self._changed.wait_for(settled, timeout)
+            # Another replica may finish the work: nothing here is notified of that, so look again often.
+            end = None if timeout is None else time.monotonic() + timeout
+            while not settled():
+                left = SHARED_POLL_SECONDS if end is None else min(SHARED_POLL_SECONDS,
+                                                                   end - time.monotonic())
+                if left <= 0:
+                    return False
+                self._changed.wait(left)
+            return True
 
     def ask(self, context_id: str, question: str, budget: Budget | None = None, *, policy: str = "wait",
             deadline: float | None = 30.0) -> dspy.Prediction:

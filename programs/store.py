@@ -206,6 +206,12 @@ class InMemoryStore:
         """``with store.lock(key):`` while making the learned context of ``key``: other workers wait."""
         return self._locks.hold(key)
 
+    def context_index(self):
+        """Where a :class:`programs.session.SleepTimeSession` on this store keeps its context records."""
+        from programs.session_index import ContextIndex
+
+        return ContextIndex()
+
     def spends(self, key: str | None = None) -> list[SleepSpend]:
         """Every sleep spend recorded here (of one key when given), oldest first."""
         with self._guard:
@@ -375,12 +381,15 @@ class LearnedContextStore(InMemoryStore):
                            "gone)", key[:12], row[0])
         return None
 
+    def _extend_lease(self, key: str, owner: str) -> bool:
+        """Push the lease's expiry on; False if ``owner`` no longer holds it."""
+        with closing(self._connect()) as db, db:
+            return db.execute("UPDATE leases SET expires_at = ? WHERE key = ? AND owner = ?",
+                              (time.time() + self.lease_seconds, key, owner)).rowcount == 1
+
     def _renew(self, key: str, owner: str, stop: threading.Event, holder: threading.Thread) -> None:
         while not stop.wait(self.lease_seconds / 3) and holder.is_alive():
-            with closing(self._connect()) as db, db:
-                renewed = db.execute("UPDATE leases SET expires_at = ? WHERE key = ? AND owner = ?",
-                                     (time.time() + self.lease_seconds, key, owner)).rowcount
-            if not renewed:
+            if not self._extend_lease(key, owner):
                 logger.warning("lost the lease on learned context %s (another worker took it over)",
                                key[:12])
                 return
@@ -393,9 +402,27 @@ class LearnedContextStore(InMemoryStore):
         with closing(self._connect()) as db:
             return db.execute("SELECT COUNT(*) FROM learned_contexts").fetchone()[0]
 
+    def context_index(self):
+        from programs.session_index import ContextIndex
+
+        return ContextIndex(self.path)
+
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg2://")
+
 
 def open_store(path: str | os.PathLike | None) -> InMemoryStore:
-    """A SQLite store at ``path``, or an in-memory one when ``path`` is None or ``":memory:"``."""
+    """A PostgreSQL store for a ``postgresql://`` URL (shared by machines), a SQLite store at a path, or an
+    in-memory one when ``path`` is None or ``":memory:"``.
+
+    Example:
+        >>> type(open_store(None)).__name__
+        'InMemoryStore'
+    """
     if path is None or str(path) == ":memory:":
         return InMemoryStore()
+    if str(path).startswith(POSTGRES_SCHEMES):
+        from programs.store_postgres import PostgresStore
+
+        return PostgresStore(str(path))
     return LearnedContextStore(path)
