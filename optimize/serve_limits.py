@@ -69,6 +69,13 @@ class BodyLimit:
 
     A declared ``Content-Length`` over the limit is refused at once; a chunked body is counted as it
     arrives, so no more than ``max_bytes`` of it is ever held.
+
+    Example:
+        >>> from starlette.applications import Starlette
+        >>> from starlette.testclient import TestClient
+        >>> client = TestClient(BodyLimit(Starlette(), max_bytes=10))
+        >>> client.post("/", content=b"x" * 11).status_code
+        413
     """
 
     def __init__(self, app, max_bytes: int) -> None:

@@ -78,12 +78,15 @@ class _Postgres:
 class PostgresStore(LearnedContextStore):
     """Learned contexts, spends and leases in PostgreSQL, for workers on several machines.
 
-    Example (needs a server)::
+    With a server, ``open_store("postgresql://user:pw@db-host/sleeptime")`` is used like the SQLite store;
+    without one, the error says so and keeps the password out:
 
-        store = PostgresStore("postgresql://user:pw@db-host/sleeptime")
-        with store.lock(key):                      # a row lock on the lease, then the lease itself
-            if store.get(key) is None:
-                store.put(key, notes, prompt_tokens=..., completion_tokens=..., seconds=..., model=...)
+    Example:
+        >>> from programs.store import open_store
+        >>> open_store("postgresql://bob:hunter2@127.0.0.1:1/sleeptime")
+        Traceback (most recent call last):
+        ...
+        RuntimeError: cannot reach the PostgreSQL store postgresql://bob:***@127.0.0.1:1/sleeptime (...
     """
 
     def __init__(self, url: str, *, lease_seconds: float = LEASE_SECONDS) -> None:
@@ -161,11 +164,11 @@ class PostgresStore(LearnedContextStore):
             cursor.execute("SELECT COUNT(*) FROM sleeptime_learned_contexts")
             return cursor.fetchone()[0]
 
-    def context_index(self) -> PostgresContextIndex:
-        return PostgresContextIndex(self._db)
+    def context_index(self) -> _PostgresContextIndex:
+        return _PostgresContextIndex(self._db)
 
 
-class PostgresContextIndex:
+class _PostgresContextIndex:
     """A session's context records in PostgreSQL, read through on every call: what one replica writes, the
     others see at once (``shared``: a session polls it while waiting, as no in-process signal arrives)."""
 
