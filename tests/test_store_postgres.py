@@ -23,8 +23,7 @@ from programs.budget import Budget  # noqa: E402
 from programs.lm.fake_engine import FakeEngine, chat_adapter_reply  # noqa: E402
 from programs.scheduler import SleepScheduler  # noqa: E402
 from programs.session import SleepTimeSession  # noqa: E402
-from programs.store import open_store  # noqa: E402
-from programs.store_postgres import PostgresStore  # noqa: E402
+from programs.store import PostgresStore, open_store  # noqa: E402
 
 TOKEN = "replica-test-token-0123456789"
 
