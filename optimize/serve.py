@@ -18,6 +18,8 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8421
 
 
+# At least one character that is not white space (Python's str.isspace counts \x1c-\x1f as space too).
+NOT_BLANK = r"[^\s\x1c-\x1f]"
 MIN_TEST_TOKENS = 64  # fewer hardly hold an answer's field markers and a short reasoning
 CONTEXT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 CONTEXT_ID_RULE = ("1 to 128 characters: letters, digits, '.', '_' and '-', starting with a letter or digit "
@@ -187,7 +189,8 @@ def create_app(session, *, tokens=None, limits=None) -> Any:
         model_config = strict
         id: str = Field(description=f"your id for this context: {CONTEXT_ID_RULE}",
                         pattern=CONTEXT_ID_PATTERN, max_length=128)
-        text: str = Field(description="the facts", min_length=1, max_length=limits.max_context_chars)
+        text: str = Field(description="the facts", min_length=1, max_length=limits.max_context_chars,
+                          pattern=NOT_BLANK)
         expected_questions: float | None = Field(None, ge=0.01, le=1e6, allow_inf_nan=False,
                                                  description="questions expected on it (N)")
         predictability: float | None = Field(None, ge=0, le=1, allow_inf_nan=False,
@@ -196,7 +199,7 @@ def create_app(session, *, tokens=None, limits=None) -> Any:
     class MoreFacts(BaseModel):
         model_config = strict
         text: str = Field(description="facts to add; the learned context is revised with them only",
-                          min_length=1, max_length=limits.max_context_chars)
+                          min_length=1, max_length=limits.max_context_chars, pattern=NOT_BLANK)
 
     class AnswerSettings(BaseModel):
         """The test-time settings the operator lets a request choose; models and sleep settings are fixed."""
@@ -209,7 +212,7 @@ def create_app(session, *, tokens=None, limits=None) -> Any:
 
     class Question(BaseModel):
         model_config = strict
-        question: str = Field(min_length=1, max_length=limits.max_question_chars)
+        question: str = Field(min_length=1, max_length=limits.max_question_chars, pattern=NOT_BLANK)
         policy: Literal[POLICIES] = Field("wait", description="wait: up to the deadline for the learned "
                                           "context; test-only: answer at once; require: 504 if not ready")
         deadline: float = Field(min(30.0, limits.max_deadline), ge=0, le=limits.max_deadline,
