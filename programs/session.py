@@ -12,6 +12,7 @@ import queue
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,9 +24,9 @@ from programs.budget import Budget
 from programs.lm.ledger import TokenLedger
 from programs.redact import redact
 from programs.scheduler import SleepPlan, SleepScheduler
-from programs.session_index import UNFINISHED, ContextIndex, ContextRecord
+from programs.session_index import UNFINISHED, ContextRecord
 from programs.signatures import CONTEXT_DESC, LEARNED_DESC
-from programs.store import InMemoryStore, LearnedContextStore, learned_context_key, open_store
+from programs.store import InMemoryStore, learned_context_key, open_store
 
 POLICIES = ("wait", "test-only", "require")
 _BULLET = re.compile(r"^\s*(?:[-*•]+|\d+[.)])\s*")
@@ -37,6 +38,18 @@ class UnknownContextError(ValueError):
 
 class SessionClosedError(RuntimeError):
     """The session was closed; open a new one on the same store to continue."""
+
+
+class ContextConflictError(ValueError):
+    """The context's current state refuses the change: another text under its id, or too long with it."""
+
+
+class SleepQueueFullError(RuntimeError):
+    """``max_pending_sleep`` sleep-time jobs are already queued: retry later, or raise the limit."""
+
+
+SHARED_POLL_SECONDS = 0.2  # how often a wait re-reads a context index shared with other replicas
+PROGRAM_CACHE_SIZE = 16  # budgets with built programs kept at once; the least recently used is rebuilt
 
 
 class ReviseWithNewFacts(dspy.Signature):
@@ -143,7 +156,8 @@ class SleepTimeSession:
                  ledger: TokenLedger | None = None, scheduler: SleepScheduler | None = None,
                  fallback_budget: Budget | None = None, sleep_workers: int = 1, max_concurrency: int = 2,
                  api_base: str | None = None, adapter: str = "chat", lm_options: dict | None = None,
-                 prefill: bool = False, probes: int = 0, probe_threshold: float = 0.5) -> None:
+                 prefill: bool = False, probes: int = 0, probe_threshold: float = 0.5,
+                 max_pending_sleep: int | None = None, max_context_chars: int | None = None) -> None:
         budget = budget or Budget()
         if not budget.use_sleep:
             raise ValueError("a SleepTimeSession needs a Budget with use_sleep=True (its sleep fields say "
@@ -151,6 +165,11 @@ class SleepTimeSession:
         if sleep_workers < 1 or max_concurrency < 1:
             raise ValueError(f"sleep_workers and max_concurrency must be >= 1, got {sleep_workers} and "
                              f"{max_concurrency}")
+        for name, limit in (("max_pending_sleep", max_pending_sleep),
+                            ("max_context_chars", max_context_chars)):
+            if limit is not None and limit < 1:
+                raise ValueError(f"{name} must be >= 1 (or None for no limit), got {limit}")
+        self.max_pending_sleep, self.max_context_chars = max_pending_sleep, max_context_chars
         self.budget = budget
         self.fallback_budget = fallback_budget or budget.replace(use_sleep=False)
         self.store = store if isinstance(store, InMemoryStore) else open_store(store)
@@ -161,10 +180,9 @@ class SleepTimeSession:
         self._prefill_lm = None
         self.probes, self.probe_threshold = probes, probe_threshold
         self._probe = None
-        persistent = isinstance(self.store, LearnedContextStore)
-        self.index = ContextIndex(self.store.path if persistent else None)
+        self.index = self.store.context_index()
         self._reviser = dspy.Predict(ReviseWithNewFacts)
-        self._programs: dict[Budget, Any] = {}
+        self._programs: OrderedDict[Budget, Any] = OrderedDict()
         self._lock = threading.RLock()  # guards records' transitions and the program cache
         self._changed = threading.Condition(self._lock)
         self._id_locks: dict[str, threading.Lock] = {}
@@ -189,6 +207,9 @@ class SleepTimeSession:
             if budget not in self._programs:
                 self._programs[budget] = build_program(budget, ledger=self.ledger, store=self.store,
                                                        **self._build)
+                if len(self._programs) > PROGRAM_CACHE_SIZE:  # callers choosing many budgets stay bounded
+                    self._programs.popitem(last=False)
+            self._programs.move_to_end(budget)
             return self._programs[budget]
 
     def _sleep_program(self, plan: dict):
@@ -206,6 +227,16 @@ class SleepTimeSession:
             raise UnknownContextError(f"unknown context id {context_id!r}; add it first with "
                                       "add_context(id, text)")
         return record
+
+    def _check_room(self, context_id: str, text: str) -> None:
+        """Refuse work beyond the session's limits, before anything is recorded."""
+        if self.max_context_chars is not None and len(text) > self.max_context_chars:
+            raise ContextConflictError(f"context {context_id!r} would be {len(text)} characters, over the "
+                                       f"limit of {self.max_context_chars}; send shorter facts or start a "
+                                       "new context")
+        if self.max_pending_sleep is not None and self._queue.qsize() >= self.max_pending_sleep:
+            raise SleepQueueFullError(f"{self._queue.qsize()} sleep-time jobs are queued (limit "
+                                      f"{self.max_pending_sleep}); retry once some are done")
 
     def _enqueue(self, context_id: str, plan: dict) -> None:
         self._queue.put((-float(plan.get("saving") or 0.0), next(self._order), context_id))
@@ -226,9 +257,10 @@ class SleepTimeSession:
             found = self.index.get(context_id)
             if found is not None:
                 if found.text != text:
-                    raise ValueError(f"context id {context_id!r} already holds another text; add new facts "
-                                     "with update_context(id, more_text) or use a new id")
+                    raise ContextConflictError(f"context id {context_id!r} already holds another text; add "
+                                               "new facts with update_context(id, more_text) or use a new id")
                 return self.status(context_id)
+            self._check_room(context_id, text)
             state = "pending" if plan.sleep else "skipped"
             self.index.put(ContextRecord(context_id, text, state=state, plan=plan.as_dict()))
             if plan.sleep:
@@ -245,6 +277,7 @@ class SleepTimeSession:
         with self._lock:
             record = self._record(context_id)
             more = more_text.strip()
+            self._check_room(context_id, "\n".join(filter(None, (record.text, record.pending_text, more))))
             if record.state == "pending" or (record.state == "skipped"):
                 record = record.with_(text=f"{record.text}\n{more}")
             elif record.state == "failed":
@@ -379,7 +412,17 @@ class SleepTimeSession:
                        for r in records)
 
         with self._changed:
-            return self._changed.wait_for(settled, timeout)
+            if not getattr(self.index, "shared", False):
+                return self._changed.wait_for(settled, timeout)
+            # Another replica may finish the work: nothing here is notified of that, so look again often.
+            end = None if timeout is None else time.monotonic() + timeout
+            while not settled():
+                left = SHARED_POLL_SECONDS if end is None else min(SHARED_POLL_SECONDS,
+                                                                   end - time.monotonic())
+                if left <= 0:
+                    return False
+                self._changed.wait(left)
+            return True
 
     def ask(self, context_id: str, question: str, budget: Budget | None = None, *, policy: str = "wait",
             deadline: float | None = 30.0) -> dspy.Prediction:

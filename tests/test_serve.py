@@ -17,7 +17,7 @@ from programs.session import SleepTimeSession
 def reply(messages, request) -> str:
     text = messages[-1]["content"]
     if "[[ ## question ## ]]" in text:
-        return chat_adapter_reply(answer="12")
+        return chat_adapter_reply(reasoning="3 * 4 = 12", answer="12")
     return chat_adapter_reply(learned_context="- apples = 3 * 4 = 12")
 
 
@@ -58,16 +58,23 @@ def test_add_ask_status_and_costs_over_http(spec):
 def test_errors_are_status_codes_with_the_fix(spec):
     with session_on(spec) as session, running_service(session) as url:
         missing = requests.get(f"{url}/contexts/nope", timeout=30)
-        assert missing.status_code == 404 and "add_context" in missing.json()["detail"]
+        assert missing.status_code == 404 and "POST /contexts" in missing.json()["detail"]
         requests.post(f"{url}/contexts", json={"id": "shop", "text": "3 boxes of 4 apples."}, timeout=30)
         bad = requests.post(f"{url}/contexts/shop/questions", json={"question": "?", "policy": "maybe"},
                             timeout=30)
         assert bad.status_code == 422 and "policy" in bad.json()["detail"]
         unknown = requests.post(f"{url}/contexts/shop/questions",
                                 json={"question": "How many?", "budget": {"verbosity": 2}}, timeout=30)
-        assert unknown.status_code == 422 and "unknown Budget field" in unknown.json()["detail"]
+        assert unknown.status_code == 422 and "budget.verbosity" in unknown.json()["detail"]
+        assert "budget.test_verbosity" in unknown.json()["allowed_fields"]
         clash = requests.post(f"{url}/contexts", json={"id": "shop", "text": "other"}, timeout=30)
-        assert clash.status_code == 422
+        assert clash.status_code == 409 and "update_context" in clash.json()["detail"]
+        chosen = requests.post(f"{url}/contexts/shop/questions", timeout=30, json={
+            "question": "How many?", "budget": {"test_verbosity": 2, "test_max_tokens": 200}})
+        assert chosen.status_code == 200, chosen.text
+        over_cap = requests.post(f"{url}/contexts/shop/questions", timeout=30, json={
+            "question": "How many?", "budget": {"test_max_tokens": 100_000}})
+        assert over_cap.status_code == 422 and "test_max_tokens" in over_cap.json()["detail"]
 
 
 def test_a_restarted_server_on_the_same_store_keeps_learned_contexts(spec, tmp_path):

@@ -98,7 +98,7 @@ def git_commit(repo: Path | None = None) -> str:
     try:
         result = subprocess.run(
             ["git", "rev-parse", "HEAD"],
-            cwd=repo or Path(__file__).resolve().parents[1],
+            cwd=repo or Path(__file__).resolve().parents[2],
             capture_output=True,
             text=True,
             timeout=10,
