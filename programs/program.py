@@ -24,8 +24,8 @@ from programs.budget import Budget
 from programs.lm.ledger import TokenLedger, default_ledger
 from programs.persistence import PersistenceError, load_prompts, save_bundle
 from programs.redact import redact
-from programs.sleep_time import SleepTimeRewriter
 from programs.store import InMemoryStore, learned_context_key
+from programs.strategies import build_sleep_module
 from programs.test_time import TestTimeAnswerer
 
 
@@ -113,9 +113,8 @@ class BudgetedProgram(dspy.Module):
         if budget.use_sleep:
             sleep_lm = LMBinding(budget.sleep_model, phase="sleep", max_tokens=budget.sleep_max_tokens,
                                  **run_time)
-            self.rewriter = SleepTimeRewriter(samples=budget.sleep_samples, rounds=budget.sleep_rounds,
-                                              combine=combine, temperature=sleep_temperature, seed=seed,
-                                              lm=sleep_lm)
+            self.rewriter = build_sleep_module(budget, lm=sleep_lm, combine=combine,
+                                               temperature=sleep_temperature, seed=seed)
 
     def config(self) -> dict[str, Any]:
         """The constructor arguments (besides budget and run-time ones) that rebuild this program."""
