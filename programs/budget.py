@@ -169,7 +169,9 @@ class Budget:
         parts = {"sleep_samples": self.sleep_samples, "sleep_rounds": self.sleep_rounds,
                  "sleep_max_tokens": self.sleep_max_tokens, "sleep_model": self.sleep_model}
         if self.sleep_strategy != "notes":  # notes keep the keys their stored learned contexts have
-            parts.update(sleep_strategy=self.sleep_strategy, sleep_verbosity=self.sleep_verbosity)
+            parts["sleep_strategy"] = self.sleep_strategy
             if self.sleep_strategy.startswith("anticipate"):
                 parts["sleep_questions"] = self.sleep_questions
+            if self.sleep_strategy == "anticipate":
+                parts["sleep_verbosity"] = self.sleep_verbosity
         return json.dumps(parts, sort_keys=True)
