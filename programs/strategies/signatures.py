@@ -16,8 +16,8 @@ CODE_DESC = "Python source only (no markdown fences, no explanation)"
 class WriteQuantitiesProgram(dspy.Signature):
     """Before any question is asked, write a Python program that computes every quantity these facts
     support: each number given in the facts and every intermediate and final result that a question about
-    the facts could ask for. Store each quantity in its own top-level variable with a descriptive snake_case
-    name (e.g. scones_left_after_market = scones_baked - scones_sold). Use only numbers stated in the facts.
+    the facts could ask for. Store each quantity in its own top-level variable whose snake_case name says
+    what it counts in the words of these facts. Use only numbers stated in the facts.
     Plain Python with the standard library only: no input(), no printing, no functions needed."""
 
     context: str = dspy.InputField(prefix="Facts:", desc=CONTEXT_DESC)
@@ -27,8 +27,8 @@ class WriteQuantitiesProgram(dspy.Signature):
 class WriteQuantitiesForQuestionsProgram(dspy.Signature):
     """Before any question is asked, write a Python program that computes every quantity these facts
     support, including one top-level variable per likely question holding that question's answer. Give each
-    quantity its own top-level variable with a descriptive snake_case name that says what it is (e.g.
-    scones_left_after_market = scones_baked - scones_sold). Use only numbers stated in the facts.
+    quantity its own top-level variable whose snake_case name says what it counts in the words of these
+    facts. Use only numbers stated in the facts.
     Plain Python with the standard library only: no input(), no printing, no functions needed."""
 
     context: str = dspy.InputField(prefix="Facts:", desc=CONTEXT_DESC)
