@@ -121,6 +121,9 @@ class Budget:
         _check_model("test_model", self.test_model)
         _check_choice("sleep_strategy", self.sleep_strategy, SLEEP_STRATEGIES)
         _check_choice("test_strategy", self.test_strategy, TEST_STRATEGIES)
+        if self.test_strategy == "code" and self.use_sleep:
+            raise BudgetError("Budget.test_strategy='code' writes a program from the context alone and "
+                              "reads no notes: use it with use_sleep=False (a test-time-only baseline)")
         if self.compiled is not None and (not isinstance(self.compiled, str) or not self.compiled.strip()):
             raise BudgetError(f"Budget.compiled must be a path string or null, got {self.compiled!r}")
 

@@ -130,9 +130,9 @@ def test_program_of_thought_repairs_a_program_without_an_answer_once():
     assert ledger.usage("test").calls == 2
 
 
-def test_program_of_thought_failing_twice_answers_with_the_models_text_flagged():
+def test_program_of_thought_failing_twice_gives_no_answer_and_is_flagged():
     script = Scripted(["answer = 60 / 0"], repairs=["answer = 60 - undefined_name"])
     result, _ = answer(script)
     assert result.failed and result.repairs == 1
-    assert result.answer == "answer = 60 - undefined_name"
+    assert result.answer == "" and result.code == "answer = 60 - undefined_name"
     assert "NameError" in result.error

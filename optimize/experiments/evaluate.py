@@ -124,7 +124,7 @@ def score_row(example, prediction, error: str | None, scope, seconds: float, *,
         store_hit=bool(prediction.get("store_hit")) if prediction is not None else False,
         test_seconds=test.seconds, sleep_seconds=float(cost["seconds"]), seconds=seconds,
         truncated=any(_truncated(call) for call in scope.calls if call.phase == "test"),
-        parse_error=parse_error,
+        parse_error=parse_error or bool(prediction is not None and prediction.get("answer_failed")),
         reply_correct=is_correct(reply, gold) if parse_error and reply is not None else None,
         learned_context=notes, notes_state_gold=states_number(notes, gold),
     )

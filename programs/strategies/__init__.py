@@ -1,9 +1,11 @@
 """Sleep-time strategies: each a ``dspy.Module`` mapping a context to a learned context.
 
 ``notes`` (:class:`programs.sleep_time.SleepTimeRewriter`) writes one-shot notes; ``anticipate``
-(:class:`AnticipateAndSolve`) lists likely questions and answers each ahead; ``compute`` has the model
-write a program whose values, run in the sandbox, are the notes; ``anticipate+compute`` writes one program
-that answers each anticipated question. :func:`build_sleep_module` picks and sizes one from a Budget. The
+(:class:`~programs.strategies.anticipate.AnticipateAndSolve`) lists likely questions and answers each
+ahead; ``compute`` has the model write a program whose values, run in the sandbox
+(:mod:`programs.sandbox`), are the notes; ``anticipate+compute`` writes one program that also answers each
+anticipated question (both :class:`~programs.strategies.computed.ComputedNotes`). Several samples agree
+per question or per computed name. :func:`build_sleep_module` picks and sizes one from a Budget. The
 answer phase does not care which strategy made the notes. Modules here import only ``programs`` modules
 below the program layer (signatures, binding, sampling, answers, sandbox).
 """
@@ -39,4 +41,8 @@ def build_sleep_module(budget: Budget, *, lm: LMBinding | None, combine: str = "
 
         return AnticipateAndSolve(questions=budget.sleep_questions, verbosity=budget.sleep_verbosity,
                                   samples=budget.sleep_samples, temperature=temperature, seed=seed, lm=lm)
-    raise ValueError(f"sleep strategy {strategy!r} has no module yet")
+    from programs.strategies.computed import ComputedNotes
+
+    questions = budget.sleep_questions if strategy == "anticipate+compute" else 0
+    return ComputedNotes(questions=questions, samples=budget.sleep_samples, temperature=temperature,
+                         seed=seed, lm=lm)

@@ -55,14 +55,3 @@ def agreed_values(samples: Sequence[dict[str, float]]) -> dict[str, float]:
             kept[name] = value
     return kept
 
-
-def format_number(value: float) -> str:
-    """A value as notes state it: integers without a decimal point, others with at most 6 digits.
-
-    Example:
-        >>> format_number(14.0), format_number(2.5), format_number(1 / 3)
-        ('14', '2.5', '0.333333')
-    """
-    if float(value).is_integer():
-        return str(int(value))
-    return f"{value:.6f}".rstrip("0").rstrip(".")

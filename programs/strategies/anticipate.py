@@ -12,7 +12,8 @@ from programs.answers import extract_number
 from programs.binding import LMBinding, prepare_phase, without_lms
 from programs.sampling import active_lm, rollout_lm
 from programs.signatures import answering_signature
-from programs.strategies.agreement import format_number, majority_value, same_value
+from programs.strategies.agreement import majority_value, same_value
+from programs.strategies.code_runs import format_number
 from programs.strategies.signatures import AnticipateQuestions
 
 _NUMBERING = re.compile(r"^\s*(?:[-*•]+|\(?\d+[.):]|Q\d*[.:)]?)\s*", re.IGNORECASE)

@@ -90,18 +90,22 @@ class ComputeQuantities(dspy.Module):
                              sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()
 
-    def forward(self, context: str, questions: list[str] | None = None) -> dspy.Prediction:
+    def forward(self, context: str, questions: list[str] | None = None,
+                lm: dspy.BaseLM | None = None) -> dspy.Prediction:
         adapter, config = prepare_phase(self, self.lm_binding)
         sandbox = thread_sandbox(timeout_seconds=self.timeout_seconds, memory_mb=self.memory_mb)
+        on_lm = {"lm": lm} if lm is not None else {}  # a sample on a rollout copy; lm=None means "no LM"
         with dspy.context(adapter=adapter):
             if questions:
                 listed = "\n".join(f"{index}. {question}" for index, question in enumerate(questions, 1))
-                reply = self.write_for_questions(context=context, questions=listed, config=config).code
+                reply = self.write_for_questions(context=context, questions=listed, config=config,
+                                                 **on_lm).code
             else:
-                reply = self.write(context=context, config=config).code
+                reply = self.write(context=context, config=config, **on_lm).code
 
             def repair(code: str, error: str) -> str:
-                fixed = self.repair(context=context, code=code, error=error, config=config).fixed_code
+                fixed = self.repair(context=context, code=code, error=error, config=config,
+                                    **on_lm).fixed_code
                 return extract_code(fixed)
 
             attempt = run_with_one_repair(sandbox, extract_code(reply), problem_of=quantities_problem,
@@ -109,7 +113,7 @@ class ComputeQuantities(dspy.Module):
             if attempt.ok:
                 notes, values = quantities_as_notes(attempt.run.values), dict(attempt.run.values)
             else:
-                notes = (self.notes(context=context, config=config).learned_context or "").strip()
+                notes = (self.notes(context=context, config=config, **on_lm).learned_context or "").strip()
                 values = {}
         return dspy.Prediction(learned_context=notes, code=attempt.code, quantities=values,
                                repairs=attempt.repairs, fallback=not attempt.ok, error=attempt.problem,

@@ -32,12 +32,12 @@ class ProgramOfThoughtAnswerer(dspy.Module):
     """Answer a question about a context by writing a program per question and running it in the sandbox.
 
     The answer is the value of the program's variable ``answer``. A program that fails (an error, or no
-    numeric ``answer``) is repaired once from its error; if the repair fails too, the answer is the text
-    the model gave (its last program) and ``failed`` is True, so results can count these as unparsed
-    replies. The prediction carries ``answer``, the ``code`` that ran last, ``repairs`` (0 or 1),
-    ``failed``, the last ``error`` and ``sandbox_seconds``. Every call runs on the test-phase LM bound by
-    ``lm`` (tokens go to its ledger); ``lm=`` on a call runs that one question on another LM (a rollout
-    copy, see :mod:`programs.sampling`).
+    numeric ``answer``) is repaired once from its error; if the repair fails too, the answer is empty and
+    ``failed`` is True (results count these as unparsed replies; a number read out of program text would
+    be a guess, not a lenient reading). The prediction carries ``answer``, the ``code`` that ran last,
+    ``repairs`` (0 or 1), ``failed``, the last ``error`` and ``sandbox_seconds``. Every call runs on the
+    test-phase LM bound by ``lm`` (tokens go to its ledger); ``lm=`` on a call runs that one question on
+    another LM (a rollout copy, see :mod:`programs.sampling`).
 
     Example:
         >>> from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
@@ -58,7 +58,11 @@ class ProgramOfThoughtAnswerer(dspy.Module):
         self.write = dspy.Predict(WriteAnswerProgram)
         self.repair = dspy.Predict(RepairAnswerProgram)
 
-    def forward(self, context: str, question: str, lm: dspy.BaseLM | None = None) -> dspy.Prediction:
+    def forward(self, context: str, question: str, learned_context: str | None = None,
+                lm: dspy.BaseLM | None = None) -> dspy.Prediction:
+        if learned_context is not None:
+            raise ValueError("ProgramOfThoughtAnswerer answers from the context alone and reads no notes; "
+                             "pass learned_context=None (a test-time-only baseline)")
         adapter, config = prepare_phase(self, self.lm_binding)
         sandbox = thread_sandbox(timeout_seconds=self.timeout_seconds, memory_mb=self.memory_mb)
         on_lm = {"lm": lm} if lm is not None else {}  # Predict reads a passed lm=None as "no LM"
@@ -72,6 +76,6 @@ class ProgramOfThoughtAnswerer(dspy.Module):
 
             attempt = run_with_one_repair(sandbox, extract_code(reply), problem_of=answer_problem,
                                           repair=repair)
-        answer = format_number(attempt.run.values[ANSWER_VARIABLE]) if attempt.ok else attempt.code
+        answer = format_number(attempt.run.values[ANSWER_VARIABLE]) if attempt.ok else ""
         return dspy.Prediction(answer=answer, code=attempt.code, repairs=attempt.repairs,
                                failed=not attempt.ok, error=attempt.problem, sandbox_seconds=attempt.seconds)
