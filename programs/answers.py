@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["extract_number", "is_correct", "numbers_in", "ABS_TOLERANCE", "REL_TOLERANCE"]
+__all__ = ["extract_number", "is_correct", "numbers_in", "states_number", "ABS_TOLERANCE", "REL_TOLERANCE"]
 
 ABS_TOLERANCE = 1e-6
 REL_TOLERANCE = 1e-6
@@ -114,3 +114,19 @@ def is_correct(prediction: Any, gold: Any) -> bool:
     if predicted is None or expected is None:
         return False
     return math.isclose(predicted, expected, rel_tol=REL_TOLERANCE, abs_tol=ABS_TOLERANCE)
+
+
+def states_number(text: Any, gold: Any) -> bool | None:
+    """Whether any number in ``text`` equals gold (e.g. do the notes state the answer?); None without text.
+
+    Example:
+        >>> states_number("- scones left = 98 - 56 = 42", 42), states_number("- total = 98", 42)
+        (True, False)
+    """
+    if not isinstance(text, str):
+        return None
+    expected = extract_number(gold)
+    if expected is None:
+        return False
+    return any(math.isclose(value, expected, rel_tol=REL_TOLERANCE, abs_tol=ABS_TOLERANCE)
+               for value in numbers_in(text))

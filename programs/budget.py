@@ -19,6 +19,15 @@ DEFAULT_MODEL = "local:qwen2.5-coder-0.5b"
 # that would otherwise be cut (or loops), so a generous cap costs nothing on answers that finish.
 DEFAULT_TEST_MAX_TOKENS: dict[int, int] = {0: 256, 1: 512, 2: 1024, 3: 1024, 4: 1536}
 
+# What the sleep phase does with a context (programs/strategies/ has one module per strategy):
+# "notes" writes one-shot notes; "anticipate" lists likely questions and solves each by reasoning;
+# "compute" has the model write a program whose values, run in a sandbox, are the notes;
+# "anticipate+compute" lists likely questions and writes one program answering each of them.
+SLEEP_STRATEGIES = ("notes", "anticipate", "compute", "anticipate+compute")
+# How a test-time answer is produced: "answer" replies in text at test_verbosity; "code" writes a program
+# per question and runs it in the sandbox (program-of-thought), the tool-using test-time-only baseline.
+TEST_STRATEGIES = ("answer", "code")
+
 
 class BudgetError(ValueError):
     """A Budget field is missing, of the wrong type or out of range; the message names the allowed values."""
@@ -34,6 +43,11 @@ def _check_int(name: str, value: Any, low: int, high: int) -> None:
                           f"({type(value).__name__}); pass e.g. {name}={low}")
     if not low <= value <= high:
         raise BudgetError(f"Budget.{name}={value} is out of range; allowed: {low}..{high}")
+
+
+def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise BudgetError(f"Budget.{name}={value!r} is not one of {', '.join(allowed)}")
 
 
 def _check_model(name: str, value: Any) -> None:
@@ -78,9 +92,16 @@ class Budget:
                                     "step by step and double-check", (0, 4))
     test_max_tokens: int | None = _field(None, "cap on generated tokens per answer; default: a cap per "
                                                "verbosity that lets the local models finish", (1, 32768))
-    sleep_samples: int = _field(1, "k: independent rewrites of the context, combined into one", (1, 10))
+    sleep_samples: int = _field(1, "k: independent samples of the sleep work (notes: concatenated; "
+                                   "anticipated answers and computed values: kept where most agree)", (1, 10))
     sleep_rounds: int = _field(0, "rethink rounds that check and extend the learned context", (0, 3))
     sleep_max_tokens: int = _field(512, "cap on generated tokens per sleep-time call", (1, 32768))
+    sleep_strategy: str = _field("notes", "what the sleep phase does: " + ", ".join(SLEEP_STRATEGIES))
+    sleep_questions: int = _field(8, "questions the sleep phase anticipates and answers ahead (anticipate "
+                                     "strategies only)", (1, 32))
+    sleep_verbosity: int = _field(3, "how much the sleep phase reasons to answer an anticipated question: "
+                                     "0 = answer directly .. 4 = step by step and double-check", (0, 4))
+    test_strategy: str = _field("answer", "how an answer is produced: " + ", ".join(TEST_STRATEGIES))
     sleep_model: str | None = _field(DEFAULT_MODEL, "model spec of the sleep phase (None: the LM set with "
                                                     "dspy.configure)")
     test_model: str | None = _field(DEFAULT_MODEL, "model spec of the test phase (None: the LM set with "
@@ -98,6 +119,11 @@ class Budget:
                 _check_int(spec.name, value, *low_high)
         _check_model("sleep_model", self.sleep_model)
         _check_model("test_model", self.test_model)
+        _check_choice("sleep_strategy", self.sleep_strategy, SLEEP_STRATEGIES)
+        _check_choice("test_strategy", self.test_strategy, TEST_STRATEGIES)
+        if self.test_strategy == "code" and self.use_sleep:
+            raise BudgetError("Budget.test_strategy='code' writes a program from the context alone and "
+                              "reads no notes: use it with use_sleep=False (a test-time-only baseline)")
         if self.compiled is not None and (not isinstance(self.compiled, str) or not self.compiled.strip()):
             raise BudgetError(f"Budget.compiled must be a path string or null, got {self.compiled!r}")
 
@@ -145,4 +171,10 @@ class Budget:
         """
         parts = {"sleep_samples": self.sleep_samples, "sleep_rounds": self.sleep_rounds,
                  "sleep_max_tokens": self.sleep_max_tokens, "sleep_model": self.sleep_model}
+        if self.sleep_strategy != "notes":  # notes keep the keys their stored learned contexts have
+            parts["sleep_strategy"] = self.sleep_strategy
+            if self.sleep_strategy.startswith("anticipate"):
+                parts["sleep_questions"] = self.sleep_questions
+            if self.sleep_strategy == "anticipate":
+                parts["sleep_verbosity"] = self.sleep_verbosity
         return json.dumps(parts, sort_keys=True)

@@ -24,8 +24,8 @@ from programs.budget import Budget
 from programs.lm.ledger import TokenLedger, default_ledger
 from programs.persistence import PersistenceError, load_prompts, save_bundle
 from programs.redact import redact
-from programs.sleep_time import SleepTimeRewriter
 from programs.store import InMemoryStore, learned_context_key
+from programs.strategies import build_sleep_module
 from programs.test_time import TestTimeAnswerer
 
 
@@ -107,15 +107,19 @@ class BudgetedProgram(dspy.Module):
         run_time = dict(adapter=adapter, ledger=self.shared.ledger, api_base=api_base, lm_options=lm_options)
         test_lm = LMBinding(budget.test_model, phase="test", max_tokens=budget.resolved_test_max_tokens,
                             **run_time)
-        self.answerer = TestTimeAnswerer(verbosity=budget.test_verbosity,
-                                         with_learned_context=budget.use_sleep, lm=test_lm)
+        if budget.test_strategy == "code":
+            from programs.strategies.pot import ProgramOfThoughtAnswerer
+
+            self.answerer = ProgramOfThoughtAnswerer(lm=test_lm)
+        else:
+            self.answerer = TestTimeAnswerer(verbosity=budget.test_verbosity,
+                                             with_learned_context=budget.use_sleep, lm=test_lm)
         self.rewriter = None
         if budget.use_sleep:
             sleep_lm = LMBinding(budget.sleep_model, phase="sleep", max_tokens=budget.sleep_max_tokens,
                                  **run_time)
-            self.rewriter = SleepTimeRewriter(samples=budget.sleep_samples, rounds=budget.sleep_rounds,
-                                              combine=combine, temperature=sleep_temperature, seed=seed,
-                                              lm=sleep_lm)
+            self.rewriter = build_sleep_module(budget, lm=sleep_lm, combine=combine,
+                                               temperature=sleep_temperature, seed=seed)
 
     def config(self) -> dict[str, Any]:
         """The constructor arguments (besides budget and run-time ones) that rebuild this program."""
@@ -212,7 +216,7 @@ class BudgetedProgram(dspy.Module):
     def _prediction(pred: dspy.Prediction, sleep: SleepResult | None, test_usage: dict,
                     learned_context: str | None = None, **extra: Any) -> dspy.Prediction:
         return dspy.Prediction(
-            answer=pred.answer, reasoning=pred.get("reasoning"),
+            answer=pred.answer, reasoning=pred.get("reasoning"), answer_failed=bool(pred.get("failed")),
             learned_context=sleep.learned_context if sleep else learned_context,
             learned_context_key=sleep.key if sleep else None,
             sleep_cost=dict(sleep.cost) if sleep else None,

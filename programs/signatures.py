@@ -81,3 +81,17 @@ def answer_signature(*, with_learned_context: bool, verbosity: int) -> type[dspy
         raise ValueError(f"verbosity must be one of {sorted(VERBOSITY_INSTRUCTIONS)}, got {verbosity!r}")
     base = AnswerWithLearnedContext if with_learned_context else AnswerQuestion
     return base.with_instructions(f"{base.instructions}\n{VERBOSITY_INSTRUCTIONS[verbosity]}")
+
+
+def answering_signature(*, with_learned_context: bool, verbosity: int) -> type[dspy.Signature]:
+    """:func:`answer_signature` with a ``reasoning`` output before the answer at verbosity 1..4.
+
+    Example:
+        >>> list(answering_signature(with_learned_context=False, verbosity=3).output_fields)
+        ['reasoning', 'answer']
+    """
+    signature = answer_signature(with_learned_context=with_learned_context, verbosity=verbosity)
+    if verbosity >= 1:
+        signature = signature.prepend(name="reasoning", field=dspy.OutputField(prefix="Reasoning:",
+                                      desc="${reasoning}"), type_=str)
+    return signature

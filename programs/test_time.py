@@ -5,7 +5,7 @@ from __future__ import annotations
 import dspy
 
 from programs.binding import LMBinding, prepare_phase
-from programs.signatures import VERBOSITY_INSTRUCTIONS, answer_signature
+from programs.signatures import VERBOSITY_INSTRUCTIONS, answering_signature
 
 
 class TestTimeAnswerer(dspy.Module):
@@ -35,11 +35,8 @@ class TestTimeAnswerer(dspy.Module):
         if verbosity not in VERBOSITY_INSTRUCTIONS:
             raise ValueError(f"verbosity must be in 0..4, got {verbosity!r}")
         self.verbosity, self.with_learned_context, self.lm_binding = verbosity, with_learned_context, lm
-        signature = answer_signature(with_learned_context=with_learned_context, verbosity=verbosity)
-        if verbosity >= 1:
-            signature = signature.prepend(name="reasoning", field=dspy.OutputField(prefix="Reasoning:",
-                                          desc="${reasoning}"), type_=str)
-        self.predict = dspy.Predict(signature)
+        self.predict = dspy.Predict(answering_signature(with_learned_context=with_learned_context,
+                                                        verbosity=verbosity))
 
     def forward(self, context: str, question: str, learned_context: str | None = None,
                 lm: dspy.BaseLM | None = None) -> dspy.Prediction:

@@ -160,6 +160,7 @@ def _common(args) -> dict:
 
 def _space(args):
     """The search space the flags describe; unspecified dimensions keep :class:`SearchSpace`'s values."""
+    from optimize.experiments.runner import SLEEP_FIELDS
     from optimize.experiments.search import SearchSpace
 
     defaults = SearchSpace()
@@ -171,7 +172,7 @@ def _space(args):
             given[name] = args.model
     if given["use_sleep"] == (False,):
         # With sleep time off, unspecified sleep dimensions collapse to one value instead of contradicting.
-        for name in ("sleep_samples", "sleep_rounds", "sleep_max_tokens", "sleep_model"):
+        for name in SLEEP_FIELDS:
             if given[name] is None:
                 given[name] = defaults.dimensions()[name][:1]
     return SearchSpace(**{name: value for name, value in given.items() if value is not None})

@@ -36,7 +36,7 @@ from optimize.experiments.server_settings import (
 )
 from optimize.reports.metrics import is_failed_row
 from optimize.reports.rows import read_results
-from programs.answers import extract_number, is_correct
+from programs.answers import extract_number, is_correct, states_number
 from programs.lm.ledger import LedgerScope, TokenLedger
 from programs.redact import redact
 
@@ -44,7 +44,8 @@ COLUMNS = [
     "context_id", "question_id", "template_id", "level", "predictability", "question", "gold", "prediction",
     "extracted", "correct", "error", "test_prompt_tokens", "test_completion_tokens", "test_tokens",
     "sleep_prompt_tokens", "sleep_completion_tokens", "sleep_tokens", "sleep_tokens_spent", "store_hit",
-    "test_seconds", "sleep_seconds", "seconds", "truncated", "parse_error", "reply_correct", "config_id",
+    "test_seconds", "sleep_seconds", "seconds", "truncated", "parse_error", "reply_correct",
+    "learned_context", "notes_state_gold", "config_id",
 ]
 META_FIELDS = ("context_id", "question_id", "template_id", "level", "predictability")
 
@@ -97,6 +98,8 @@ def score_row(example, prediction, error: str | None, scope, seconds: float, *,
     parse the reply (``error`` says so too). Both are reported beside ``correct``, never folded into it.
     ``reply_correct``: for an unparsed ``reply``, whether the final number it states (the one scoring
     reader) equals gold, so a table can say what a lenient reading would have scored; None otherwise.
+    ``learned_context`` is the notes the answer read (None without a sleep phase) and ``notes_state_gold``
+    whether any number in them equals gold, so the notes' coverage can be recomputed from the rows.
     """
     test, spent = scope.usage("test"), scope.usage("sleep")
     answer = None if prediction is None else prediction.get("answer")
@@ -107,6 +110,7 @@ def score_row(example, prediction, error: str | None, scope, seconds: float, *,
         cost = {"prompt_tokens": spent.prompt_tokens, "completion_tokens": spent.completion_tokens,
                 "seconds": spent.seconds}
     cost = cost or {"prompt_tokens": 0, "completion_tokens": 0, "seconds": 0.0}
+    notes = prediction.get("learned_context") if prediction is not None else None
     row = {name: example.get(name) for name in META_FIELDS}
     row.update(
         question=example.get("question"), gold=gold, prediction=answer, extracted=extracted,
@@ -120,8 +124,9 @@ def score_row(example, prediction, error: str | None, scope, seconds: float, *,
         store_hit=bool(prediction.get("store_hit")) if prediction is not None else False,
         test_seconds=test.seconds, sleep_seconds=float(cost["seconds"]), seconds=seconds,
         truncated=any(_truncated(call) for call in scope.calls if call.phase == "test"),
-        parse_error=parse_error,
+        parse_error=parse_error or bool(prediction is not None and prediction.get("answer_failed")),
         reply_correct=is_correct(reply, gold) if parse_error and reply is not None else None,
+        learned_context=notes, notes_state_gold=states_number(notes, gold),
     )
     return row
 

@@ -47,7 +47,8 @@ SUMMARY_METRICS = (
     "errors",
     "mean_test_seconds",
 )
-SLEEP_FIELDS = ("sleep_samples", "sleep_rounds", "sleep_max_tokens", "sleep_model")
+SLEEP_FIELDS = ("sleep_samples", "sleep_rounds", "sleep_max_tokens", "sleep_model", "sleep_strategy",
+                "sleep_questions", "sleep_verbosity")
 DEFAULT_MAX_ERROR_RATE = 0.5
 # Digits kept when a metric is logged or used as an objective: more would be noise in the UI's columns.
 _DIGITS = {"accuracy": 4, "accuracy_ci_low": 4, "accuracy_ci_high": 4, "error_rate": 4}
@@ -115,12 +116,18 @@ def model_label(spec: str) -> str:
 
 
 def run_label(budget) -> str:
-    """What ran, in a few words: ``sleep k=2 + v0 (1.5B)``, ``test-only v3 (0.5B)``."""
-    test = f"v{budget.test_verbosity}"
+    """What ran, in a few words: ``sleep k=2 + v0 (1.5B)``, ``test-only v3 (0.5B)``,
+    ``sleep anticipate+compute q=8 k=1 + v0 (1.5B)``, ``test-only code (1.5B)``."""
+    test = "code" if budget.test_strategy == "code" else f"v{budget.test_verbosity}"
     compiled = " compiled" if budget.compiled else ""
     if not budget.use_sleep:
         return f"test-only {test}{compiled} ({model_label(budget.test_model)})"
-    sleep = f"sleep k={budget.sleep_samples}" + (f" r={budget.sleep_rounds}" if budget.sleep_rounds else "")
+    strategy = budget.sleep_strategy
+    if strategy != "notes":
+        strategy += f" q={budget.sleep_questions}" if strategy.startswith("anticipate") else ""
+        strategy += f" sv={budget.sleep_verbosity}" if strategy.startswith("anticipate q") else ""
+    sleep = ("sleep" if strategy == "notes" else f"sleep {strategy}") + f" k={budget.sleep_samples}"
+    sleep += f" r={budget.sleep_rounds}" if budget.sleep_rounds else ""
     if budget.sleep_model == budget.test_model:
         return f"{sleep} + {test}{compiled} ({model_label(budget.test_model)})"
     sleep_model, test_model = model_label(budget.sleep_model), model_label(budget.test_model)

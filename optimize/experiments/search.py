@@ -84,7 +84,11 @@ class SearchSpace:
     sleep_rounds: tuple[int, ...] = (0, 1, 2)
     sleep_max_tokens: tuple[int, ...] = (256, 512, 1024)
     sleep_model: tuple[str, ...] = ("local:qwen2.5-coder-0.5b",)
+    sleep_strategy: tuple[str, ...] = ("notes",)
+    sleep_questions: tuple[int, ...] = (8,)
+    sleep_verbosity: tuple[int, ...] = (3,)
     test_model: tuple[str, ...] = ("local:qwen2.5-coder-0.5b",)
+    test_strategy: tuple[str, ...] = ("answer",)
     compiled: tuple[str | None, ...] = (None,)
 
     def dimensions(self) -> dict[str, tuple]:
@@ -148,7 +152,7 @@ class SearchSpace:
         from programs.budget import Budget
 
         dims = self.dimensions()
-        test_names = ("test_verbosity", "test_max_tokens", "test_model", "compiled")
+        test_names = ("test_verbosity", "test_max_tokens", "test_model", "test_strategy", "compiled")
         test, sleep = [dims[n] for n in test_names], [dims[n] for n in SLEEP_FIELDS]
         size = math.prod(len(v) for v in test) * sum(
             math.prod(len(v) for v in sleep) if on else 1 for on in dims["use_sleep"])
@@ -176,7 +180,7 @@ class SearchSpace:
             return labels[trial.suggest_categorical(name, list(labels))]
 
         params = {"use_sleep": pick("use_sleep")}
-        for name in ("test_verbosity", "test_max_tokens", "test_model", "compiled"):
+        for name in ("test_verbosity", "test_max_tokens", "test_model", "test_strategy", "compiled"):
             params[name] = pick(name)
         if params["use_sleep"]:
             for name in SLEEP_FIELDS:

@@ -1,0 +1,57 @@
+"""Agreement across samples: a value is kept when most samples give it, never concatenated with rivals."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+
+from programs.answers import ABS_TOLERANCE, REL_TOLERANCE
+
+
+def same_value(a: float, b: float) -> bool:
+    """Whether two numbers are the same answer, within the scoring function's tolerances."""
+    return math.isclose(a, b, rel_tol=REL_TOLERANCE, abs_tol=ABS_TOLERANCE)
+
+
+def majority_value(values: Sequence[float | None]) -> float | None:
+    """The value more than half of ``values`` give (None, an unreadable sample, counts against it).
+
+    Example:
+        >>> majority_value([14.0, 14.0, 12.0]), majority_value([14.0, 12.0]), majority_value([3.0])
+        (14.0, None, 3.0)
+        >>> majority_value([5.0, None, None])
+    """
+    readable = [value for value in values if value is not None]
+    if not readable:
+        return None
+    groups: list[list[float]] = []
+    for value in readable:
+        for group in groups:
+            if same_value(group[0], value):
+                group.append(value)
+                break
+        else:
+            groups.append([value])
+    best = max(groups, key=len)
+    return best[0] if len(best) * 2 > len(values) else None
+
+
+def agreed_values(samples: Sequence[dict[str, float]]) -> dict[str, float]:
+    """Per name, the value most samples agree on; names without a majority are dropped.
+
+    A name missing from a sample counts as a vote against every value, so a quantity only one program of
+    several computed is not kept on that program's word alone.
+
+    Example:
+        >>> agreed_values([{"total": 12, "left": 5}, {"total": 12, "left": 6}, {"total": 12.0}])
+        {'total': 12}
+    """
+    names = Counter(name for sample in samples for name in sample)
+    kept: dict[str, float] = {}
+    for name in names:
+        value = majority_value([sample.get(name) for sample in samples])
+        if value is not None:
+            kept[name] = value
+    return kept
+

@@ -1,0 +1,120 @@
+"""Sleep-time strategy "compute exactly": a program computes the quantities, the sandbox runs it, the notes
+list what it computed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import dspy
+
+from programs.binding import LMBinding, prepare_phase, without_lms
+from programs.sandbox import SandboxRun, thread_sandbox
+from programs.signatures import LearnContext
+from programs.strategies.code_runs import extract_code, format_number, readable_name, run_with_one_repair
+from programs.strategies.signatures import (
+    RepairQuantitiesProgram,
+    WriteQuantitiesForQuestionsProgram,
+    WriteQuantitiesProgram,
+)
+
+
+def quantities_problem(run: SandboxRun) -> str | None:
+    """Why a run gives no notes (its error, or no numbers), or None when it computed something.
+
+    Example:
+        >>> quantities_problem(SandboxRun(values={}, error=None))
+        'the program ran but defined no top-level int or float variables; store each quantity in one'
+    """
+    if run.error is not None:
+        return run.error
+    if not run.values:
+        return "the program ran but defined no top-level int or float variables; store each quantity in one"
+    return None
+
+
+def quantities_as_notes(values: dict[str, int | float]) -> str:
+    """One note line per computed quantity, the variable name read as words.
+
+    Example:
+        >>> print(quantities_as_notes({"scones_left_after_market": 42, "price_per_scone": 2.5}))
+        - scones left after market = 42
+        - price per scone = 2.5
+    """
+    return "\n".join(f"- {readable_name(name)} = {format_number(value)}" for name, value in values.items())
+
+
+class ComputeQuantities(dspy.Module):
+    """Make a learned context by computing: the sleep model writes a program, the sandbox runs it.
+
+    The program computes every quantity the context supports as named top-level variables (with
+    ``questions``, also one variable answering each). The learned context lists each ``name = value`` the
+    run produced. A program that fails (an error, or no numbers) is repaired once from its error; if the
+    repair fails too, the notes are today's text notes (:class:`programs.signatures.LearnContext`). The
+    prediction carries ``learned_context``, the ``code`` that ran last, the ``quantities`` it computed (name
+    to value; not ``values``, which is a Prediction method), ``repairs`` (0 or 1), ``fallback`` (whether the
+    notes are text notes), the last ``error`` and ``sandbox_seconds``. Every call runs on the
+    sleep-phase LM bound by ``lm`` (as :class:`programs.sleep_time.SleepTimeRewriter` does); programs run in
+    the calling thread's :func:`programs.sandbox.thread_sandbox` with the given bounds.
+
+    Example:
+        >>> from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
+        >>> from programs.binding import LMBinding
+        >>> program = "boxes = 3\\napples_per_box = 4\\ntotal_apples = boxes * apples_per_box"
+        >>> with FakeEngine(lambda m, r: chat_adapter_reply(code=program)) as engine:
+        ...     lm = LMBinding(f"openai/fake@{engine.api_base}", phase="sleep", max_tokens=256)
+        ...     result = ComputeQuantities(lm=lm)(context="3 boxes of 4 apples.")
+        >>> print(result.learned_context)
+        - boxes = 3
+        - apples per box = 4
+        - total apples = 12
+        >>> result.repairs, result.fallback
+        (0, False)
+    """
+
+    def __init__(self, *, timeout_seconds: float = 10.0, memory_mb: int | None = 512,
+                 lm: LMBinding | None = None) -> None:
+        super().__init__()
+        self.timeout_seconds, self.memory_mb, self.lm_binding = timeout_seconds, memory_mb, lm
+        self.write = dspy.Predict(WriteQuantitiesProgram)
+        self.write_for_questions = dspy.Predict(WriteQuantitiesForQuestionsProgram)
+        self.repair = dspy.Predict(RepairQuantitiesProgram)
+        self.notes = dspy.Predict(LearnContext)
+
+    def fingerprint(self) -> str:
+        """Everything about this strategy that shapes c' besides the budget: prompts, demos, bounds."""
+        adapter = self.lm_binding.adapter_name if self.lm_binding else None
+        payload = json.dumps({"strategy": "compute", "state": without_lms(self.dump_state()),
+                              "adapter": adapter, "timeout_seconds": self.timeout_seconds,
+                              "memory_mb": self.memory_mb},
+                             sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def forward(self, context: str, questions: list[str] | None = None,
+                lm: dspy.BaseLM | None = None) -> dspy.Prediction:
+        adapter, config = prepare_phase(self, self.lm_binding)
+        sandbox = thread_sandbox(timeout_seconds=self.timeout_seconds, memory_mb=self.memory_mb)
+        on_lm = {"lm": lm} if lm is not None else {}  # a sample on a rollout copy; lm=None means "no LM"
+        with dspy.context(adapter=adapter):
+            if questions:
+                listed = "\n".join(f"{index}. {question}" for index, question in enumerate(questions, 1))
+                reply = self.write_for_questions(context=context, questions=listed, config=config,
+                                                 **on_lm).code
+            else:
+                reply = self.write(context=context, config=config, **on_lm).code
+
+            def repair(code: str, error: str) -> str:
+                fixed = self.repair(context=context, code=code, error=error, config=config,
+                                    **on_lm).fixed_code
+                return extract_code(fixed)
+
+            attempt = run_with_one_repair(sandbox, extract_code(reply), problem_of=quantities_problem,
+                                          repair=repair)
+            if attempt.ok:
+                notes, values = quantities_as_notes(attempt.run.values), dict(attempt.run.values)
+            else:
+                notes = (self.notes(context=context, config=config, **on_lm).learned_context or "").strip()
+                values = {}
+        return dspy.Prediction(learned_context=notes, code=attempt.code, quantities=values,
+                               repairs=attempt.repairs, fallback=not attempt.ok, error=attempt.problem,
+                               sandbox_seconds=attempt.seconds)

@@ -1,0 +1,90 @@
+"""Computed notes: (optionally anticipated questions, then) programs whose agreed values are the notes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import dspy
+
+from programs.binding import LMBinding, prepare_phase, without_lms
+from programs.sampling import active_lm, rollout_lm
+from programs.strategies.agreement import agreed_values
+from programs.strategies.anticipate import ANTICIPATE_DEMO, parse_questions
+from programs.strategies.compute import ComputeQuantities, quantities_as_notes
+from programs.strategies.signatures import AnticipateQuestions
+
+
+class ComputedNotes(dspy.Module):
+    """Sleep-time strategies ``compute`` and ``anticipate+compute``: notes are values a program computed.
+
+    With ``questions`` > 0 the model first lists that many likely questions and the program computes an
+    answer to each as well as every other quantity; with ``questions=0`` it computes every quantity the
+    context supports. ``samples`` programs are written (rollout copies of the LM after the first, at
+    ``temperature`` with ``seed``) and run in the sandbox (:class:`ComputeQuantities`: one repair, then
+    text notes); with several, a value is kept when more than half of the programs that ran give the same
+    value under the same name, and dropped otherwise. When no program runs, the first sample's text notes
+    are the learned context. The prediction counts ``repairs`` and ``fallbacks`` over the samples.
+
+    Example:
+        >>> from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
+        >>> from programs.binding import LMBinding
+        >>> def reply(messages, request):
+        ...     if "## count ##" in messages[-1]["content"]:
+        ...         return chat_adapter_reply(questions="1. How many apples in total?")
+        ...     return chat_adapter_reply(code="boxes = 3\\ntotal_apples = boxes * 4")
+        >>> with FakeEngine(reply) as engine:
+        ...     lm = LMBinding(f"openai/fake@{engine.api_base}", phase="sleep", max_tokens=256)
+        ...     made = ComputedNotes(questions=2, lm=lm)(context="3 boxes of 4 apples.")
+        >>> print(made.learned_context)
+        - boxes = 3
+        - total apples = 12
+        >>> made.questions, made.repairs, made.fallbacks
+        (['How many apples in total?'], 0, 0)
+    """
+
+    def __init__(self, *, questions: int = 0, samples: int = 1, temperature: float = 0.7, seed: int = 0,
+                 timeout_seconds: float = 10.0, memory_mb: int | None = 512,
+                 lm: LMBinding | None = None) -> None:
+        super().__init__()
+        if samples > 1 and temperature <= 0:
+            raise ValueError(f"{samples} samples at temperature {temperature} would all be identical; "
+                             "pass temperature > 0 (e.g. 0.7) or samples=1")
+        self.questions, self.samples, self.temperature, self.seed = questions, samples, temperature, seed
+        self.lm_binding = lm
+        self.anticipate = dspy.Predict(AnticipateQuestions)
+        self.anticipate.demos = [ANTICIPATE_DEMO]
+        self.compute = ComputeQuantities(timeout_seconds=timeout_seconds, memory_mb=memory_mb)
+
+    def fingerprint(self) -> str:
+        """Everything about this module that shapes c' besides the Budget: prompts, demos, settings."""
+        adapter = self.lm_binding.adapter_name if self.lm_binding else None
+        payload = json.dumps({"strategy": "computed", "state": without_lms(self.dump_state()),
+                              "adapter": adapter, "questions": self.questions,
+                              "temperature": self.temperature if self.samples > 1 else 0.0, "seed": self.seed,
+                              "timeout_seconds": self.compute.timeout_seconds,
+                              "memory_mb": self.compute.memory_mb}, sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def forward(self, context: str) -> dspy.Prediction:
+        adapter, config = prepare_phase(self, self.lm_binding)
+        questions: list[str] = []
+        with dspy.context(adapter=adapter):
+            if self.questions:
+                listed = self.anticipate(context=context, count=self.questions, config=config).questions
+                questions = parse_questions(listed, self.questions)
+            runs = []
+            for index in range(self.samples):
+                lm = None if index == 0 else rollout_lm(active_lm(self.compute.write), index,
+                                                        temperature=self.temperature, seed=self.seed)
+                runs.append(self.compute(context=context, questions=questions or None, lm=lm))
+        ran = [run for run in runs if not run.fallback]
+        if not ran:
+            notes = runs[0].learned_context
+        elif len(runs) == 1:
+            notes = ran[0].learned_context
+        else:
+            notes = quantities_as_notes(agreed_values([run.quantities for run in ran]))
+        return dspy.Prediction(learned_context=notes, questions=questions, codes=[run.code for run in runs],
+                               repairs=sum(run.repairs for run in runs),
+                               fallbacks=sum(bool(run.fallback) for run in runs))

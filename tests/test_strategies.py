@@ -1,0 +1,128 @@
+"""Sleep-time strategies: chosen by the Budget, keyed apart in the store, agreeing across samples."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from programs.binding import LMBinding
+from programs.budget import Budget, BudgetError
+from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
+from programs.strategies import build_sleep_module
+from programs.strategies.agreement import agreed_values, majority_value
+from programs.strategies.anticipate import AnticipateAndSolve, parse_questions
+
+
+def test_budget_names_the_allowed_strategies():
+    with pytest.raises(BudgetError, match="notes, anticipate, compute, anticipate\\+compute"):
+        Budget(sleep_strategy="guess")
+    with pytest.raises(BudgetError, match="answer, code"):
+        Budget(test_strategy="guess")
+
+
+def test_notes_keep_the_store_key_they_had():
+    # Learned contexts already in users' stores were made under this key; the new fields must not move it.
+    key = json.loads(Budget().sleep_key())
+    assert key == {"sleep_max_tokens": 512, "sleep_model": "local:qwen2.5-coder-0.5b", "sleep_rounds": 0,
+                   "sleep_samples": 1}
+
+
+def test_each_strategy_and_its_knobs_key_the_store_apart():
+    keys = {Budget(sleep_strategy=s).sleep_key() for s in ("notes", "anticipate", "compute",
+                                                            "anticipate+compute")}
+    assert len(keys) == 4
+    anticipate = Budget(sleep_strategy="anticipate")
+    assert anticipate.replace(sleep_questions=4).sleep_key() != anticipate.sleep_key()
+    assert anticipate.replace(sleep_verbosity=1).sleep_key() != anticipate.sleep_key()
+    # Verbosity does not shape a computed program's notes: the same learned context serves both.
+    compute = Budget(sleep_strategy="compute")
+    assert compute.replace(sleep_verbosity=1).sleep_key() == compute.sleep_key()
+
+
+def test_build_sleep_module_sizes_the_strategy_from_the_budget():
+    module = build_sleep_module(Budget(sleep_strategy="anticipate", sleep_questions=5, sleep_verbosity=2,
+                                       sleep_samples=3), lm=None)
+    assert isinstance(module, AnticipateAndSolve)
+    assert (module.questions, module.verbosity, module.samples) == (5, 2, 3)
+    assert type(build_sleep_module(Budget(), lm=None)).__name__ == "SleepTimeRewriter"
+
+
+def test_parse_questions_drops_non_questions_and_repeats():
+    text = "Questions:\n1. How many in total?\n2. how many in total?\nThe answer is 5.\n- What is left?"
+    assert parse_questions(text, 10) == ["How many in total?", "What is left?"]
+    assert parse_questions(text, 1) == ["How many in total?"]
+
+
+def test_majority_needs_more_than_half_of_all_samples():
+    assert majority_value([3.0, 3.0, None]) == 3.0
+    assert majority_value([3.0, None, None]) is None  # unreadable samples count against
+    assert agreed_values([{"a": 1, "b": 2}, {"a": 1}, {"a": 2, "b": 2}]) == {"a": 1, "b": 2}
+
+
+def _anticipating_engine(answers_by_seed: dict[int, str], rederived: str):
+    """Lists two questions; answers question 1 by the request's seed, question 2 always with 7."""
+
+    def reply(messages, request):
+        text = messages[-1]["content"]
+        if "## count ##" in text:
+            return chat_adapter_reply(questions="1. How many in total?\n2. How many left?")
+        if "How many left?" in text:
+            return chat_adapter_reply(reasoning="10 - 3 = 7", answer="7")
+        if "double-check" in messages[0]["content"]:  # the greedy re-derivation (verbosity 4)
+            return chat_adapter_reply(reasoning="checked", answer=rederived)
+        seed = request.get("seed")
+        return chat_adapter_reply(reasoning="4 * 3 = 12", answer=answers_by_seed.get(seed, "12"))
+
+    return FakeEngine(reply)
+
+
+def _notes(engine, samples: int) -> tuple[str, dict]:
+    lm = LMBinding(f"openai/fake@{engine.api_base}", phase="sleep", max_tokens=128)
+    made = AnticipateAndSolve(questions=4, verbosity=1, samples=samples, seed=0, lm=lm)(context="facts")
+    return made.learned_context, made.outcomes
+
+
+def test_agreeing_samples_keep_the_answer_once():
+    with _anticipating_engine({0: "12", 1: "12", 2: "13"}, rederived="99") as engine:
+        notes, outcomes = _notes(engine, samples=3)
+    assert notes.splitlines() == ["- How many in total? 12 (4 * 3 = 12)", "- How many left? 7 (10 - 3 = 7)"]
+    assert outcomes == {"agreed": 2, "rederived": 0, "dropped": 0}
+
+
+def test_disagreement_is_rederived_or_dropped_never_concatenated():
+    with _anticipating_engine({0: "12", 1: "13"}, rederived="13") as engine:
+        notes, outcomes = _notes(engine, samples=2)
+    assert notes.splitlines()[0] == "- How many in total? 13"
+    assert outcomes["rederived"] == 1
+    with _anticipating_engine({0: "12", 1: "13"}, rederived="99") as engine:
+        notes, outcomes = _notes(engine, samples=2)
+    assert notes.splitlines() == ["- How many left? 7 (10 - 3 = 7)"]
+    assert outcomes["dropped"] == 1
+
+
+def test_rows_keep_the_notes_and_whether_they_state_the_gold_number(tmp_path):
+    import dspy
+
+    from optimize.experiments.evaluate import evaluate
+    from programs import build_program
+    from programs.lm.ledger import TokenLedger
+
+    def reply(messages, request):
+        text = messages[-1]["content"]
+        return chat_adapter_reply(answer="12") if "question" in text else chat_adapter_reply(
+            learned_context="- total = 3 * 4 = 12")
+
+    examples = [dspy.Example(context_id="c", question_id=f"q{i}", template_id="t", context="3 boxes of 4.",
+                             question=f"question {i}", answer=gold).with_inputs("context", "question")
+                for i, gold in enumerate((12, 5))]
+    with FakeEngine(reply) as engine:
+        spec = f"openai/fake@{engine.api_base}"
+        ledger = TokenLedger()
+        program = build_program(Budget(sleep_model=spec, test_model=spec), ledger=ledger)
+        frame = evaluate(program, examples, ledger=ledger, progress=False,
+                         results_path=tmp_path / "rows.jsonl")
+    assert list(frame["learned_context"]) == ["- total = 3 * 4 = 12"] * 2
+    assert list(frame["notes_state_gold"]) == [True, False]
+    written = [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()]
+    assert [row["notes_state_gold"] for row in written] == [True, False]
