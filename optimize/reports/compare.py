@@ -10,7 +10,10 @@ family-wise context-clustered interval excludes zero). A compiled program's rows
 folder (``NAME=PROGRAM_DIR:ROWS.jsonl``) to add what compiling cost, from its manifest.
 ``paired`` counts the questions both
 answered; ``unpaired`` the variant's and the baseline's questions that the other did not answer (failed
-rows included), left out of the difference.
+rows included), left out of the difference. ``lenient`` also counts unparsed replies that state the gold
+number; ``coverage`` is the share of questions whose learned context states the gold number (rows of
+``evaluate`` keep the notes); ``sleep_tokens`` / ``sleep_seconds`` are generated tokens and seconds per
+context of making its learned context.
 
 Usage::
 
@@ -28,7 +31,8 @@ import pandas as pd
 
 from optimize.errors import UserError
 
-COLUMNS = ("variant", "n", "contexts", "templates", "accuracy", "ci_context", "test_tokens", "paired",
+COLUMNS = ("variant", "n", "contexts", "templates", "accuracy", "ci_context", "ci_template", "lenient",
+           "coverage", "test_tokens", "test_prompt_tokens", "sleep_tokens", "sleep_seconds", "paired",
            "unpaired", "difference", "diff_ci_context", "diff_ci_template", "family_ci_context",
            "family_ci_template",
            "significant", "compile_calls", "compile_tokens", "compile_minutes", "truncated", "parse_errors",
@@ -85,6 +89,34 @@ def _pct(value: float) -> float:
     return round(100 * value, 1) if value == value else math.nan
 
 
+def notes_summary(rows: pd.DataFrame) -> dict[str, Any]:
+    """Lenient accuracy, coverage of the notes, prompt tokens per answer, and sleep cost per context.
+
+    Example:
+        >>> rows = pd.DataFrame({"context_id": ["a", "a", "b"], "correct": [True, False, False],
+        ...                      "reply_correct": [None, True, None], "notes_state_gold": [True, True, False],
+        ...                      "test_prompt_tokens": [100, 100, 130],
+        ...                      "sleep_completion_tokens": [40, 40, 60],
+        ...                      "sleep_seconds": [4.0, 4.0, 6.0]})
+        >>> summary = notes_summary(rows)
+        >>> summary["lenient"], summary["coverage"], summary["sleep_tokens"]
+        (66.7, 66.7, 50.0)
+    """
+    lenient = rows["correct"].astype(bool)
+    if "reply_correct" in rows:
+        lenient = lenient | rows["reply_correct"].fillna(False).astype(bool)
+    stated = rows["notes_state_gold"].dropna() if "notes_state_gold" in rows else pd.Series(dtype=bool)
+    first = rows.drop_duplicates("context_id")
+    sleep_tokens = first.get("sleep_completion_tokens", pd.Series(dtype=float))
+    return {"lenient": _pct(float(lenient.mean())) if len(rows) else math.nan,
+            "coverage": _pct(float(stated.astype(bool).mean())) if len(stated) else math.nan,
+            "test_prompt_tokens": round(float(rows["test_prompt_tokens"].mean()), 1)
+            if "test_prompt_tokens" in rows else math.nan,
+            "sleep_tokens": round(float(sleep_tokens.mean()), 1) if sleep_tokens.sum() else math.nan,
+            "sleep_seconds": round(float(first["sleep_seconds"].mean()), 1)
+            if "sleep_seconds" in first and sleep_tokens.sum() else math.nan}
+
+
 def variant_row(name: str, rows: pd.DataFrame, baseline: pd.DataFrame | None,
                 manifest: dict[str, Any], *, comparisons: int = 1) -> dict[str, Any]:
     """One line of the table: accuracy and tokens of ``rows``, paired against ``baseline`` when given.
@@ -109,8 +141,10 @@ def variant_row(name: str, rows: pd.DataFrame, baseline: pd.DataFrame | None,
         "variant": name, "n": acc["n"], "contexts": acc["n_contexts"], "templates": acc["n_templates"],
         "accuracy": _pct(acc["accuracy"]),
         "ci_context": f"[{_pct(acc['ci_low_context'])}, {_pct(acc['ci_high_context'])}]",
+        "ci_template": f"[{_pct(acc['ci_low_template'])}, {_pct(acc['ci_high_template'])}]",
         "test_tokens": round(float(ok["test_completion_tokens"].mean()), 1),
         "errors": int(failed_rows(rows).sum()),
+        **notes_summary(ok),
     }
     rates = failure_rates(rows)
     line["truncated"] = _pct(rates["truncation_rate"])
