@@ -178,12 +178,12 @@ class BudgetedProgram(SavableProgram, dspy.Module):
             sleep_cost=dict(sleep.cost) if sleep else None,
             store_hit=bool(sleep and sleep.store_hit), test_usage=test_usage, **extra)
 
-    def answer(self, question: str, context: str, learned_context: str | None = None) -> dspy.Prediction:
+    def answer(self, context: str, question: str, learned_context: str | None = None) -> dspy.Prediction:
         """Test-time phase (making or fetching the learned context first if none is given)."""
         raise NotImplementedError
 
     def forward(self, context: str, question: str) -> dspy.Prediction:
-        return self.answer(question=question, context=context)
+        return self.answer(context, question)
 
 
 class SleepTimeProgram(BudgetedProgram):
@@ -213,7 +213,7 @@ class SleepTimeProgram(BudgetedProgram):
                              "use programs.baselines.TestTimeOnly or programs.build_program(budget)")
         super().__init__(budget, **kwargs)
 
-    def answer(self, question: str, context: str, learned_context: str | None = None) -> dspy.Prediction:
+    def answer(self, context: str, question: str, learned_context: str | None = None) -> dspy.Prediction:
         sleep = self.sleep_phase(context) if learned_context is None else None
         notes = sleep.learned_context if sleep else learned_context
         pred, usage = self._test_phase(context, question, notes)
