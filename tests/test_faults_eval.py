@@ -11,7 +11,8 @@ import pytest
 
 from optimize.cli.app import main
 from optimize.errors import ResumeMismatchError
-from optimize.experiments.evaluate import evaluate, run_config, score_row
+from optimize.experiments.evaluate import evaluate, score_row
+from optimize.experiments.results_file import run_config
 from programs.api import build_program
 from programs.budget import Budget
 from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
