@@ -22,7 +22,7 @@ _EXPORTS = {
     "BudgetError": "programs.budget",
     "build_program": "programs.api",
     "load": "programs.api",
-    "save_bundle": "programs.api",
+    "save_bundle": "programs.persistence",
     "shipped_programs": "programs.persistence",
     "TruncatedReplyError": "programs.adapter",
     "extract_number": "programs.answers",

@@ -9,7 +9,8 @@ offers a plain "instructions, facts, question, then ``Answer: <number>``" prompt
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import dspy
@@ -186,3 +187,28 @@ def explain_parse_error(error: AdapterParseError, calls: Sequence[Any],
             "Budget.test_max_tokens (or Budget.sleep_max_tokens) to let the model finish")
     return TruncatedReplyError(error.adapter_name, error.signature, error.lm_response, message=note,
                                parsed_result=error.parsed_result, max_tokens=max_tokens)
+
+
+@contextmanager
+def explaining_parse_errors(calls: Sequence[Any], phase: str, max_tokens: int | None) -> Iterator[None]:
+    """Re-raise a parse error of the block as :class:`TruncatedReplyError` when its last ``phase`` call was
+    cut off at ``max_tokens``; ``calls`` is the list the block's calls are recorded in (a ledger scope's).
+
+    Example:
+        >>> import dspy
+        >>> calls = [{"completion_tokens": 64}]
+        >>> try:
+        ...     with explaining_parse_errors(calls, "test", max_tokens=64):
+        ...         raise AdapterParseError("ChatAdapter", dspy.Signature("question -> answer"), "[[ ## ans")
+        ... except TruncatedReplyError as error:
+        ...     print(error.max_tokens)
+        64
+    """
+    try:
+        yield
+    except AdapterParseError as error:
+        own = [call for call in calls if getattr(call, "phase", phase) == phase]
+        explained = explain_parse_error(error, own, max_tokens)
+        if explained is error:
+            raise
+        raise explained from error

@@ -1,18 +1,18 @@
-"""The calls most users need: build a program for a Budget, save it as a bundle, load a bundle."""
+"""The calls most users need: build a program for a Budget and load a bundle (``programs.save_bundle`` /
+``program.save_bundle(dir)`` saves one, in :mod:`programs.persistence`)."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import warnings
 
 from programs.budget import Budget
 from programs.lm.ledger import TokenLedger
 from programs.persistence import PersistenceError, load_prompts, read_bundle, resolve_bundle
-from programs.persistence import save_bundle as _save_bundle
 from programs.registry import BASELINES, class_for, program_class
 from programs.store import InMemoryStore
 
-__all__ = ["BASELINES", "build_program", "load", "save_bundle"]
+__all__ = ["BASELINES", "build_program", "load"]
 
 
 def build_program(budget: Budget, *, ledger: TokenLedger | None = None, store: InMemoryStore | None = None,
@@ -40,15 +40,6 @@ def build_program(budget: Budget, *, ledger: TokenLedger | None = None, store: I
     return program
 
 
-def save_bundle(program, path: str | os.PathLike, *, data: dict | None = None, seed: int | None = None,
-                scores: dict | None = None) -> Path:
-    """Write ``program`` as a bundle (program.json + budget.json + manifest.json) into directory ``path``.
-
-    Same as ``program.save_bundle(path, ...)``; ``data``, ``seed`` and ``scores`` go into the manifest.
-    """
-    return _save_bundle(program, path, data=data, seed=seed, scores=scores)
-
-
 def load(source: str | os.PathLike, *, sleep_model: str | None = None, test_model: str | None = None,
          ledger: TokenLedger | None = None, store: InMemoryStore | None = None, api_base: str | None = None,
          lm_options: dict | None = None):
@@ -62,7 +53,7 @@ def load(source: str | os.PathLike, *, sleep_model: str | None = None, test_mode
         >>> import tempfile
         >>> directory = tempfile.mkdtemp()
         >>> spec = "openai/m@http://127.0.0.1:9/v1"
-        >>> _ = save_bundle(build_program(Budget(sleep_model=spec, test_model=spec)), directory)
+        >>> _ = build_program(Budget(sleep_model=spec, test_model=spec)).save_bundle(directory)
         >>> program = load(directory, test_model="openai/other@http://127.0.0.1:8/v1")
         >>> type(program).__name__, program.budget.test_model
         ('SleepTimeProgram', 'openai/other@http://127.0.0.1:8/v1')
@@ -85,3 +76,13 @@ def load(source: str | os.PathLike, *, sleep_model: str | None = None, test_mode
     load_prompts(program, directory)
     program.manifest = manifest
     return program
+
+
+def __getattr__(name: str):
+    if name == "save_bundle":  # code that imported it from here keeps working, told the one spelling
+        warnings.warn("programs.api.save_bundle is deprecated: call programs.save_bundle(program, dir) or "
+                      "program.save_bundle(dir)", DeprecationWarning, stacklevel=2)
+        from programs.persistence import save_bundle
+
+        return save_bundle
+    raise AttributeError(f"module 'programs.api' has no attribute {name!r}")

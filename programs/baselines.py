@@ -34,7 +34,7 @@ class TestTimeOnly(BudgetedProgram):
                              "SleepTimeProgram for a budget with a sleep phase")
         super().__init__(budget, **kwargs)
 
-    def answer(self, question: str, context: str, learned_context: str | None = None) -> dspy.Prediction:
+    def answer(self, context: str, question: str, learned_context: str | None = None) -> dspy.Prediction:
         if learned_context is not None:
             raise ValueError("TestTimeOnly does not read learned contexts; use SleepTimeProgram.answer")
         pred, usage = self._test_phase(context, question, None)
@@ -63,7 +63,7 @@ class _Sampled(BudgetedProgram):
         return {**super().config(), "baseline_samples": self.baseline_samples,
                 "temperature": self.temperature}
 
-    def _samples(self, question: str, context: str,
+    def _samples(self, context: str, question: str,
                  learned_context: str | None) -> tuple[list[dspy.Prediction], SleepResult | None, dict]:
         sleep = None
         if self.budget.use_sleep and learned_context is None:
@@ -95,8 +95,8 @@ class MajorityVote(_Sampled):
         '12'
     """
 
-    def answer(self, question: str, context: str, learned_context: str | None = None) -> dspy.Prediction:
-        preds, sleep, usage = self._samples(question, context, learned_context)
+    def answer(self, context: str, question: str, learned_context: str | None = None) -> dspy.Prediction:
+        preds, sleep, usage = self._samples(context, question, learned_context)
         numbers = [extract_number(p.answer) for p in preds]
         votes = Counter(n for n in numbers if n is not None)
         winner = preds[0]
@@ -128,14 +128,14 @@ class PassAtK(_Sampled):
     needs_gold = True
 
     def forward(self, context: str, question: str, gold: Any = None) -> dspy.Prediction:
-        return self.answer(question=question, context=context, gold=gold)
+        return self.answer(context, question, gold=gold)
 
-    def answer(self, question: str, context: str, learned_context: str | None = None,
+    def answer(self, context: str, question: str, learned_context: str | None = None,
                gold: Any = None) -> dspy.Prediction:
         if gold is None:
             raise ValueError("PassAtK is an oracle baseline and needs the gold answer: call "
                              "program(context=..., question=..., gold=...)")
-        preds, sleep, usage = self._samples(question, context, learned_context)
+        preds, sleep, usage = self._samples(context, question, learned_context)
         correct = [is_correct(p.answer, gold) for p in preds]
         winner = preds[correct.index(True)] if any(correct) else preds[0]
         return self._prediction(winner, sleep, usage, learned_context=learned_context,

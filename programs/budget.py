@@ -14,7 +14,7 @@ DEFAULT_MODEL = "local:qwen2.5-coder-0.5b"
 
 # Per-verbosity test-time caps that let the local Qwen2.5-Coder 0.5B/1.5B finish their answers. Measured
 # means of generated test tokens (BENCHMARKS.md, quick run): ~10-15 at verbosity 0, ~60-140 at 2, ~70-190
-# at 4; with the old flat cap of 256, 11 of 30 verbosity-3 answers of the 1.5B were cut off (issue 11).
+# at 4; a flat cap of 256 cut off 11 of 30 verbosity-3 answers of the 1.5B.
 # Each cap leaves several times the mean as headroom for the long tail; a cap is only reached by a reply
 # that would otherwise be cut (or loops), so a generous cap costs nothing on answers that finish.
 DEFAULT_TEST_MAX_TOKENS: dict[int, int] = {0: 256, 1: 512, 2: 1024, 3: 1024, 4: 1536}
@@ -51,7 +51,7 @@ def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
 
 
 def _check_model(name: str, value: Any) -> None:
-    """A model spec is checked when the Budget is built, so a typo fails before any work (issue 9)."""
+    """A model spec is checked when the Budget is built, so a typo fails before any work."""
     if value is None:
         return  # no model: the phase uses the LM configured with dspy.configure / dspy.context
     if not isinstance(value, str) or not value.strip():

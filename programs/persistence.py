@@ -3,7 +3,9 @@
 A bundle is a directory of three JSON files: ``program.json`` (DSPy state: instructions and demos of every
 predictor), ``budget.json`` and ``manifest.json`` (format version, package version, program class and
 settings, models, data, seed, scores, created_at). LMs are never saved: they are bound at run time.
-``program.save(path)`` keeps DSPy's meaning (one state file); ``program.save_bundle(dir)`` writes a bundle.
+``program.save(path)`` keeps DSPy's meaning (one state file); ``program.save_bundle(dir)`` (the same as
+``programs.save_bundle(program, dir)``) writes a bundle and ``programs.load(dir_or_name)`` loads one.
+:class:`SavableProgram` gives a program its copy, pickle, save and load behaviour.
 
 Bundles shipped with the package live in ``programs/compiled/<model>/<name>/`` and load by name
 (``programs.load("qwen2.5-coder-1.5b/sleep-v0")``); :func:`resolve_bundle` maps a name or path to a folder.
@@ -11,6 +13,7 @@ Bundles shipped with the package live in ``programs/compiled/<model>/<name>/`` a
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
@@ -51,7 +54,10 @@ def _write_json(path: Path, payload: Any) -> None:
 def save_bundle(program, path: str | os.PathLike, *, data: dict | None = None, seed: int | None = None,
                 scores: dict | None = None, compiled_with: dict | None = None,
                 selection: dict | None = None) -> Path:
-    """Write ``program``'s state, budget and manifest into directory ``path`` (created if needed).
+    """Write ``program``'s state, budget and manifest into directory ``path`` (created if needed): the one
+    way to save a bundle, spelled ``programs.save_bundle(program, dir)`` or ``program.save_bundle(dir)``.
+
+    ``data``, ``seed``, ``scores`` and ``compiled_with`` (optimizer and its settings) go into the manifest.
 
     ``selection`` is the record of how the program was chosen among compiled draws and the hand-written
     program (:mod:`optimize.experiments.selection`); the manifest keeps it as written.
@@ -92,6 +98,13 @@ def save_bundle(program, path: str | os.PathLike, *, data: dict | None = None, s
     _write_json(directory / BUDGET_FILE, budget_dict)
     _write_json(directory / MANIFEST_FILE, manifest)
     return directory
+
+
+def rebuild_program(cls: type, budget: Budget, config: dict, state: dict):
+    """Unpickle a program: rebuild it from its Budget and settings, then put its prompts back."""
+    program = cls(budget, **config)
+    program.load_state(state)
+    return program
 
 
 def shipped_programs() -> list[str]:
@@ -179,9 +192,9 @@ def _fitting(program, saved: Budget, state: dict) -> dict[str, dict]:
 def load_prompts(program, source: str | os.PathLike) -> list[str]:
     """Load the compiled prompts and demos of bundle ``source`` that fit ``program``; the one loader.
 
-    ``programs.load``, ``program.load_bundle`` and ``Budget.compiled`` all come here. All or nothing: a
-    failure leaves ``program`` untouched. Nothing fitting is an error; a part that does not fit is left
-    out with a warning naming it. Returns the predictor names loaded.
+    ``programs.load`` and ``Budget.compiled`` (through ``programs.build_program``) come here. All or
+    nothing: a failure leaves ``program`` untouched. Nothing fitting is an error; a part that does not fit
+    is left out with a warning naming it. Returns the predictor names loaded.
     """
     directory = resolve_bundle(source)
     _manifest, saved, state = read_bundle(directory)
@@ -206,3 +219,87 @@ def load_prompts(program, source: str | os.PathLike) -> list[str]:
                       f"use_sleep={saved.use_sleep}; its prompts for {left_out} do not fit {shape} and were "
                       "not loaded", stacklevel=2)
     return sorted(fits)
+
+
+class SavableProgram:
+    """How a program is copied, pickled, saved and loaded; mixed in before ``dspy.Module``.
+
+    State is prompts only: LMs, the ledger and the store are run-time things. A copy shares them and copies
+    the prompts; a pickle (DSPy's ``save_program=True``, ``mlflow.dspy.log_model``) carries the Budget,
+    the settings of :meth:`config` and the prompts, and is rebuilt with fresh run-time things.
+    ``save(path)`` / ``load(path)`` keep DSPy's meaning (one state file); :meth:`save_bundle` writes the
+    project's bundle folder, which ``programs.load(dir)`` reads.
+
+    Example:
+        >>> import copy, pickle
+        >>> from programs import build_program
+        >>> program = build_program(Budget(use_sleep=False, test_verbosity=2))
+        >>> copied, unpickled = copy.deepcopy(program), pickle.loads(pickle.dumps(program))
+        >>> copied.ledger is program.ledger, unpickled.budget == program.budget
+        (True, True)
+    """
+
+    def dump_state(self, json_mode: bool = True) -> dict:
+        """DSPy's state (instructions and demos per predictor) without LMs: the Budget names the models."""
+        from programs.binding import without_lms
+
+        return without_lms(super().dump_state(json_mode=json_mode))
+
+    def __deepcopy__(self, memo: dict):
+        # LMs are run-time clients (dspy.LM.copy shares them too): a copy shares them and copies the prompts.
+        for predictor in self.predictors():
+            if predictor.lm is not None:
+                memo.setdefault(id(predictor.lm), predictor.lm)
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        for name, value in self.__dict__.items():
+            new.__dict__[name] = copy.deepcopy(value, memo)
+        return new
+
+    def __copy__(self):
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
+    def __reduce__(self):
+        return rebuild_program, (type(self), self.budget, self.config(), self.dump_state())
+
+    def save(self, path, save_program: bool = False, modules_to_serialize: list | None = None,
+             **bundle: Any) -> None:
+        """DSPy's save: a ``.json``/``.pkl`` state file, or with ``save_program=True`` a pickled directory.
+
+        The project's bundle folder is :meth:`save_bundle`. Passing ``data``/``seed``/``scores`` here writes
+        a bundle with a DeprecationWarning naming :meth:`save_bundle`.
+        """
+        if bundle:
+            unknown = sorted(set(bundle) - {"data", "seed", "scores"})
+            if unknown:
+                raise TypeError(f"save() got unexpected keyword arguments {unknown}")
+            warnings.warn("program.save(dir, data=..., seed=..., scores=...) writes a bundle: call "
+                          "program.save_bundle(dir, ...) instead; save(path) keeps DSPy's meaning",
+                          DeprecationWarning, stacklevel=2)
+            self.save_bundle(path, **bundle)
+            return
+        super().save(path, save_program=save_program, modules_to_serialize=modules_to_serialize)
+
+    def load(self, path, allow_pickle: bool = False, allow_unsafe_lm_state: bool = False):
+        """DSPy's load of a ``.json``/``.pkl`` state file; a bundle directory is pointed to programs.load."""
+        if Path(path).is_dir():
+            raise PersistenceError(f"{path} is a directory: load a bundle with programs.load(dir); "
+                                   "program.load(file) reads a DSPy state file")
+        super().load(path, allow_pickle=allow_pickle, allow_unsafe_lm_state=allow_unsafe_lm_state)
+        return self
+
+    def save_bundle(self, path: str | os.PathLike, **manifest: Any) -> Path:
+        """Write this program as a bundle into directory ``path``: :func:`save_bundle` (its keywords too)."""
+        return save_bundle(self, path, **manifest)
+
+    def load_bundle(self, path: str | os.PathLike):
+        """Deprecated: load a bundle with ``programs.load(dir)``, or build a program for another Budget with
+        ``programs.build_program(budget.replace(compiled=dir))``; both load the prompts that fit."""
+        warnings.warn("program.load_bundle(dir) is deprecated: load a bundle with programs.load(dir), or its "
+                      "prompts into a program for another Budget with "
+                      "programs.build_program(budget.replace(compiled=dir))",
+                      DeprecationWarning, stacklevel=2)
+        load_prompts(self, path)
+        return self

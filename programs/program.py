@@ -1,53 +1,37 @@
 """S then T: the sleep-time program, sharing one learned context per context through the store.
 
-LMs are bound the DSPy way, on each phase's predictors (see :mod:`programs.binding`): ``program.get_lm()``
-is the answering LM, ``program.set_lm(lm)`` rebinds, and DSPy wrappers such as ``dspy.BestOfN`` and
-``dspy.Refine`` can wrap a program. A copy shares the LMs, ledger and store; a pickled program carries only
-its Budget, settings and prompts.
+A program composes its phases: the LM bindings (:mod:`programs.binding`), the rewriter S
+(:mod:`programs.sleep_time`) whose learned contexts are shared through the store
+(:mod:`programs.learned_contexts`), the answerer T (:mod:`programs.test_time`), parse errors explained at
+the token cap (:mod:`programs.adapter`), and copying, pickling, saving and loading
+(:class:`programs.persistence.SavableProgram`).
+
+LMs are bound the DSPy way, on each phase's predictors: ``program.get_lm()`` is the answering LM,
+``program.set_lm(lm)`` rebinds, and DSPy wrappers such as ``dspy.BestOfN`` and ``dspy.Refine`` can wrap a
+program. A copy shares the LMs, ledger and store; a pickled program carries only its Budget, settings and
+prompts.
 """
 
 from __future__ import annotations
 
-import copy
-import os
-import warnings
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import dspy
-from dspy.utils.exceptions import AdapterParseError
 
-from programs.adapter import explain_parse_error
-from programs.binding import LMBinding, lm_label, without_lms
+from programs.adapter import explaining_parse_errors
+from programs.binding import LMBinding, lm_label
 from programs.budget import Budget
-from programs.lm.ledger import TokenLedger, default_ledger
-from programs.persistence import PersistenceError, load_prompts, save_bundle
-from programs.redact import redact
+from programs.learned_contexts import SleepResult, fetch_or_make
+from programs.lm.ledger import TokenLedger, Usage, default_ledger
+from programs.persistence import SavableProgram, rebuild_program
 from programs.store import InMemoryStore, learned_context_key
 from programs.strategies import build_sleep_module
 from programs.test_time import TestTimeAnswerer
 
+__all__ = ["BudgetedProgram", "SleepResult", "SleepTimeProgram"]
 
-@dataclass(frozen=True)
-class SleepResult:
-    """A learned context, its store key, what making it cost, and whether it came from the store.
-
-    Example (what :meth:`BudgetedProgram.sleep_phase` returns):
-        >>> from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
-        >>> with FakeEngine(lambda messages, request: chat_adapter_reply(learned_context="n = 12")) as engine:
-        ...     spec = f"openai/fake@{engine.api_base}"
-        ...     program = SleepTimeProgram(Budget(sleep_model=spec, test_model=spec))
-        ...     made = program.sleep_phase("3 boxes of 4 apples.")
-        ...     again = program.sleep_phase("3 boxes of 4 apples.")
-        >>> made.learned_context, made.store_hit, again.store_hit, again.key == made.key
-        ('n = 12', False, True, True)
-    """
-
-    learned_context: str
-    key: str
-    cost: dict
-    store_hit: bool
+# Pickled programs (mlflow models, DSPy save_program directories) name their rebuild function by this path.
+_rebuild = rebuild_program
 
 
 class _Shared:
@@ -62,28 +46,13 @@ class _Shared:
         return self
 
 
-def _rebuild(cls: type, budget: Budget, config: dict, state: dict) -> BudgetedProgram:
-    """Unpickle a program: rebuild it from its Budget and settings, then put its prompts back."""
-    program = cls(budget, **config)
-    program.load_state(state)
-    return program
-
-
-def _raise_explained(error: AdapterParseError, calls: list, phase: str, max_tokens: int) -> None:
-    explained = explain_parse_error(error, [c for c in calls if getattr(c, "phase", phase) == phase],
-                                    max_tokens)
-    if explained is error:
-        raise error
-    raise explained from error
-
-
-class BudgetedProgram(dspy.Module):
+class BudgetedProgram(SavableProgram, dspy.Module):
     """Common shape of every program here: a Budget, an optional rewriter S, an answerer T, save/load.
 
     Subclasses choose what ``forward`` does with them; the constructor arguments besides the run-time
     ones (``ledger``, ``store``, ``api_base``, ``lm_options`` for make_lm) are returned by
     :meth:`config` and saved in the manifest. ``save(path)`` / ``load(path)`` are DSPy's (one state
-    file); :meth:`save_bundle` / :meth:`load_bundle` use the project's bundle folder.
+    file); :meth:`save_bundle` writes the project's bundle folder, ``programs.load(dir)`` reads it.
 
     Example (a subclass; :func:`programs.build_program` picks the one a Budget asks for):
         >>> from programs import build_program
@@ -175,21 +144,14 @@ class BudgetedProgram(dspy.Module):
             return None
         model = self._sleep_model_label()
         key = learned_context_key(context, self.rewriter.fingerprint(), self.budget.sleep_key(), model)
-        with self.store.lock(key):
-            found = self.store.get(key)
-            if found is not None:
-                return SleepResult(found.learned_context, key, found.cost(), store_hit=True)
+
+        def make() -> tuple[str, Usage]:
             with self.ledger.scope() as scope:
-                try:
+                with explaining_parse_errors(scope.calls, "sleep", self.budget.sleep_max_tokens):
                     notes = self.rewriter(context=context).learned_context
-                except AdapterParseError as error:
-                    _raise_explained(error, scope.calls, "sleep", self.budget.sleep_max_tokens)
-            spent = scope.usage("sleep")
-            stored = self.store.put(key, notes, prompt_tokens=spent.prompt_tokens,
-                                    completion_tokens=spent.completion_tokens, seconds=spent.seconds,
-                                    model=redact(model))
-        # Another process may have stored first: use its learned context so every question shares one.
-        return SleepResult(stored.learned_context, key, stored.cost(), store_hit=False)
+            return notes, scope.usage("sleep")
+
+        return fetch_or_make(self.store, key, make, model=model)
 
     def sleep(self, context: str) -> str:
         """Sleep-time phase only: the learned context c' for ``context`` (made once, then from the store)."""
@@ -203,11 +165,9 @@ class BudgetedProgram(dspy.Module):
                     lm: dspy.BaseLM | None = None) -> tuple[dspy.Prediction, dict]:
         """One answer; a reply the adapter cannot parse because it hit the cap raises TruncatedReplyError."""
         with self.ledger.scope() as scope:
-            try:
+            with explaining_parse_errors(scope.calls, "test", self.budget.resolved_test_max_tokens):
                 pred = self.answerer(context=context, question=question, learned_context=learned_context,
                                      lm=lm)
-            except AdapterParseError as error:
-                _raise_explained(error, scope.calls, "test", self.budget.resolved_test_max_tokens)
         usage = scope.usage("test")
         return pred, {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
                       "seconds": usage.seconds}
@@ -222,80 +182,12 @@ class BudgetedProgram(dspy.Module):
             sleep_cost=dict(sleep.cost) if sleep else None,
             store_hit=bool(sleep and sleep.store_hit), test_usage=test_usage, **extra)
 
-    def answer(self, question: str, context: str, learned_context: str | None = None) -> dspy.Prediction:
+    def answer(self, context: str, question: str, learned_context: str | None = None) -> dspy.Prediction:
         """Test-time phase (making or fetching the learned context first if none is given)."""
         raise NotImplementedError
 
     def forward(self, context: str, question: str) -> dspy.Prediction:
-        return self.answer(question=question, context=context)
-
-    # --- state, copies, saving ---------------------------------------------------------------------------
-    def dump_state(self, json_mode: bool = True) -> dict:
-        """DSPy's state (instructions and demos per predictor) without LMs: the Budget names the models."""
-        return without_lms(super().dump_state(json_mode=json_mode))
-
-    def __deepcopy__(self, memo: dict) -> BudgetedProgram:
-        # LMs are run-time clients (dspy.LM.copy shares them too): a copy shares them and copies the prompts.
-        for predictor in self.predictors():
-            if predictor.lm is not None:
-                memo.setdefault(id(predictor.lm), predictor.lm)
-        new = object.__new__(type(self))
-        memo[id(self)] = new
-        for name, value in self.__dict__.items():
-            new.__dict__[name] = copy.deepcopy(value, memo)
-        return new
-
-    def __copy__(self) -> BudgetedProgram:
-        new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        return new
-
-    def __reduce__(self):
-        # Pickling (DSPy's save_program=True, mlflow.dspy.log_model) keeps the Budget, settings and
-        # prompts; ledger, store and LMs are run-time things and are made afresh when unpickled.
-        return _rebuild, (type(self), self.budget, self.config(), self.dump_state())
-
-    def save(self, path, save_program: bool = False, modules_to_serialize: list | None = None,
-             **bundle: Any) -> None:
-        """DSPy's save: a ``.json``/``.pkl`` state file, or with ``save_program=True`` a pickled directory.
-
-        The project's bundle folder is :meth:`save_bundle`. (Passing ``data``/``seed``/``scores`` here still
-        writes a bundle, with a DeprecationWarning, for code written before the two were separated.)
-        """
-        if bundle:
-            unknown = sorted(set(bundle) - {"data", "seed", "scores"})
-            if unknown:
-                raise TypeError(f"save() got unexpected keyword arguments {unknown}")
-            warnings.warn("program.save(dir, data=..., seed=..., scores=...) writes a bundle: call "
-                          "program.save_bundle(dir, ...) instead; save(path) keeps DSPy's meaning",
-                          DeprecationWarning, stacklevel=2)
-            self.save_bundle(path, **bundle)
-            return
-        super().save(path, save_program=save_program, modules_to_serialize=modules_to_serialize)
-
-    def load(self, path, allow_pickle: bool = False, allow_unsafe_lm_state: bool = False) -> BudgetedProgram:
-        """DSPy's load of a ``.json``/``.pkl`` state file; a bundle directory is pointed to load_bundle."""
-        if Path(path).is_dir():
-            raise PersistenceError(f"{path} is a directory: load a bundle with program.load_bundle(dir) or "
-                                   "programs.load(dir); program.load(file) reads a DSPy state file")
-        super().load(path, allow_pickle=allow_pickle, allow_unsafe_lm_state=allow_unsafe_lm_state)
-        return self
-
-    def save_bundle(self, path: str | os.PathLike, *, data: dict | None = None, seed: int | None = None,
-                    scores: dict | None = None, compiled_with: dict | None = None,
-                    selection: dict | None = None) -> Path:
-        """Write ``program.json`` (DSPy state), ``budget.json`` and ``manifest.json`` into directory ``path``.
-
-        ``data``, ``seed``, ``scores``, ``compiled_with`` (optimizer and its settings) and ``selection`` (how
-        it was chosen among draws) go into the manifest as given; ``programs.load(path)`` loads it.
-        """
-        return save_bundle(self, path, data=data, seed=seed, scores=scores, compiled_with=compiled_with,
-                           selection=selection)
-
-    def load_bundle(self, path: str | os.PathLike) -> BudgetedProgram:
-        """Load the compiled prompts of a bundle that fit this program (see ``persistence.load_prompts``)."""
-        load_prompts(self, path)
-        return self
+        return self.answer(context, question)
 
 
 class SleepTimeProgram(BudgetedProgram):
@@ -325,7 +217,7 @@ class SleepTimeProgram(BudgetedProgram):
                              "use programs.baselines.TestTimeOnly or programs.build_program(budget)")
         super().__init__(budget, **kwargs)
 
-    def answer(self, question: str, context: str, learned_context: str | None = None) -> dspy.Prediction:
+    def answer(self, context: str, question: str, learned_context: str | None = None) -> dspy.Prediction:
         sleep = self.sleep_phase(context) if learned_context is None else None
         notes = sleep.learned_context if sleep else learned_context
         pred, usage = self._test_phase(context, question, notes)

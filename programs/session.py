@@ -455,10 +455,10 @@ class SleepTimeSession:
         with self.ledger.scope() as scope, self._gate.hold(urgent=True):
             if stored is not None:
                 program = self._program(budget.replace(use_sleep=True))
-                prediction = program.answer(question, context=text, learned_context=stored.learned_context)
+                prediction = program.answer(text, question, learned_context=stored.learned_context)
             else:
                 fallback = self.fallback_budget if budget is self.budget else budget.replace(use_sleep=False)
-                prediction = self._program(fallback).answer(question, context=text)
+                prediction = self._program(fallback).answer(text, question)
         test = scope.usage("test")
         with self._lock:
             asked = self._asked.setdefault(context_id, {"questions": 0, "prompt_tokens": 0,

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Bad-input and fault inventory of issue 9 ("Trustworthy runs"), run against any checkout.
+"""Bad-input and fault inventory ("Trustworthy runs"), run against any checkout.
 
 Three kinds of cases, each run through the real command line (``python3 -m optimize ...``) of the checkout
 given with ``--repo`` (``PYTHONPATH=REPO``, ``cwd`` a temp dir, MLflow/cache/store pointed at temp dirs, so
@@ -24,7 +24,7 @@ whose scenario the checkout cannot run at all (a command or flag it does not hav
 Usage::
 
     python3 tests/fault_inventory.py --repo /work/main --out docs/faults/after.json
-    python3 tests/fault_inventory.py --repo /tmp/before-issue9 --out docs/faults/before.json --only bad
+    python3 tests/fault_inventory.py --repo /tmp/other-checkout --out docs/faults/before.json --only bad
 
 The fast pytest ``tests/test_bad_inputs.py`` runs :data:`BAD_INPUTS` in-process against this checkout.
 """
@@ -381,7 +381,7 @@ HANG_TEMPLATES: dict[str, str] = {
     "deep-not": "not " * 3000 + "trays",
     "500-term-sum": "+".join(["trays"] * 500),
 }
-"""The template-evaluator hangs of issue 9, each injected as the answer of a copy of a real template."""
+"""Expressions that hung the template evaluator, each injected as the answer of a copy of a real template."""
 
 
 # ---------------------------------------------------------------------------------------------- running

@@ -1,4 +1,4 @@
-"""Every user mistake of the bad-input inventory (``tests/fault_inventory.py``, issue 9) ends with a clear
+"""Every user mistake of the bad-input inventory (``tests/fault_inventory.py``) ends with a clear
 error: a non-zero status, no traceback, an ``error:`` line naming the problem, and no password printed.
 
 The cases run in-process (``optimize.cli.app.main``) so the whole list takes seconds; the few marked ``slow``

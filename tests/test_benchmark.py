@@ -545,7 +545,7 @@ def _config(config_id, *, cap, accuracy, tokens, truncation, verbosity=0, use_sl
 
 
 def test_a_search_cap_no_answer_reached_is_the_grid_configuration_not_a_find():
-    """Issue 12's search-vs-grid run: sleep v0 at a 128-token cap (answers ~10 tokens) was reported as found
+    """A search-vs-grid run: sleep v0 at a 128-token cap (answers ~10 tokens) was reported as found
     by the search alone, though it is the grid's sleep v0 (its slightly cheaper re-made notes put it on the
     front); a cap that did cut answers off is a different configuration."""
     from optimize.bench.tables import search_table

@@ -83,7 +83,7 @@ def test_test_cap_defaults_per_verbosity_and_an_explicit_cap_wins():
         budget = Budget(test_verbosity=verbosity)
         assert budget.resolved_test_max_tokens == DEFAULT_TEST_MAX_TOKENS[verbosity]
         assert budget.replace(test_max_tokens=77).resolved_test_max_tokens == 77
-    # Reasoning levels get room to finish (issue 11: 256 cut off 11 of 30 verbosity-3 answers).
+    # Reasoning levels get room to finish (a cap of 256 cut off 11 of 30 verbosity-3 answers).
     assert DEFAULT_TEST_MAX_TOKENS[0] < DEFAULT_TEST_MAX_TOKENS[1] < DEFAULT_TEST_MAX_TOKENS[3] >= 1024
 
 

@@ -44,7 +44,7 @@ def assert_one_error_line(result: subprocess.CompletedProcess, *, mentions: str 
 
 @pytest.mark.parametrize("argv, mentions", [
     (["evaluate", "--test-verbosity", "9"], "verbosity"),
-    (["evaluate", "--verbosity", "9"], "verbosity"),  # the old spelling is checked the same way
+    (["evaluate", "--verbosity", "9"], "verbosity"),  # a hidden alias is checked the same way
     (["evaluate", "--n", "-1"], "--n"),
     (["evaluate", "--price-ratio", "-5"], "--price-ratio"),
     (["evaluate", "--retries", "-1"], "--retries"),
@@ -145,7 +145,7 @@ def test_help_shows_one_spelling_per_budget_field_with_its_default(command):
     for field in fields(Budget):
         if field.name not in skipped:
             assert "--" + field.name.replace("_", "-") in text
-    assert "--verbosity" not in text.replace("--test-verbosity", "")  # old spelling hidden
+    assert "--verbosity" not in text.replace("--test-verbosity", "")  # the alias is hidden
     assert "(default: 0)" in text
     for flag in ("--data", "--n", "--seed", "--threads", "--api-base", "--retries"):
         assert flag + " " in text
@@ -224,7 +224,7 @@ def test_a_missing_saved_program_is_a_user_error():
 
 @pytest.mark.parametrize("command", ["generate", "coverage"])
 def test_a_folder_without_templates_is_a_user_mistake(tmp_path, command):
-    """It used to write an empty dataset (or report 0/0 templates) with exit status 0."""
+    """Not an empty dataset (or 0/0 templates) with exit status 0, which would hide a wrong path."""
     (tmp_path / "empty").mkdir()
     out = tmp_path / "o.jsonl"
     result = sleeptime("data", command, "--templates", str(tmp_path / "empty"),

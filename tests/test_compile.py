@@ -114,7 +114,7 @@ def test_compile_logs_to_the_project_store_so_its_runs_appear_in_the_ui(tmp_path
     assert "program/budget.json" in artifacts
     assert str(tmp_path / "store") in experiment.artifact_location
 
-    # Issue 13: the compiled program is an MLflow model that mlflow.dspy.load_model loads (not a PENDING one).
+    # The compiled program is an MLflow model that mlflow.dspy.load_model loads (not a PENDING one).
     cloudpickle.dumps(program)
     assert run.data.tags["sleeptime.model_logged"] == "true"
     models = client.search_logged_models([experiment.experiment_id])

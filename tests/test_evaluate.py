@@ -110,7 +110,7 @@ def test_pass_at_k_gets_gold_from_the_examples():
 @pytest.mark.parametrize("threads", [1, 2])
 def test_an_interrupt_stops_the_run_after_the_questions_in_flight(tmp_path, threads):
     """Ctrl-C or SIGTERM (KeyboardInterrupt in the main thread) must not first answer the whole queue: every
-    context's first question is queued at once, and the executor's exit used to run them all."""
+    context's first question is queued at once, and waiting for the executor's exit would run them all."""
     import signal
     import threading
 

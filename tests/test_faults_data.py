@@ -1,8 +1,8 @@
-"""Fault suite for the data layer (issue 9): bad rows, and templates that try to hang or exhaust the machine.
+"""Fault suite for the data layer: bad rows, and templates that try to hang or exhaust the machine.
 
-Every case here failed before the fix: a wrong answer read silently, a bare UnicodeDecodeError, a hang of
-minutes or gigabytes of memory, or an uncaught RecursionError that ``--skip-broken`` did not skip. With the
-bounds in place each case is refused in milliseconds with one clear line naming the file or expression.
+Without the evaluator's bounds each case would end in a wrong answer read silently, a bare UnicodeDecodeError,
+a hang of minutes or gigabytes of memory, or an uncaught RecursionError that ``--skip-broken`` does not skip.
+With them each case is refused in milliseconds with one clear line naming the file or expression.
 """
 
 from __future__ import annotations

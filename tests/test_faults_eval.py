@@ -1,4 +1,4 @@
-"""Faults in evaluation (issue 9): no silent wrong result. A results file of another configuration is
+"""Faults in evaluation: no silent wrong result. A results file of another configuration is
 refused, failed rows make the run fail (unless tolerated) and are retried on resume, truncated and
 unparseable replies are their own columns, and threads change the order of work but never the rows."""
 
@@ -11,7 +11,8 @@ import pytest
 
 from optimize.cli.app import main
 from optimize.errors import ResumeMismatchError
-from optimize.experiments.evaluate import evaluate, run_config, score_row
+from optimize.experiments.evaluate import evaluate, score_row
+from optimize.experiments.results_file import run_config
 from programs.api import build_program
 from programs.budget import Budget
 from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
@@ -61,8 +62,8 @@ def test_a_results_file_of_another_configuration_is_refused_before_any_work(tmp_
         assert run(engine, tmp_path, "--out", out) == 0  # same configuration: resumed, nothing redone
         assert len(engine.requests) == before
         capsys.readouterr()
-        # Issue 9.1: a sleep-time file reused for a test-time-only run at verbosity 4 used to report the old
-        # rows (with their sleep tokens) as the new configuration.
+        # A sleep-time file reused for a test-time-only run at verbosity 4 would otherwise report its rows
+        # (with their sleep tokens) as the new configuration's.
         assert run(engine, tmp_path, "--out", out, "--no-sleep", "--test-verbosity", "4") == 2
         assert len(engine.requests) == before
     err = capsys.readouterr().err
@@ -189,7 +190,7 @@ def test_a_test_call_cut_off_at_its_cap_marks_the_row_truncated():
 
 
 def test_threads_change_the_order_of_work_but_not_the_rows():
-    """Issue 11.1: with several threads every context's sleep phase is queued first and each context's
+    """With several threads every context's sleep phase is queued first and each context's
     questions go together; on greedy decoding the rows equal the serial ones, tokens included."""
     frames, orders, sleep_phases = {}, {}, {}
     for threads in (1, 2, 4):

@@ -1,6 +1,6 @@
 """Faults injected into search and sweep: failing endpoints, signals, dead workers, secrets in model URLs.
 
-Each test shows one defect class of issue 9 fixed: a trial whose rows failed never wins; SIGTERM stops a
+Each test guards against one class of defect: a trial whose rows failed never wins; SIGTERM stops a
 search like SIGINT; runs left RUNNING by a dead worker are closed; no credential reaches any written file.
 """
 

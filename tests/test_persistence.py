@@ -10,8 +10,8 @@ import dspy
 import pytest
 
 import programs
-from programs import persistence
-from programs.api import build_program, load, save_bundle
+from programs import persistence, save_bundle
+from programs.api import build_program, load
 from programs.baselines import MajorityVote
 from programs.budget import Budget
 from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
@@ -103,8 +103,23 @@ def test_wrong_shape_leaves_existing_program_untouched(engine, tmp_path):
     target = compiled_program(engine)
     before = target.dump_state()
     with pytest.raises(PersistenceError, match="none fit"):
-        target.load_bundle(tmp_path)
+        persistence.load_prompts(target, tmp_path)
     assert target.dump_state() == before
+
+
+def test_the_other_spellings_of_save_and_load_are_deprecated_and_name_the_one_way(engine, tmp_path):
+    import programs.api
+
+    program = compiled_program(engine)
+    assert (program.save_bundle(tmp_path / "a"), save_bundle(program, tmp_path / "b")) == (tmp_path / "a",
+                                                                                         tmp_path / "b")
+    assert (tmp_path / "a" / "program.json").read_text() == (tmp_path / "b" / "program.json").read_text()
+    with pytest.warns(DeprecationWarning, match=r"programs\.save_bundle\(program, dir\)"):
+        assert programs.api.save_bundle is persistence.save_bundle
+    fresh = build_program(program.budget)
+    with pytest.warns(DeprecationWarning, match=r"programs\.load\(dir\)"):
+        assert fresh.load_bundle(tmp_path / "a") is fresh
+    assert fresh.dump_state() == program.dump_state()
 
 
 def test_compiled_budget_loads_matching_parts(engine, tmp_path):
@@ -130,7 +145,7 @@ def test_save_keeps_dspy_semantics_a_state_file_that_load_reads_back(engine, tmp
     assert fresh.dump_state() == program.dump_state()
     with pytest.raises(ValueError, match=".json"):
         program.save(str(tmp_path / "folder"))
-    with pytest.raises(PersistenceError, match="load_bundle"):
+    with pytest.raises(PersistenceError, match=r"programs\.load\(dir\)"):
         fresh.load(tmp_path)
 
 

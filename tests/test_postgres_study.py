@@ -83,7 +83,7 @@ def test_two_workers_share_one_study(postgres_url, tmp_path):
     study = optuna.load_study(study_name=study_name, storage=open_storage(postgres_url))
     states = Counter(t.state.name for t in study.trials)
     # Each worker evaluates per_worker Budgets; a Budget the other worker already evaluated is a PRUNED
-    # duplicate that names the trial holding its values and does not count (issue 12).
+    # duplicate that names the trial holding its values and does not count.
     assert states["COMPLETE"] == 2 * per_worker and set(states) <= {"COMPLETE", "PRUNED"}
     assert all("duplicate_of" in t.user_attrs for t in study.trials if t.state.name == "PRUNED")
     numbers = [t.number for t in study.trials]

@@ -124,7 +124,7 @@ def test_sleep_and_answer_run_separately(engine):
     program = SleepTimeProgram(make_budget(engine), ledger=ledger, lm_options={"num_retries": 0})
     notes = program.sleep(CONTEXT)
     assert notes == NOTES and ledger.usage("test").calls == 0
-    pred = program.answer("How many apples?", CONTEXT, learned_context="given notes")
+    pred = program.answer(CONTEXT, "How many apples?", learned_context="given notes")
     assert pred.answer == "12" and pred.learned_context == "given notes" and ledger.usage("sleep").calls == 1
     assert "given notes" in engine.requests[-1]["messages"][-1]["content"]
 
@@ -211,3 +211,14 @@ def test_lms_are_bound_at_run_time_not_saved_in_state(engine):
     assert set(state) == {"rewriter.learn", "rewriter.rethink", "rewriter.merge", "answerer.predict"}
     assert all(value.get("lm") is None for value in state.values())
     assert "fake" not in str(state)
+
+
+@pytest.mark.parametrize("name", ["SleepTimeProgram", "TestTimeOnly", "MajorityVote", "PassAtK"])
+def test_every_program_takes_context_then_question_in_forward_and_answer(name):
+    import inspect
+
+    from programs.registry import program_class
+
+    cls = program_class(name)
+    for method in (cls.forward, cls.answer):
+        assert list(inspect.signature(method).parameters)[1:3] == ["context", "question"], method.__qualname__

@@ -314,7 +314,7 @@ def test_cli_reports_bad_storage_clearly(capsys):
     assert "unknown storage URL" in capsys.readouterr().err
 
 
-# -- issue 12: named objectives, no budget evaluated twice, a test-token ceiling ----------------------------
+# -- named objectives, no budget evaluated twice, a test-token ceiling -------------------------------------
 def test_objectives_are_named_for_optunas_own_tools(tmp_path):
     study = search(tmp_path, n_trials=1)
     assert study.metric_names == ["accuracy", "mean_test_tokens", "cost_per_query"]
@@ -362,12 +362,12 @@ def test_search_space_flags_one_spelling_old_ones_hidden():
     space = _space(args)
     assert space.test_verbosity == (0, 2) and space.use_sleep == (False,) and space.test_model == ("a", "b")
     assert space.sleep_samples == (1,) and args.sampler_seed == 4 and args.n == 3
-    old = parser.parse_args(
+    aliased = parser.parse_args(
         ["search", "--verbosity", "1", "--sleep", "off", "--test-models", "a,b", "--k", "2"]
     )
-    old_space = _space(old)
-    assert old_space.test_verbosity == (1,) and old_space.use_sleep == (False,)
-    assert old_space.test_model == ("a", "b") and old_space.sleep_samples == (2,)
+    aliased_space = _space(aliased)
+    assert aliased_space.test_verbosity == (1,) and aliased_space.use_sleep == (False,)
+    assert aliased_space.test_model == ("a", "b") and aliased_space.sleep_samples == (2,)
     search_help = next(a for a in parser._subparsers._actions if a.dest == "command").choices["search"]
     text = search_help.format_help()
     for hidden in ("--k ", "--test-models", "--sleep {"):

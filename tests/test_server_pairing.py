@@ -67,7 +67,8 @@ def test_a_resumed_rows_file_refuses_rows_made_under_other_server_settings(tmp_p
     import dspy
 
     import optimize.experiments.evaluate as evaluate_module
-    from optimize.experiments.evaluate import evaluate, run_config
+    from optimize.experiments.evaluate import evaluate
+    from optimize.experiments.results_file import run_config
     from programs.api import build_program
     from programs.lm import TokenLedger
 

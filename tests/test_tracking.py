@@ -141,7 +141,7 @@ def test_sweep_logs_every_grid_config(tmp_path, tracker):
 
 
 def test_mlflow_shows_what_ran_descriptions_data_front_and_traces(tmp_path, tracker):
-    """Issue 13: read back what the UI shows, through MlflowClient."""
+    """Read back what the UI shows, through MlflowClient."""
     import json
 
     import dspy

@@ -357,7 +357,7 @@ def _earlier_meta(results: Path) -> dict[str, Any]:
 def _invocations(run: BenchmarkRun, earlier: dict[str, Any]) -> list[dict[str, Any]]:
     """Every invocation whose answers are in this folder, oldest first: a summary's tables can come from
     several (``--only``, a resumed run), so one command line would misstate where they came from. A meta
-    written before this list existed contributes its single command."""
+    without this list contributes its single command."""
     keys = ("command", "started_at", "finished_at")
     mine = {key: (run.meta or {}).get(key) for key in keys}
     mine |= {"questions": list(run.only), "id": run.invocation}
@@ -416,7 +416,7 @@ def _meta(run: BenchmarkRun, parts: Sequence[Part], answered: Sequence[str]) -> 
             "n_templates": len({str(e.get("template_id")) for e in part.examples}),
         }
     first = parts[0] if parts else None
-    if first is not None:  # the main dataset's counts, as older summaries read them
+    if first is not None:  # the main dataset's counts, where a one-dataset summary reads them
         meta.update({"n_questions": len(first.examples), "n_contexts": first.n_contexts,
                      "context_ids": sorted({str(e.get("context_id")) for e in first.examples})})
     meta.setdefault("machine", machine_facts())

@@ -1,4 +1,4 @@
-"""Questions per minute of the embedded local server at several slot counts, side by side (issue 11).
+"""Questions per minute of the embedded local server at several slot counts, side by side.
 
 ``python3 -m optimize.bench.throughput`` evaluates the same dev questions for every model x slot count x
 (sleep time or test-time only) x test verbosity, with as many concurrent requests as the server has slots,

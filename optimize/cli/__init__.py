@@ -10,7 +10,7 @@ from __future__ import annotations
 
 
 def __getattr__(name: str):
-    # Console scripts installed before the move point at ``optimize.cli:main``.
+    # A console script generated from installed package metadata may name ``optimize.cli:main``.
     if name == "main":
         import warnings
 

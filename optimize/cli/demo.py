@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--search-contexts", type=positive_int, default=2,
                       help="dev contexts each search trial answers")
     demo.add_argument("--n-trials", type=positive_int, default=6, help="budget-search trials")
-    demo.add_argument("--trials", dest="n_trials", type=positive_int, help=argparse.SUPPRESS)  # old spelling
+    demo.add_argument("--trials", dest="n_trials", type=positive_int, help=argparse.SUPPRESS)  # hidden alias
     demo.add_argument("--sampler-seed", type=int, default=0, help="seed of the search's sampler")
     demo.add_argument("--max-error-rate", type=float, default=DEFAULT_MAX_ERROR_RATE,
                       help="a Budget with a larger share of failed questions fails (never a result)")

@@ -2,7 +2,7 @@
 
 Budget flags are derived from ``dataclasses.fields(Budget)``: one flag per field, named after the field with
 dashes (``test_verbosity`` -> ``--test-verbosity``), its help, range and default read from the field's
-``metadata`` (``{"help": str, "range": (low, high) | None}``) and shown in ``--help``. Old spellings stay as
+``metadata`` (``{"help": str, "range": (low, high) | None}``) and shown in ``--help``. Other spellings are
 hidden aliases. The data/run flags (``--data --split --n --seed --threads --store --api-base --retries``) mean
 the same thing in every subcommand: ``--seed`` is always the data split seed (a sampler's seed is
 ``--sampler-seed``). Values are checked when the command line is parsed, before any work starts.
@@ -15,7 +15,7 @@ Example:
     >>> budget = budget_from_args(args)
     >>> (budget.test_verbosity, budget.use_sleep, args.n)
     (2, False, 5)
-    >>> parser.parse_args(["--verbosity", "3"]).test_verbosity  # the old spelling, hidden in --help
+    >>> parser.parse_args(["--verbosity", "3"]).test_verbosity  # a hidden alias
     3
 """
 
@@ -38,7 +38,7 @@ BUDGET_ALIASES: dict[str, tuple[str, ...]] = {
     "compiled": ("--compiled-program",),
     "sleep_samples": ("--k",),
 }
-"""Old spellings of Budget flags, accepted but hidden from ``--help``. ``--k`` is the Budget's sleep samples
+"""Alias spellings of Budget flags, accepted but hidden from ``--help``. ``--k`` is the Budget's sleep samples
 in every command; a baseline's sample count is ``--baseline-samples`` only."""
 
 
@@ -86,7 +86,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
 
 def add_hidden_alias(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *names: str, dest: str,
                      **kwargs: Any) -> None:
-    """Accept old spellings ``names`` for ``dest`` without listing them in ``--help`` (one spelling shown)."""
+    """Accept aliases ``names`` for ``dest`` without listing them in ``--help`` (one spelling shown)."""
     parser.add_argument(*names, dest=dest, help=argparse.SUPPRESS, default=argparse.SUPPRESS, **kwargs)
 
 
@@ -240,7 +240,7 @@ def add_budget_flags(parser: argparse.ArgumentParser, *,
             group.add_argument(spec.flag, dest=spec.field, action=argparse.BooleanOptionalAction,
                                default=None, help=_describe(spec, shown))
             short = "--no-" + spec.field.removeprefix("use_").replace("_", "-")
-            if short != "--no-" + spec.flag[2:]:  # --no-sleep, the short old spelling of --no-use-sleep
+            if short != "--no-" + spec.flag[2:]:  # --no-sleep, the short alias of --no-use-sleep
                 add_hidden_alias(group, short, dest=spec.field, action="store_false")
             if hidden:
                 add_hidden_alias(group, *hidden, dest=spec.field, action="store_true")

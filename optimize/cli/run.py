@@ -52,7 +52,7 @@ def check_models(budget, api_base: str | None) -> None:
 def data_identity(source: str) -> dict:
     """``{"source", "sha256"}`` of a dataset name or JSONL path (no hash for a hub dataset)."""
     from optimize.data.loaders import available_datasets
-    from optimize.experiments.evaluate import file_sha256
+    from optimize.experiments.results_file import file_sha256
 
     path = Path(source)
     if not path.is_file():
@@ -130,7 +130,8 @@ def check_failures(frames: dict, *, tolerate: bool, out: str | None) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from optimize.experiments.evaluate import evaluate, run_config
+    from optimize.experiments.evaluate import evaluate
+    from optimize.experiments.results_file import run_config
     from optimize.reports.metrics import paired_difference, summarize
     from programs.api import build_program, load
     from programs.lm import TokenLedger

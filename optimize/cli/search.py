@@ -70,7 +70,7 @@ def _add_space_flags(parser: argparse.ArgumentParser) -> None:
                              title="search space (comma-separated values; one value fixes a dimension)")
     group.add_argument("--model", dest="model", type=_strs, default=None,
                        help="model specs searched for both phases (--sleep-model/--test-model win)")
-    # Old spellings, hidden: --models, --sleep-models, --test-models, --sleep both|on|off.
+    # Hidden aliases: --models, --sleep-models, --test-models, --sleep both|on|off.
     hidden = argparse.SUPPRESS
     group.add_argument("--models", dest="model", type=_strs, default=None, help=hidden)
     group.add_argument("--sleep-models", dest="sleep_model", type=_strs, default=None, help=hidden)

@@ -1,4 +1,5 @@
-"""Experiments: evaluate a program on examples (``evaluate``), compile its prompts (``compile``,
+"""Experiments: evaluate a program on examples (``evaluate``; its results file in ``results_file``, the
+order questions run in ``task_order``), compile its prompts (``compile``,
 ``optimizers``), run Budgets as tracked experiments (``runner``), search (``search``, ``study``) and
 sweep (``sweep``) Budgets, and the small end-to-end ``demo``.
 

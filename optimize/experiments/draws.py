@@ -47,7 +47,8 @@ def compile_draws(budget: Budget, trainset: list, selection_set: list, *, draws:
         print(record["chosen"]["name"])   # "hand-written" or "draw <i>"
     """
     from optimize.experiments.compile import _mlflow_run, compile_program, log_program_model
-    from optimize.experiments.evaluate import evaluate, run_config
+    from optimize.experiments.evaluate import evaluate
+    from optimize.experiments.results_file import run_config
     from programs.api import build_program
     from programs.lm import TokenLedger
     from programs.store import InMemoryStore

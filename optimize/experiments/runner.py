@@ -195,7 +195,8 @@ def evaluate_budget(
     What the model read and wrote for the first ``trace_examples`` questions is kept in the frame's
     ``attrs["traces"]`` (the runner logs them as MLflow traces of the child run).
     """
-    from optimize.experiments.evaluate import evaluate, run_config
+    from optimize.experiments.evaluate import evaluate
+    from optimize.experiments.results_file import run_config
     from optimize.tracking.traces import TraceRecorder
     from programs import build_program
     from programs.lm.ledger import TokenLedger

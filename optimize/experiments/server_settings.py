@@ -4,7 +4,7 @@ Greedy answers of the embedded llama.cpp server depend on more than the Budget: 
 (``$SLEEPTIME_LOCAL_SLOTS`` > 1) and speculative decoding change some of them. A paired difference between
 two runs made under different settings measures the budget change *and* the server change at once. So
 every results file records its settings beside its configuration (``<rows>.config.json``, key ``server``,
-outside the configuration's id so older rows still resume), a resumed file refuses other settings, and a
+outside the configuration's id so rows without settings resume), a resumed file refuses other settings, and a
 paired comparison takes only runs whose settings are equal (or refuses).
 """
 

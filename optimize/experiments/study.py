@@ -173,8 +173,8 @@ def open_study(
 
 def _check_same_questions(study, questions: dict[str, Any] | None, study_name: str,
                           storage_url: str | None) -> None:
-    # Trials scored on other questions would sit on one front with these ones; studies made before the
-    # question set was recorded adopt this run's.
+    # Trials scored on other questions would sit on one front with these ones; a study that records no
+    # question set adopts this run's.
     if questions is None:
         return
     stored = study.user_attrs.get("question_set")

@@ -376,14 +376,14 @@ def predictability_gap(sleep_rows: pd.DataFrame, test_rows: pd.DataFrame, *,
 # -- truncation and parse failures --------------------------------------------------------------------------
 FAILURE_COLUMNS = ("truncation_rate", "parse_failures", "unparsed_right")
 
-# How an adapter's parse error quotes the reply (rows written before ``reply_correct`` existed).
+# How an adapter's parse error quotes the reply (for rows without ``reply_correct``).
 _QUOTED_REPLY = re.compile(r"LM Response: (.*?)\n\nExpected to find output fields", re.S)
 
 
 def unparsed_reply_correct(row: Mapping[str, Any]) -> bool | None:
     """For a row whose reply could not be parsed: does the final number the reply states equal gold?
 
-    Read from ``reply_correct`` (new rows) or from the reply quoted in ``error`` (older rows); None when the
+    Read from ``reply_correct``, else (rows without it) from the reply quoted in ``error``; None when the
     row parsed, or when the quoted reply was cut short in the stored message.
 
     Example:
@@ -407,9 +407,9 @@ def unparsed_reply_correct(row: Mapping[str, Any]) -> bool | None:
 def failure_rates(rows: pd.DataFrame) -> dict[str, float]:
     """Share of rows whose test call hit its token cap, the number whose reply could not be parsed (counted
     wrong), and how many of those state the gold number all the same (``unparsed_right``: what a lenient
-    reading of the replies would add to ``correct``; a lower bound where old rows quote a cut-short reply).
+    reading of the replies would add to ``correct``; a lower bound where such rows quote a cut-short reply).
 
-    Rows written before these columns existed count as NaN (unknown), not as zero.
+    Rows without these columns count as NaN (unknown), not as zero.
 
     Example:
         >>> failure_rates(pd.DataFrame({"truncated": ["True", False, 0.0, 1.0], "parse_error": [0, 0, 1, 0],
