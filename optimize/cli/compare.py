@@ -38,6 +38,10 @@ def run_compare(args: argparse.Namespace) -> int:
         Path(args.out).write_text(text, encoding="utf-8")
         table.to_csv(Path(args.out).with_suffix(".csv"), index=False)
         print(f"written: {args.out} and {Path(args.out).with_suffix('.csv')}")
+    if args.plot:
+        from optimize.reports.figures import plot_sleep_scaling
+
+        print(f"written: {plot_sleep_scaling(table, Path(args.plot), baseline=args.baseline_name)}")
     return 0
 
 
@@ -53,4 +57,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="results to compare; PROGRAM_DIR (a compiled program) adds its compile cost")
     parser.add_argument("--baseline-name", default="baseline", help="the baseline's label in the table")
     parser.add_argument("--out", default=None, help="also write the table as markdown here (.csv beside it)")
+    parser.add_argument("--plot", default=None, metavar="PNG",
+                        help="also draw accuracy against sleep tokens per context (test-only runs as lines)")
     parser.set_defaults(func=run_compare)
