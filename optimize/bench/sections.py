@@ -85,6 +85,18 @@ def _paired(r: Any, prefix: str = "") -> dict[str, Any]:
                                             "unmatched_a", "unmatched_b")}
 
 
+def _rows_from(r: Any, prefix: str = "") -> str:
+    """`` (1 slot, speculative none; sleep rows from latency/x-warm.jsonl)``: the settings a pair was made
+    under and which side's rows are a rerun; empty when the table does not record it."""
+    server = r.get(f"{prefix}server")
+    if not isinstance(server, str):
+        return ""
+    reruns = [f"{side} rows from {r.get(f'{prefix}{key}_rows_from')}" for side, key in (("sleep", "a"),
+              ("test-only", "b")) if r.get(f"{prefix}{key}_rows_from") not in (None, "rows")
+              and isinstance(r.get(f"{prefix}{key}_rows_from"), str)]
+    return f" ({'; '.join([server, *reruns])})"
+
+
 def _unparsed_lines(df: pd.DataFrame) -> list[str]:
     """A line per configuration with unparsable replies: how many, and how many state the gold number."""
     out, seen = [], set()
@@ -128,11 +140,13 @@ def q1(df: pd.DataFrame) -> list[str]:
         )
         out.append(f"- All matched ratios: {ratios}. Unmatched sleep configs: {len(df) - len(matched)}.")
     for _, r in df.iterrows():
+        name = (f"sleep v{int(r['sleep_verbosity'])} minus its baseline "
+                f"(test-only v{_num(r['test_verbosity'], 0)})")
         if "paired_difference" in r and not pd.isna(r.get("paired_n")) and r.get("paired_n"):
-            out.append(
-                f"- sleep v{int(r['sleep_verbosity'])} minus its baseline (test-only "
-                f"v{_num(r['test_verbosity'], 0)}), paired: " + paired_text(_paired(r, "paired_")) + "."
-            )
+            out.append(f"- {name}, paired{_rows_from(r, 'paired_')}: " + paired_text(_paired(r, "paired_"))
+                       + ".")
+        elif isinstance(r.get("paired_note"), str) and r["paired_note"].startswith("not paired"):
+            out.append(f"- {name}: {r['paired_note']}.")
     out += _unparsed_lines(df)
     if matched.empty:
         out.append(
@@ -206,13 +220,17 @@ def q3(df: pd.DataFrame) -> list[str]:
 
 
 def q4(df: pd.DataFrame) -> list[str]:
-    pooled = df[df["test_verbosity"].astype(str) == "pooled"]
-    use = pooled if len(pooled) else df
+    refused = df[df["note"].notna()] if "note" in df else df.iloc[:0]
+    paired = df.drop(refused.index)
+    pooled = paired[paired["test_verbosity"].astype(str) == "pooled"]
+    use = pooled if len(pooled) else paired
     where = "pooled over verbosities" if len(pooled) else "per verbosity"
     out = [f"- **Answer (sleep minus test-time only, {where}):**"]
     for _, r in use.iterrows():
         level = "" if len(pooled) else f"verbosity {r['test_verbosity']}, "
-        out.append(f"  - {level}{r['predictability']}: " + paired_text(_paired(r)))
+        out.append(f"  - {level}{r['predictability']}{_rows_from(r)}: " + paired_text(_paired(r)))
+    for _, r in refused.iterrows():
+        out.append(f"- verbosity {r['test_verbosity']}: {r['note']}.")
     out.append(
         "- **What it shows:** a trend across labels needs the intervals of the buckets to separate; "
         "pooled rows count a question once per verbosity inside its context cluster, so their intervals "

@@ -14,9 +14,9 @@ A claim (TOML)::
 Values in percent or points: ``accuracy`` gives accuracy, ci_low, ci_high, ci_low_template,
 ci_high_template, test_tokens, n, n_contexts, n_templates of ``a``; ``paired`` gives
 :func:`optimize.reports.metrics.paired_bootstrap`'s fields (difference and intervals in points,
-accuracy_a/b in %),
-tokens_a, tokens_b and token_ratio (b's generated test tokens over a's); ``cost`` gives cost_a, cost_b and
-cost_ratio (b over a) per query at ``n`` questions per context and price ratio ``t``, counting generated
+accuracy_a/b in %), tokens_a, tokens_b and token_ratio (b's generated test tokens over a's), with
+``lenient = "b"`` (or "a", "ab") counting that side's unparsed replies that state the gold number as right;
+``cost`` gives cost_a, cost_b and cost_ratio (b over a) per query at ``n`` questions per context and price ratio ``t``, counting generated
 tokens (``tokens = "completion"``, the paper's) or prompt tokens too (``"total"``).
 """
 
@@ -67,6 +67,8 @@ def compute(claim: dict[str, Any]) -> dict[str, float]:
                 "test_tokens": float(a["test_completion_tokens"].mean())}
     b = _rows(claim["b"])
     if kind == "paired":
+        lenient = claim.get("lenient", "")
+        a, b = (_lenient(a) if "a" in lenient else a), (_lenient(b) if "b" in lenient else b)
         d = paired_bootstrap(a, b)
         values = {k: (100 * v if isinstance(v, float) else v) for k, v in d.items()}
         tokens_a = float(a["test_completion_tokens"].mean())
@@ -76,6 +78,16 @@ def compute(claim: dict[str, Any]) -> dict[str, float]:
                "tokens": claim.get("tokens", "completion")}
     cost_a, cost_b = summarize(a, **options)["cost_per_query"], summarize(b, **options)["cost_per_query"]
     return {"cost_a": cost_a, "cost_b": cost_b, "cost_ratio": cost_b / cost_a}
+
+
+def _lenient(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with an unparsed reply that states the gold number counted right
+    (:func:`optimize.reports.analysis.unparsed_reply_correct`)."""
+    from optimize.reports.analysis import unparsed_reply_correct
+    from optimize.reports.metrics import as_bool
+
+    right = [as_bool(r["correct"]) or bool(unparsed_reply_correct(r)) for r in rows.to_dict("records")]
+    return rows.assign(correct=right)
 
 
 @dataclass
