@@ -116,3 +116,16 @@ def test_the_committed_standard_run_pairs_q1_and_q4_only_at_equal_settings():
     assert "pooled" not in set(mine["test_verbosity"].astype(str))
     at_v0 = mine[mine["test_verbosity"].astype(str) == "0"]
     assert (at_v0["server"] == "4 slots, speculative none").all()
+
+
+def test_q1_and_q3_count_tokens_both_ways_and_say_where_the_verdict_changes(results):
+    summary = rebuild_tables(results, PRESETS["standard"], only=("q1", "q3")).read_text()
+    q1 = pd.read_csv(results / "q1_pareto.csv").set_index("sleep_config_id")
+    ours = q1[q1["dataset"] == "ours"]
+    assert ours.loc["s0", "token_ratio"] == pytest.approx(10.0)  # 100 generated tokens against 10
+    assert ours.loc["s0", "token_ratio_total"] == pytest.approx(350 / 410)  # prompts priced too
+    q3 = pd.read_csv(results / "q3_amortization.csv")
+    at10 = q3[(q3["sleep_config_id"] == "s0") & (q3["questions_per_context"] == 10)].iloc[0]
+    assert at10["cost_ratio"] > 1 > at10["cost_ratio_total"]
+    assert at10["cost_sleep_total"] == pytest.approx(10 * 410 + 420 / 10)
+    assert "**the verdict changes for v0, v1**" in summary

@@ -35,7 +35,12 @@ from optimize.bench.errors import BenchmarkError
 from optimize.bench.presets import Preset, base_budget, preset_budgets, search_space
 from optimize.bench.questions import BY_ID, QUESTION_IDS, QUESTIONS
 from optimize.bench.tables import PartResults, canonical_budget, canonical_id
-from optimize.reports.analysis import PRICE_RATIO, with_cluster_intervals, with_failure_columns
+from optimize.reports.analysis import (
+    PRICE_RATIO,
+    with_cluster_intervals,
+    with_failure_columns,
+    with_total_tokens,
+)
 
 # A rows file's configuration and server settings (``<rows>.jsonl.config.json``) travel with it: a new
 # machine checks them, and paired comparisons read the settings.
@@ -307,6 +312,7 @@ def part_results(run: BenchmarkRun, part: Part) -> PartResults:
         if "compiled" not in everything:
             everything["compiled"] = None
         everything = with_failure_columns(with_cluster_intervals(everything, frames), frames)
+        everything = with_total_tokens(everything, frames)
     else:
         everything = pd.DataFrame(columns=["config_id", "compiled"])
     from optimize.bench.repeats import runs_on_file

@@ -67,7 +67,7 @@ def committed_part(results: Path, dataset: str, test_model: str, preset) -> Any:
     from optimize.bench.orchestration import model_label
     from optimize.bench.repeats import runs_on_file
     from optimize.bench.tables import PartResults
-    from optimize.reports.analysis import with_cluster_intervals, with_failure_columns
+    from optimize.reports.analysis import with_cluster_intervals, with_failure_columns, with_total_tokens
 
     model_dir = Path(results) / dataset / model_label(test_model)
     paths = sorted((model_dir / "rows").glob("*.jsonl"))
@@ -77,7 +77,7 @@ def committed_part(results: Path, dataset: str, test_model: str, preset) -> Any:
     configs = configs[(configs["dataset"] == dataset) & (configs["test_model"] == test_model)]
     configs = configs.drop_duplicates(subset=["config_id"]).reset_index(drop=True)
     frames = {path.name[: -len(".jsonl")]: _rows(path) for path in paths}
-    configs = with_failure_columns(with_cluster_intervals(configs, frames), frames)
+    configs = with_total_tokens(with_failure_columns(with_cluster_intervals(configs, frames), frames), frames)
     server, reruns = runs_on_file(model_dir)
     return PartResults(configs=configs, frames=frames, preset=preset, server=server, reruns=reruns,
                        pareto_ids=pareto_ids_on_file(configs, preset), model_dir=model_dir, dataset=dataset)

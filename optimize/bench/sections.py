@@ -97,6 +97,23 @@ def _rows_from(r: Any, prefix: str = "") -> str:
     return f" ({'; '.join([server, *reruns])})"
 
 
+def _with_prompt_tokens(df: pd.DataFrame, column: str, what: str) -> list[str]:
+    """The ratio ``column`` counted both ways, generated tokens only (the paper's) and with prompt tokens
+    too (``<column>_total``), and where the verdict (sleep time cheaper: ratio above 1) changes."""
+    total = f"{column}_total"
+    if total not in df or df[total].isna().all():
+        return ["- With prompt tokens counted too: not computable here (the rows behind this part are not "
+                "at hand)."] if total in df else []
+    both = ", ".join(f"v{int(r['sleep_verbosity'])}: {_num(r[column], 2)}x generated only, "
+                     f"{_num(r[total], 2)}x with prompt tokens" for _, r in df.iterrows())
+    flips = [f"v{int(r['sleep_verbosity'])}" for _, r in df.iterrows()
+             if pd.notna(r[column]) and pd.notna(r[total]) and (r[column] > 1) != (r[total] > 1)]
+    verdict = (f"**the verdict changes for {', '.join(flips)}**: counted with prompt tokens, sleep time "
+               "costs more, not less (the notes lengthen every test prompt)" if flips
+               else "the verdict (which side is cheaper) is the same both ways")
+    return [f"- {what[0].upper() + what[1:]}, test-only over sleep time, both counts: {both}; {verdict}."]
+
+
 def _unparsed_lines(df: pd.DataFrame) -> list[str]:
     """A line per configuration with unparsable replies: how many, and how many state the gold number."""
     out, seen = [], set()
@@ -139,6 +156,7 @@ def q1(df: pd.DataFrame) -> list[str]:
             f"v{int(r['sleep_verbosity'])}: {_num(r['token_ratio'], 2)}x" for _, r in matched.iterrows()
         )
         out.append(f"- All matched ratios: {ratios}. Unmatched sleep configs: {len(df) - len(matched)}.")
+        out += _with_prompt_tokens(matched, "token_ratio", "test tokens per question")
     for _, r in df.iterrows():
         name = (f"sleep v{int(r['sleep_verbosity'])} minus its baseline "
                 f"(test-only v{_num(r['test_verbosity'], 0)})")
@@ -211,6 +229,7 @@ def q3(df: pd.DataFrame) -> list[str]:
         for _, r in at10.iterrows()
     )
     out.append(f"- Ratio at N={n} for every sleep config: {per_config}.")
+    out += _with_prompt_tokens(at10, "cost_ratio", f"cost per query at N={n}")
     out.append(
         "- **What it shows:** the cost is computed from measured mean tokens; it carries the sampling "
         "noise of those means and of the accuracy match (see Q1 intervals). Full N=1..10 curves are in "

@@ -12,12 +12,14 @@ A claim (TOML)::
     text = "sleep {difference:+.1f} points [{ci_low:+.1f}, {ci_high:+.1f}]"
 
 Values in percent or points: ``accuracy`` gives accuracy, ci_low, ci_high, ci_low_template,
-ci_high_template, test_tokens, n, n_contexts, n_templates of ``a``; ``paired`` gives
+ci_high_template, test_tokens (generated), test_tokens_total (prompt too), n, n_contexts, n_templates
+of ``a``; ``paired`` gives
 :func:`optimize.reports.metrics.paired_bootstrap`'s fields (difference and intervals in points,
 accuracy_a/b in %), tokens_a, tokens_b and token_ratio (b's generated test tokens over a's), with
 ``lenient = "b"`` (or "a", "ab") counting that side's unparsed replies that state the gold number as right;
-``cost`` gives cost_a, cost_b and cost_ratio (b over a) per query at ``n`` questions per context and price ratio ``t``, counting generated
-tokens (``tokens = "completion"``, the paper's) or prompt tokens too (``"total"``).
+``cost`` gives cost_a, cost_b and cost_ratio (b over a) per query at ``n`` questions per context and
+price ratio ``t``, counting generated tokens (``tokens = "completion"``, the paper's) or prompt tokens too
+(``"total"``).
 """
 
 from __future__ import annotations
@@ -64,7 +66,8 @@ def compute(claim: dict[str, Any]) -> dict[str, float]:
                 "ci_high": 100 * acc["ci_high_context"], "ci_low_template": 100 * acc["ci_low_template"],
                 "ci_high_template": 100 * acc["ci_high_template"], "n": acc["n"],
                 "n_contexts": acc["n_contexts"], "n_templates": acc["n_templates"],
-                "test_tokens": float(a["test_completion_tokens"].mean())}
+                "test_tokens": float(a["test_completion_tokens"].mean()),
+                "test_tokens_total": float(a["test_tokens"].mean())}
     b = _rows(claim["b"])
     if kind == "paired":
         lenient = claim.get("lenient", "")
