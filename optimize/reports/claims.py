@@ -13,10 +13,15 @@ A claim (TOML)::
 
 Values in percent or points: ``accuracy`` gives accuracy, ci_low, ci_high, ci_low_template,
 ci_high_template, test_tokens (generated), test_tokens_total (prompt too), n, n_contexts, n_templates
-of ``a``; ``paired`` gives
-:func:`optimize.reports.metrics.paired_bootstrap`'s fields (difference and intervals in points,
-accuracy_a/b in %), tokens_a, tokens_b and token_ratio (b's generated test tokens over a's), with
-``lenient = "b"`` (or "a", "ab") counting that side's unparsed replies that state the gold number as right;
+of ``a``; ``paired`` gives :func:`optimize.reports.metrics.paired_bootstrap`'s fields (difference and
+intervals in points, accuracy_a/b in %), tokens_a, tokens_b and token_ratio (b's generated test tokens over
+a's), sleep_tokens_a/b (generated per context) and sleep_ratio (a's over b's), with ``lenient = "b"`` (or
+"a", "ab") counting that side's unparsed replies that state the gold number as right;
+``predictability`` gives <label>_difference, _ci_low, _ci_high (points) and _n of a minus b per predictability
+label, pooled over pairs when ``a`` and ``b`` are lists; ``latency`` (``a``, ``b``: ledger calls files)
+gives seconds_a, seconds_b and a minus b paired (difference, ci_low, ci_high, in seconds); ``search`` (``a``:
+a ``q6_search.csv``) gives search_configs, found, search_to_5 and grid_to_5; ``table`` gives the columns of
+the one line of CSV ``a`` matching ``where`` (a table, not rows: say so in the claim's comment);
 ``cost`` gives cost_a, cost_b and cost_ratio (b over a) per query at ``n`` questions per context and
 price ratio ``t``, counting generated tokens (``tokens = "completion"``, the paper's) or prompt tokens too
 (``"total"``).
@@ -34,7 +39,7 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[2]
 CLAIMS = REPO / "docs" / "claims.toml"
-KINDS = ("accuracy", "paired", "cost")
+KINDS = ("accuracy", "paired", "cost", "predictability", "latency", "search", "table")
 
 
 @cache
@@ -59,6 +64,14 @@ def compute(claim: dict[str, Any]) -> dict[str, float]:
         raise ValueError(f"claim kind must be one of {KINDS}, got {kind!r}: {claim.get('text')!r}")
     from optimize.reports.metrics import accuracy_intervals, paired_bootstrap, summarize
 
+    if kind == "predictability":
+        return _predictability(claim)
+    if kind == "latency":
+        return _latency(claim)
+    if kind == "search":
+        return _search(claim)
+    if kind == "table":
+        return _table(claim)
     a = _rows(claim["a"])
     if kind == "accuracy":
         acc = accuracy_intervals(a)
@@ -76,11 +89,84 @@ def compute(claim: dict[str, Any]) -> dict[str, float]:
         values = {k: (100 * v if isinstance(v, float) else v) for k, v in d.items()}
         tokens_a = float(a["test_completion_tokens"].mean())
         tokens_b = float(b["test_completion_tokens"].mean())
-        return {**values, "tokens_a": tokens_a, "tokens_b": tokens_b, "token_ratio": tokens_b / tokens_a}
+        sleep_a, sleep_b = (summarize(rows)["sleep_tokens_per_context"] for rows in (a, b))
+        return {**values, "tokens_a": tokens_a, "tokens_b": tokens_b, "token_ratio": tokens_b / tokens_a,
+                "sleep_tokens_a": sleep_a, "sleep_tokens_b": sleep_b,
+                "sleep_ratio": sleep_a / sleep_b if sleep_b else float("nan")}
     options = {"questions_per_context": float(claim["n"]), "price_ratio": float(claim.get("t", 10.0)),
                "tokens": claim.get("tokens", "completion")}
     cost_a, cost_b = summarize(a, **options)["cost_per_query"], summarize(b, **options)["cost_per_query"]
     return {"cost_a": cost_a, "cost_b": cost_b, "cost_ratio": cost_b / cost_a}
+
+
+def _pairs(claim: dict[str, Any]) -> list[tuple[str, str]]:
+    a, b = claim["a"], claim["b"]
+    return list(zip([a] if isinstance(a, str) else a, [b] if isinstance(b, str) else b, strict=True))
+
+
+def _predictability(claim: dict[str, Any]) -> dict[str, float]:
+    """``a`` minus ``b`` per predictability label (:func:`optimize.reports.analysis.predictability_gap`),
+    pooled over several pairs when ``a`` and ``b`` are lists (a question counts once per pair, in its
+    context cluster): ``<label>_difference``, ``<label>_ci_low``, ``<label>_ci_high``, ``<label>_n``."""
+    from optimize.reports.analysis import predictability_gap
+
+    sleep, test = [], []
+    for index, (a, b) in enumerate(_pairs(claim)):
+        for frames, path in ((sleep, a), (test, b)):
+            rows = _rows(path)
+            frames.append(rows.assign(question_id=rows["question_id"].astype(str) + f"@{index}"))
+    gap = predictability_gap(pd.concat(sleep), pd.concat(test))
+    values: dict[str, float] = {}
+    for r in gap.to_dict("records"):
+        label = r["predictability"]
+        values |= {f"{label}_{k}": 100 * r[k] for k in ("difference", "ci_low", "ci_high")}
+        values[f"{label}_n"] = r["n"]
+    return values
+
+
+def _latency(claim: dict[str, Any]) -> dict[str, float]:
+    """Question 7 from two timed runs' ledger calls (``<rows>-calls.jsonl``): mean test seconds per question
+    of each (``seconds_a``, ``seconds_b``) and ``a`` minus ``b`` paired by question with its 95% interval
+    (:func:`optimize.bench.latency.paired_seconds`)."""
+    from optimize.bench.latency import latency_from_calls, paired_seconds
+
+    runs = []
+    for path in (claim["a"], claim["b"]):
+        calls = _rows(path).to_dict("records")
+        seconds = {r["question_id"]: sum(c["seconds"] for c in r["calls"] if c["phase"] == "test")
+                   for r in calls}
+        runs.append((latency_from_calls(calls), seconds))
+    d = paired_seconds(runs[0][1], runs[1][1])
+    return {"seconds_a": runs[0][0]["mean_seconds"], "seconds_b": runs[1][0]["mean_seconds"], **d}
+
+
+def _search(claim: dict[str, Any]) -> dict[str, float]:
+    """Question 6 from a committed ``q6_search.csv`` (its accuracies and tokens are its rows' means):
+    distinct search configurations, how many the search found off the grid's front, and after how many
+    configurations each origin came within 5% of the best known hypervolume
+    (:func:`optimize.reports.analysis.hypervolume_race`)."""
+    from optimize.reports.analysis import hypervolume_race
+    from optimize.reports.metrics import as_bool
+
+    table = _rows(claim["a"])
+    race = hypervolume_race(table).set_index("origin")
+    search = table[table["origin"] == "search"]
+    return {"search_configs": len(search), "found": int(table["found_by_search_only"].map(as_bool).sum()),
+            "search_to_5": race.loc["search", "configs_to_within_5%"],
+            "grid_to_5": race.loc["grid", "configs_to_within_5%"]}
+
+
+def _table(claim: dict[str, Any]) -> dict[str, float]:
+    """Every column of the one line of committed table ``a`` (CSV) whose columns equal ``where``: for numbers
+    a run wrote as a table whose per-question rows are kept elsewhere or not at all (the claim's comment
+    says which)."""
+    table = _rows(claim["a"])
+    for column, value in claim.get("where", {}).items():
+        table = table[table[column].astype(str) == str(value)]
+    if len(table) != 1:
+        raise ValueError(f"claim {claim.get('text')!r}: {len(table)} lines of {claim['a']} match "
+                         f"{claim.get('where')}, need exactly one")
+    return {str(k): v for k, v in table.iloc[0].to_dict().items()}
 
 
 def _lenient(rows: pd.DataFrame) -> pd.DataFrame:
