@@ -127,17 +127,19 @@ def _predictability(claim: dict[str, Any]) -> dict[str, float]:
 def _latency(claim: dict[str, Any]) -> dict[str, float]:
     """Question 7 from two timed runs' ledger calls (``<rows>-calls.jsonl``): mean test seconds per question
     of each (``seconds_a``, ``seconds_b``) and ``a`` minus ``b`` paired by question with its 95% interval
-    (:func:`optimize.bench.latency.paired_seconds`)."""
-    from optimize.bench.latency import latency_from_calls, paired_seconds
+    (the benchmark's question 7 computes the same: a mean with a normal 95% interval)."""
+    from optimize.reports.metrics import mean_interval
 
-    runs = []
+    seconds = []
     for path in (claim["a"], claim["b"]):
         calls = _rows(path).to_dict("records")
-        seconds = {r["question_id"]: sum(c["seconds"] for c in r["calls"] if c["phase"] == "test")
-                   for r in calls}
-        runs.append((latency_from_calls(calls), seconds))
-    d = paired_seconds(runs[0][1], runs[1][1])
-    return {"seconds_a": runs[0][0]["mean_seconds"], "seconds_b": runs[1][0]["mean_seconds"], **d}
+        seconds.append({r["question_id"]: sum(c["seconds"] for c in r["calls"] if c["phase"] == "test")
+                        for r in calls})
+    shared = sorted(set(seconds[0]) & set(seconds[1]))
+    difference, low, high = mean_interval([seconds[0][q] - seconds[1][q] for q in shared])
+    return {"seconds_a": mean_interval(list(seconds[0].values()))[0],
+            "seconds_b": mean_interval(list(seconds[1].values()))[0], "n": len(shared),
+            "difference": difference, "ci_low": low, "ci_high": high}
 
 
 def _search(claim: dict[str, Any]) -> dict[str, float]:
