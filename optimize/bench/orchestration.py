@@ -35,13 +35,19 @@ from optimize.bench.errors import BenchmarkError
 from optimize.bench.presets import Preset, base_budget, preset_budgets, search_space
 from optimize.bench.questions import BY_ID, QUESTION_IDS, QUESTIONS
 from optimize.bench.tables import PartResults, canonical_budget, canonical_id
-from optimize.reports.analysis import PRICE_RATIO, with_cluster_intervals, with_failure_columns
+from optimize.reports.analysis import (
+    PRICE_RATIO,
+    with_cluster_intervals,
+    with_failure_columns,
+    with_total_tokens,
+)
 
 # A rows file's configuration and server settings (``<rows>.jsonl.config.json``) travel with it: a new
 # machine checks them, and paired comparisons read the settings.
 COMMITTED_PATTERNS = ("*/*/rows/*.jsonl", "*/*/rows/*.config.json", "*/*/latency/*.jsonl",
-                      "*/*/latency/*.config.json", "*/*/compiled/**", "*/*/report/*.png", "q*.csv",
-                      "configs.csv", "meta.json", "summary.md")
+                      "*/*/latency/*.config.json", "*/*/reruns/*.jsonl", "*/*/reruns/*.config.json",
+                      "*/*/compiled/**", "*/*/report/*.png", "q*.csv", "configs.csv", "meta.json",
+                      "summary.md", "run_to_run.*")
 
 
 @dataclass
@@ -306,6 +312,7 @@ def part_results(run: BenchmarkRun, part: Part) -> PartResults:
         if "compiled" not in everything:
             everything["compiled"] = None
         everything = with_failure_columns(with_cluster_intervals(everything, frames), frames)
+        everything = with_total_tokens(everything, frames)
     else:
         everything = pd.DataFrame(columns=["config_id", "compiled"])
     from optimize.bench.repeats import runs_on_file
@@ -313,7 +320,8 @@ def part_results(run: BenchmarkRun, part: Part) -> PartResults:
     server, reruns = runs_on_file(part.model_dir)  # paired tables take runs made under equal settings
     return PartResults(configs=everything, frames=frames, preset=run.preset,
                        pareto_ids={budget_id(b) for b in part.budgets["pareto"]}, grid=grid, search=search,
-                       base=part.base, measured=part.measured, server=server, reruns=reruns)
+                       base=part.base, measured=part.measured, server=server, reruns=reruns,
+                       model_dir=part.model_dir, dataset=part.dataset)
 
 
 def write_tables(run: BenchmarkRun, parts: Sequence[Part], answered: Sequence[str]) -> Path:
@@ -433,7 +441,7 @@ def _gitignore(results: Path, third_party: Sequence[str] = ()) -> None:
              "!.gitignore", *[f"!{p if '/' in p else '/' + p}" for p in COMMITTED_PATTERNS]]
     for name in third_party:
         lines += [f"# {name}: instances of third-party templates are never committed",
-                  f"/{name}/*/rows/", f"/{name}/*/latency/"]
+                  f"/{name}/*/rows/", f"/{name}/*/latency/", f"/{name}/*/reruns/"]
     (results / ".gitignore").write_text("\n".join(lines) + "\n")
 
 

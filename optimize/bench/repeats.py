@@ -1,15 +1,16 @@
 """Runs on file beside a part's grid rows, and how much two runs of one configuration differ.
 
-A benchmark part keeps one rows file per configuration (``rows/<id>.jsonl``) and, for question 7, timed
-reruns of some configurations (``latency/<id>-warm.jsonl``, ``-cold.jsonl``), each with the server settings
-it was made under (:mod:`optimize.experiments.server_settings`). :func:`runs_on_file` reads both so
-paired tables can
-take the run made under matching settings. :func:`answer_changes` measures run-to-run variation: how many
+A benchmark part keeps one rows file per configuration (``rows/<id>.jsonl``), reruns of some
+configurations at other server settings (``reruns/<id>.jsonl``) and, for question 7, timed reruns
+(``latency/<id>-warm.jsonl``, ``-cold.jsonl``), each with the server settings it was made under
+(:mod:`optimize.experiments.server_settings`). :func:`runs_on_file` reads them all so paired tables can take
+the runs made under matching settings. :func:`answer_changes` measures run-to-run variation: how many
 extracted answers changed between two runs and how many of those flipped right/wrong, with the paired
 accuracy difference, so a repeat of one configuration can stand next to the effects it could be mistaken for.
 
-``python3 -m optimize.bench.repeats`` rewrites, from the committed rows of the standard run only, question
-2's table (every pair at equal server settings) and the run-to-run table under ``docs/benchmarks/standard/``.
+``python3 -m optimize.bench.repeats`` rewrites the run-to-run table under ``docs/benchmarks/standard/``
+from committed rows (the question tables, every pair at equal server settings:
+``python3 -m optimize.bench.rebuild``).
 """
 
 from __future__ import annotations
@@ -37,8 +38,11 @@ def runs_on_file(model_dir: str | Path) -> tuple[dict[str, Any], list[dict]]:
     model_dir = Path(model_dir)
     server = {path.name[: -len(".jsonl")]: recorded_settings(path)
               for path in sorted((model_dir / "rows").glob("*.jsonl"))}
-    reruns = []
-    # Warm first: the grid's rows were made with the prompt cache on, so a warm rerun is the closer match.
+    # A plain rerun (``reruns/<id>.jsonl``, made by :func:`optimize.bench.tables.rerun_command`) first, then
+    # warm timed runs: the grid's rows were made with the prompt cache on, so warm is the closer match.
+    reruns = [{"config_id": path.name[: -len(".jsonl")], "label": f"reruns/{path.name}",
+               "server": recorded_settings(path), "frame": _rows(path)}
+              for path in sorted((model_dir / "reruns").glob("*.jsonl"))]
     for mode in LATENCY_MODES:
         for path in sorted((model_dir / "latency").glob(f"*-{mode}.jsonl")):
             config_id = path.name[: -len(f"-{mode}.jsonl")]
@@ -109,40 +113,11 @@ def markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def committed_part(results: Path, dataset: str, model: str, preset) -> Any:
-    """A :class:`optimize.bench.tables.PartResults` rebuilt from committed files only: ``configs.csv``,
-    the rows files and the reruns with their server settings (no LM, no frames folder)."""
-    from optimize.bench.tables import PartResults
-    from optimize.reports.analysis import with_cluster_intervals, with_failure_columns
-
-    model_dir = results / dataset / f"local-{model}"
-    configs = pd.read_csv(results / "configs.csv")
-    configs = configs[(configs["dataset"] == dataset) & (configs["test_model"] == f"local:{model}")]
-    configs = configs.drop_duplicates(subset=["config_id"]).reset_index(drop=True)
-    frames = {path.name[: -len(".jsonl")]: _rows(path)
-              for path in sorted((model_dir / "rows").glob("*.jsonl"))}
-    configs = with_failure_columns(with_cluster_intervals(configs, frames), frames)
-    server, reruns = runs_on_file(model_dir)
-    return PartResults(configs=configs, frames=frames, preset=preset, server=server, reruns=reruns)
-
-
 def main(argv: list[str] | None = None) -> int:
-    from optimize.bench.presets import PRESETS
-    from optimize.bench.tables import q2_table
-    from optimize.reports.analysis import with_failure_columns
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", default="docs/benchmarks/standard", help="the standard run's folder")
     args = parser.parse_args(argv)
     results = Path(args.results)
-    preset = PRESETS["standard"]
-    tables = []
-    for model in ("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"):
-        part = committed_part(results, "ours", model, preset)
-        table = with_failure_columns(q2_table(part), part.frames)
-        tables.append(table.assign(dataset="ours", test_model=f"local:{model}"))
-    q2 = pd.concat(tables, ignore_index=True)
-    q2.to_csv(results / "q2_sleep_scaling.csv", index=False)
     rows = results / "ours" / "local-qwen2.5-coder-1.5b"
     compiled = Path("docs/benchmarks/compiled")
     pairs = [
@@ -174,8 +149,6 @@ def main(argv: list[str] | None = None) -> int:
         "second; \"extracted answers changed\" counts questions whose read-off number differs (a missing\n"
         "one counts as its own answer), \"right<->wrong\" those whose correctness flipped.\n\n" + text + "\n",
         encoding="utf-8")
-    print(q2[["test_model", "sleep_samples", "versus", "b_rows_from", "server", "difference", "ci_low",
-              "ci_high", "ci_low_template", "ci_high_template"]].to_string())
     print(text)
     return 0
 

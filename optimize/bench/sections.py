@@ -85,6 +85,35 @@ def _paired(r: Any, prefix: str = "") -> dict[str, Any]:
                                             "unmatched_a", "unmatched_b")}
 
 
+def _rows_from(r: Any, prefix: str = "") -> str:
+    """`` (1 slot, speculative none; sleep rows from latency/x-warm.jsonl)``: the settings a pair was made
+    under and which side's rows are a rerun; empty when the table does not record it."""
+    server = r.get(f"{prefix}server")
+    if not isinstance(server, str):
+        return ""
+    reruns = [f"{side} rows from {r.get(f'{prefix}{key}_rows_from')}" for side, key in (("sleep", "a"),
+              ("test-only", "b")) if r.get(f"{prefix}{key}_rows_from") not in (None, "rows")
+              and isinstance(r.get(f"{prefix}{key}_rows_from"), str)]
+    return f" ({'; '.join([server, *reruns])})"
+
+
+def _with_prompt_tokens(df: pd.DataFrame, column: str, what: str) -> list[str]:
+    """The ratio ``column`` counted both ways, generated tokens only (the paper's) and with prompt tokens
+    too (``<column>_total``), and where the verdict (sleep time cheaper: ratio above 1) changes."""
+    total = f"{column}_total"
+    if total not in df or df[total].isna().all():
+        return ["- With prompt tokens counted too: not computable here (the rows behind this part are not "
+                "at hand)."] if total in df else []
+    both = ", ".join(f"v{int(r['sleep_verbosity'])}: {_num(r[column], 2)}x generated only, "
+                     f"{_num(r[total], 2)}x with prompt tokens" for _, r in df.iterrows())
+    flips = [f"v{int(r['sleep_verbosity'])}" for _, r in df.iterrows()
+             if pd.notna(r[column]) and pd.notna(r[total]) and (r[column] > 1) != (r[total] > 1)]
+    verdict = (f"**the verdict changes for {', '.join(flips)}**: counted with prompt tokens, sleep time "
+               "costs more, not less (the notes lengthen every test prompt)" if flips
+               else "the verdict (which side is cheaper) is the same both ways")
+    return [f"- {what[0].upper() + what[1:]}, test-only over sleep time, both counts: {both}; {verdict}."]
+
+
 def _unparsed_lines(df: pd.DataFrame) -> list[str]:
     """A line per configuration with unparsable replies: how many, and how many state the gold number."""
     out, seen = [], set()
@@ -127,12 +156,15 @@ def q1(df: pd.DataFrame) -> list[str]:
             f"v{int(r['sleep_verbosity'])}: {_num(r['token_ratio'], 2)}x" for _, r in matched.iterrows()
         )
         out.append(f"- All matched ratios: {ratios}. Unmatched sleep configs: {len(df) - len(matched)}.")
+        out += _with_prompt_tokens(matched, "token_ratio", "test tokens per question")
     for _, r in df.iterrows():
+        name = (f"sleep v{int(r['sleep_verbosity'])} minus its baseline "
+                f"(test-only v{_num(r['test_verbosity'], 0)})")
         if "paired_difference" in r and not pd.isna(r.get("paired_n")) and r.get("paired_n"):
-            out.append(
-                f"- sleep v{int(r['sleep_verbosity'])} minus its baseline (test-only "
-                f"v{_num(r['test_verbosity'], 0)}), paired: " + paired_text(_paired(r, "paired_")) + "."
-            )
+            out.append(f"- {name}, paired{_rows_from(r, 'paired_')}: " + paired_text(_paired(r, "paired_"))
+                       + ".")
+        elif isinstance(r.get("paired_note"), str) and r["paired_note"].startswith("not paired"):
+            out.append(f"- {name}: {r['paired_note']}.")
     out += _unparsed_lines(df)
     if matched.empty:
         out.append(
@@ -197,6 +229,7 @@ def q3(df: pd.DataFrame) -> list[str]:
         for _, r in at10.iterrows()
     )
     out.append(f"- Ratio at N={n} for every sleep config: {per_config}.")
+    out += _with_prompt_tokens(at10, "cost_ratio", f"cost per query at N={n}")
     out.append(
         "- **What it shows:** the cost is computed from measured mean tokens; it carries the sampling "
         "noise of those means and of the accuracy match (see Q1 intervals). Full N=1..10 curves are in "
@@ -206,13 +239,17 @@ def q3(df: pd.DataFrame) -> list[str]:
 
 
 def q4(df: pd.DataFrame) -> list[str]:
-    pooled = df[df["test_verbosity"].astype(str) == "pooled"]
-    use = pooled if len(pooled) else df
+    refused = df[df["note"].notna()] if "note" in df else df.iloc[:0]
+    paired = df.drop(refused.index)
+    pooled = paired[paired["test_verbosity"].astype(str) == "pooled"]
+    use = pooled if len(pooled) else paired
     where = "pooled over verbosities" if len(pooled) else "per verbosity"
     out = [f"- **Answer (sleep minus test-time only, {where}):**"]
     for _, r in use.iterrows():
         level = "" if len(pooled) else f"verbosity {r['test_verbosity']}, "
-        out.append(f"  - {level}{r['predictability']}: " + paired_text(_paired(r)))
+        out.append(f"  - {level}{r['predictability']}{_rows_from(r)}: " + paired_text(_paired(r)))
+    for _, r in refused.iterrows():
+        out.append(f"- verbosity {r['test_verbosity']}: {r['note']}.")
     out.append(
         "- **What it shows:** a trend across labels needs the intervals of the buckets to separate; "
         "pooled rows count a question once per verbosity inside its context cluster, so their intervals "

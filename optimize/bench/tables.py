@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -50,15 +51,88 @@ class PartResults:
     measured: dict[str, tuple] = field(default_factory=dict)  # latency mode -> (config id, calls)
     server: dict[str, Any] = field(default_factory=dict)  # config id -> server settings of its rows
     reruns: list[dict] = field(default_factory=list)  # config_id, label, server, frame of reruns
+    model_dir: Path | None = None  # the part's folder (rows/, latency/, reruns/)
+    dataset: str | None = None
+
+
+RERUN_SETTINGS = {"slots": 1, "speculative": "none"}
+"""The settings a missing rerun is asked for: the server's defaults, under which greedy answers repeat."""
+
+
+def _runs_of(part: PartResults, config_id: str) -> list[tuple[str, dict | None, pd.DataFrame]]:
+    """``(where its rows are, server settings, rows)`` of every run of one configuration on file: its
+    grid rows first, then its reruns."""
+    runs = [("rows", part.server.get(config_id), part.frames[config_id])] if config_id in part.frames else []
+    return runs + [(r["label"], r["server"], r["frame"]) for r in part.reruns if r["config_id"] == config_id]
+
+
+def rerun_command(part: PartResults, config_id: str) -> str:
+    """The command that re-runs one configuration of ``part`` at :data:`RERUN_SETTINGS` into its
+    ``reruns/`` folder (which :func:`optimize.bench.repeats.runs_on_file` reads), with the Budget recorded
+    beside its rows.
+
+    Example:
+        >>> rerun_command(PartResults(pd.DataFrame(), frames={}, preset=None), "31aa6e03d1bd")[:60]
+        'SLEEPTIME_LOCAL_SLOTS=1 python3 -m optimize evaluate --split'
+    """
+    import json
+
+    model_dir = Path(part.model_dir) if part.model_dir is not None else Path("<dataset>/<test model>")
+    budget: dict[str, Any] = {}
+    try:
+        config = json.loads((model_dir / "rows" / f"{config_id}.jsonl.config.json").read_text())
+        budget = config.get("budget") or {}
+    except (OSError, ValueError):
+        pass
+    data = "" if part.dataset in (None, "ours") else f" --data {part.dataset}"
+    budget_flag = f" --budget-json '{json.dumps(budget, sort_keys=True)}'" if budget else ""
+    return (f"SLEEPTIME_LOCAL_SLOTS={RERUN_SETTINGS['slots']} python3 -m optimize evaluate"
+            f" --split test{data} --threads 1 --store mlruns/store.sqlite{budget_flag}"
+            f" --out {model_dir / 'reruns'}/{config_id}.jsonl")
+
+
+def same_server_rows(part: PartResults, a_id: str, b_id: str) -> dict[str, Any]:
+    """Rows of configurations ``a_id`` and ``b_id`` made under the same server settings
+    (:mod:`optimize.experiments.server_settings`): both grid runs when their settings are equal, else a
+    rerun of either (or both) at the other's settings. Returns ``a``, ``b`` (the frames), ``a_rows_from``,
+    ``b_rows_from`` and ``server``; when no two runs match, only ``note``: why, and the command of each run
+    that would have to be made. Two runs neither of which recorded its settings pair as before.
+
+    Example:
+        >>> frame = pd.DataFrame({"question_id": [1, 2], "context_id": ["x", "y"], "correct": [1, 0]})
+        >>> part = PartResults(pd.DataFrame(), frames={"s": frame, "t": frame}, preset=None,
+        ...     server={"s": {"slots": 4}, "t": {"slots": 1}})
+        >>> same_server_rows(part, "s", "t")["note"][:45]
+        'not paired: t ran at 1 slot, speculative none'
+        >>> part.reruns = [{"config_id": "s", "label": "latency/s-warm.jsonl", "server": {"slots": 1},
+        ...                 "frame": frame}]
+        >>> found = same_server_rows(part, "s", "t")
+        >>> found["a_rows_from"], found["b_rows_from"], found["server"]
+        ('latency/s-warm.jsonl', 'rows', '1 slot, speculative none')
+    """
+    from optimize.experiments.server_settings import comparable, describe
+
+    runs_a, runs_b = _runs_of(part, a_id), _runs_of(part, b_id)
+    for where_a, settings_a, frame_a in runs_a:
+        for where_b, settings_b, frame_b in runs_b:
+            unrecorded = settings_a is None and settings_b is None and where_a == where_b == "rows"
+            if comparable(settings_a, settings_b) or unrecorded:
+                return {"a": frame_a, "b": frame_b, "a_rows_from": where_a, "b_rows_from": where_b,
+                        "server": describe(settings_a)}
+    if not runs_a or not runs_b:
+        return {"note": "one side did not run"}
+    missing = [config_id for config_id, runs in ((b_id, runs_b), (a_id, runs_a))
+               if not any(comparable(settings, RERUN_SETTINGS) for _, settings, _ in runs)]
+    commands = "; ".join(f"`{rerun_command(part, config_id)}`" for config_id in missing)
+    return {"note": f"not paired: {b_id} ran at {describe(runs_b[0][1])}, {a_id} at "
+                    f"{describe(runs_a[0][1])}, and no rerun of either matches the other; the pair needs "
+                    f"{' and '.join(missing)} at {describe(RERUN_SETTINGS)}: {commands}"}
 
 
 def paired_same_server(part: PartResults, a: dict | None, b: dict | None, **extra: Any) -> dict[str, Any]:
-    """``a`` minus ``b`` (:func:`optimize.reports.analysis.paired_row`) only when both runs were made under
-    the same
-    server settings (:mod:`optimize.experiments.server_settings`). When they were not, ``b``'s rerun at
-    ``a``'s settings
-    is used (``versus`` names it); without one the pair is refused (no difference, a note saying why).
-    Runs neither of which recorded its settings pair as before, flagged "unrecorded".
+    """``a`` minus ``b`` (:func:`optimize.reports.analysis.paired_row`) on rows made under the same server
+    settings (:func:`same_server_rows`; ``a_rows_from``/``b_rows_from`` say which rows); without two such
+    runs the pair is refused: no difference, and a note saying why and which run would have to be made.
 
     Example:
         >>> frame = pd.DataFrame({"question_id": [1, 2], "context_id": ["x", "y"], "correct": [1, 0]})
@@ -72,21 +146,16 @@ def paired_same_server(part: PartResults, a: dict | None, b: dict | None, **extr
         >>> r["n"], r["server"], r["b_rows_from"]
         (2, '1 slot, speculative none', 'latency/k1-warm')
     """
-    from optimize.experiments.server_settings import comparable, describe
-
     if a is None or b is None:
         return paired_row(part.frames, a, b, **extra)
-    mine, theirs = part.server.get(a["config_id"]), part.server.get(b["config_id"])
-    if comparable(mine, theirs) or (mine is None and theirs is None):
-        return paired_row(part.frames, a, b, **extra, server=describe(mine), b_rows_from="rows")
-    for rerun in part.reruns:
-        if rerun["config_id"] == b["config_id"] and comparable(mine, rerun["server"]):
-            frames = {**part.frames, b["config_id"]: rerun["frame"]}
-            return paired_row(frames, a, b, **extra, server=describe(mine), b_rows_from=rerun["label"])
-    return {**extra, "n": 0, "difference": math.nan, "ci_low": math.nan, "ci_high": math.nan,
-            "significant": False, "server": describe(mine), "b_rows_from": None,
-            "note": f"not paired: {b['config_id']} ran at {describe(theirs)}, {a['config_id']} at "
-                    f"{describe(mine)}; re-run {b['config_id']} at the same server settings"}
+    found = same_server_rows(part, a["config_id"], b["config_id"])
+    if "note" in found:
+        return {**extra, "n": 0, "difference": math.nan, "ci_low": math.nan, "ci_high": math.nan,
+                "significant": False, "server": None, "a_rows_from": None, "b_rows_from": None,
+                "note": found["note"]}
+    frames = {a["config_id"]: found["a"], b["config_id"]: found["b"]}
+    return paired_row(frames, a, b, **extra, server=found["server"], a_rows_from=found["a_rows_from"],
+                      b_rows_from=found["b_rows_from"])
 
 
 def _plain(configs: pd.DataFrame) -> pd.DataFrame:
@@ -100,7 +169,8 @@ def _pareto(part: PartResults) -> pd.DataFrame:
 
 def q1_table(part: PartResults) -> pd.DataFrame:
     """Question 1: the token ratio at equal accuracy for each sleep-time config of the pareto group, with
-    the paired difference against its matched baseline."""
+    the paired difference against its matched baseline made under the same server settings
+    (:func:`paired_same_server`: ``paired_note`` says why a pair was refused)."""
     grid = _pareto(part)
     if grid.empty:
         return pd.DataFrame()
@@ -112,11 +182,12 @@ def q1_table(part: PartResults) -> pd.DataFrame:
         b = None
         if row["test_config_id"] is not None and not pd.isna(row["test_config_id"]):
             b = by_id.loc[row["test_config_id"]].to_dict() | {"config_id": row["test_config_id"]}
-        d = paired_row(part.frames, a, b)
+        d = paired_same_server(part, a, b)
         paired.append({f"paired_{k}": d.get(k, math.nan) for k in
                        ("n", "n_contexts", "n_templates", "difference", "ci_low", "ci_high",
                         "ci_low_template", "ci_high_template", "significant", "unmatched_a",
-                        "unmatched_b")})
+                        "unmatched_b", "accuracy_a", "accuracy_b", "server", "a_rows_from",
+                        "b_rows_from", "note")})
     return pd.concat([table, pd.DataFrame(paired)], axis=1)
 
 
@@ -160,8 +231,9 @@ def q2_table(part: PartResults) -> pd.DataFrame:
 
 def q4_table(part: PartResults) -> pd.DataFrame:
     """Question 4: sleep (k=1) minus test-only at the same verbosity, per predictability label, at every
-    verbosity both ran; also pooled over those verbosities (a question then counts once per verbosity, in
-    the same context cluster, so the clustered interval stays honest)."""
+    verbosity both ran under the same server settings (:func:`same_server_rows`; a refused verbosity gets
+    one row with its ``note``); also pooled over the paired verbosities (a question then counts once per
+    verbosity, in the same context cluster, so the clustered interval stays honest)."""
     plain = _plain(part.configs) if len(part.configs) else part.configs
     rows, pooled_a, pooled_b = [], [], []
     for v in part.preset.sleep_grid:
@@ -169,12 +241,19 @@ def q4_table(part: PartResults) -> pd.DataFrame:
         test = pick(plain, use_sleep=False, test_verbosity=v)
         if sleep is None or test is None or {sleep["config_id"], test["config_id"]} - set(part.frames):
             continue
-        a, b = part.frames[sleep["config_id"]], part.frames[test["config_id"]]
+        ids = {"sleep_config_id": sleep["config_id"], "test_config_id": test["config_id"]}
+        found = same_server_rows(part, sleep["config_id"], test["config_id"])
+        if "note" in found:
+            rows.append({"test_verbosity": str(v), **ids, "predictability": "all", "n": 0,
+                         "difference": math.nan, "note": found["note"]})
+            continue
+        a, b = found["a"], found["b"]
         if "predictability" not in a:
             continue
         gap = predictability_gap(a, b)
-        ids = {"sleep_config_id": sleep["config_id"], "test_config_id": test["config_id"]}
-        rows += [{"test_verbosity": str(v), **ids, **r} for r in gap.to_dict("records")]
+        where = {"server": found["server"], "a_rows_from": found["a_rows_from"],
+                 "b_rows_from": found["b_rows_from"]}
+        rows += [{"test_verbosity": str(v), **ids, **r, **where} for r in gap.to_dict("records")]
         tag = f"@v{v}"
         pooled_a.append(a.assign(question_id=a["question_id"].astype(str) + tag))
         pooled_b.append(b.assign(question_id=b["question_id"].astype(str) + tag))

@@ -73,8 +73,16 @@ def comparable(a: dict | None, b: dict | None) -> bool:
 
 
 def describe(settings: dict | None) -> str:
-    """``"1 slot, speculative none"``, or ``"unrecorded"``."""
-    if not settings or settings.get("slots") is None:
-        return "unrecorded"
+    """``"1 slot, speculative none"``; ``"unrecorded settings"`` when none were recorded, ``"mixed or
+    unknown slots"`` when a record names no single slot count (a run that changed settings midway).
+
+    Example:
+        >>> describe({"slots": 4}), describe(None), describe({"slots": None, "speculative": "none"})
+        ('4 slots, speculative none', 'unrecorded settings', 'mixed or unknown slots')
+    """
+    if not settings:
+        return "unrecorded settings"
+    if settings.get("slots") is None:
+        return "mixed or unknown slots"
     slots = settings["slots"]
     return f"{slots} slot{'s' if slots != 1 else ''}, speculative {settings.get('speculative', 'none')}"

@@ -87,10 +87,47 @@ def _sleep_fields(s: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+TOTAL = "_total"
+"""Suffix of a column that counts prompt tokens too (``mean_test_tokens_total``); the plain column counts
+generated tokens only, the paper's convention."""
+
+
+def with_total_tokens(configs: pd.DataFrame, frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """``configs`` with ``mean_test_tokens_total`` and ``sleep_tokens_per_context_total``: the same means
+    counting prompt and generated tokens (:func:`optimize.reports.metrics.summarize`, ``tokens="total"``),
+    from each configuration's rows; NaN where its rows are not at hand.
+
+    Example:
+        >>> configs = pd.DataFrame({"config_id": ["a"], "mean_test_tokens": [10.0]})
+        >>> frame = pd.DataFrame({"context_id": ["x", "x"], "correct": [1, 0], "test_tokens": [300, 320],
+        ...     "sleep_tokens": [500, 500]})
+        >>> out = with_total_tokens(configs, {"a": frame}).iloc[0]
+        >>> float(out["mean_test_tokens_total"]), float(out["sleep_tokens_per_context_total"])
+        (310.0, 500.0)
+    """
+    from optimize.reports.metrics import summarize
+
+    if configs.empty:
+        return configs
+    test, sleep = [], []
+    for config_id in configs["config_id"]:
+        frame = frames.get(str(config_id))
+        if frame is None or "test_tokens" not in frame:
+            test.append(math.nan)
+            sleep.append(math.nan)
+            continue
+        s = summarize(frame, tokens="total")
+        test.append(s["mean_test_tokens"])
+        sleep.append(s["sleep_tokens_per_context"])
+    return configs.assign(**{f"mean_test_tokens{TOTAL}": test, f"sleep_tokens_per_context{TOTAL}": sleep})
+
+
 def token_ratio_table(configs: pd.DataFrame) -> pd.DataFrame:
     """Question 1: for each sleep-time config, its matched baseline and the test-token ratio.
 
-    ``token_ratio`` = baseline mean test tokens / sleep-time mean test tokens; when no test-only config
+    ``token_ratio`` = baseline mean test tokens / sleep-time mean test tokens, counting generated tokens (the
+    paper's convention); ``token_ratio_total`` counts prompt tokens too, when the configs carry
+    :func:`with_total_tokens`' columns (the matching is by accuracy either way); when no test-only config
     reaches the sleep config's accuracy, ``matched`` is False, the ratio is NaN and ``note`` says so (the
     most accurate test-only config is named for reference).
 
@@ -128,6 +165,10 @@ def token_ratio_table(configs: pd.DataFrame) -> pd.DataFrame:
             "token_ratio": ratio,
             "note": note,
         })
+        if f"mean_test_tokens{TOTAL}" in s:
+            mine, theirs = s[f"mean_test_tokens{TOTAL}"], None if t is None else t[f"mean_test_tokens{TOTAL}"]
+            row.update({f"sleep_test_tokens{TOTAL}": mine, f"test_test_tokens{TOTAL}": theirs,
+                        f"token_ratio{TOTAL}": theirs / mine if matched and mine and mine > 0 else math.nan})
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -191,7 +232,9 @@ def cost_per_query(mean_test_tokens: float, sleep_tokens_per_context: float, n: 
 
 def amortization_table(configs: pd.DataFrame, *, price_ratio: float = PRICE_RATIO,
                        questions: Sequence[int] = AMORTIZATION_N) -> pd.DataFrame:
-    """Question 3: cost per query as N grows, for every sleep-time config against its matched baseline.
+    """Question 3: cost per query as N grows, for every sleep-time config against its matched baseline,
+    counting generated tokens (the paper's convention) and, when the configs carry :func:`with_total_tokens`'
+    columns, prompt tokens too (``cost_sleep_total``, ``cost_test_only_total``, ``cost_ratio_total``).
 
     Example:
         >>> rows = pd.DataFrame({"config_id": ["s", "t"], "use_sleep": [True, False],
@@ -225,8 +268,20 @@ def amortization_table(configs: pd.DataFrame, *, price_ratio: float = PRICE_RATI
                 "cost_sleep": cost_sleep,
                 "cost_test_only": cost_test,
                 "cost_ratio": cost_test / cost_sleep if cost_sleep else math.nan,
+                **_total_costs(s, t, n, price_ratio),
             })
     return pd.DataFrame(rows)
+
+
+def _total_costs(s: Mapping[str, Any], t: Mapping[str, Any], n: int, price_ratio: float) -> dict[str, float]:
+    """Question 3's costs counting prompt tokens too (empty when the configs do not carry them)."""
+    if f"mean_test_tokens{TOTAL}" not in s:
+        return {}
+    sleep = cost_per_query(s[f"mean_test_tokens{TOTAL}"], s.get(f"sleep_tokens_per_context{TOTAL}") or 0.0, n,
+                           price_ratio)
+    test = cost_per_query(t[f"mean_test_tokens{TOTAL}"], 0.0, 1, price_ratio)
+    return {f"cost_sleep{TOTAL}": sleep, f"cost_test_only{TOTAL}": test,
+            f"cost_ratio{TOTAL}": test / sleep if sleep and not math.isnan(sleep) else math.nan}
 
 
 # -- Pareto front -------------------------------------------------------------------------------------------

@@ -12,12 +12,19 @@ A claim (TOML)::
     text = "sleep {difference:+.1f} points [{ci_low:+.1f}, {ci_high:+.1f}]"
 
 Values in percent or points: ``accuracy`` gives accuracy, ci_low, ci_high, ci_low_template,
-ci_high_template, test_tokens, n, n_contexts, n_templates of ``a``; ``paired`` gives
-:func:`optimize.reports.metrics.paired_bootstrap`'s fields (difference and intervals in points,
-accuracy_a/b in %),
-tokens_a, tokens_b and token_ratio (b's generated test tokens over a's); ``cost`` gives cost_a, cost_b and
-cost_ratio (b over a) per query at ``n`` questions per context and price ratio ``t``, counting generated
-tokens (``tokens = "completion"``, the paper's) or prompt tokens too (``"total"``).
+ci_high_template, test_tokens (generated), test_tokens_total (prompt too), n, n_contexts, n_templates
+of ``a``; ``paired`` gives :func:`optimize.reports.metrics.paired_bootstrap`'s fields (difference and
+intervals in points, accuracy_a/b in %), tokens_a, tokens_b and token_ratio (b's generated test tokens over
+a's), sleep_tokens_a/b (generated per context) and sleep_ratio (a's over b's), with ``lenient = "b"`` (or
+"a", "ab") counting that side's unparsed replies that state the gold number as right;
+``predictability`` gives <label>_difference, _ci_low, _ci_high (points) and _n of a minus b per predictability
+label, pooled over pairs when ``a`` and ``b`` are lists; ``latency`` (``a``, ``b``: ledger calls files)
+gives seconds_a, seconds_b and a minus b paired (difference, ci_low, ci_high, in seconds); ``search`` (``a``:
+a ``q6_search.csv``) gives search_configs, found, search_to_5 and grid_to_5; ``table`` gives the columns of
+the one line of CSV ``a`` matching ``where`` (a table, not rows: say so in the claim's comment);
+``cost`` gives cost_a, cost_b and cost_ratio (b over a) per query at ``n`` questions per context and
+price ratio ``t``, counting generated tokens (``tokens = "completion"``, the paper's) or prompt tokens too
+(``"total"``).
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[2]
 CLAIMS = REPO / "docs" / "claims.toml"
-KINDS = ("accuracy", "paired", "cost")
+KINDS = ("accuracy", "paired", "cost", "predictability", "latency", "search", "table")
 
 
 @cache
@@ -57,6 +64,14 @@ def compute(claim: dict[str, Any]) -> dict[str, float]:
         raise ValueError(f"claim kind must be one of {KINDS}, got {kind!r}: {claim.get('text')!r}")
     from optimize.reports.metrics import accuracy_intervals, paired_bootstrap, summarize
 
+    if kind == "predictability":
+        return _predictability(claim)
+    if kind == "latency":
+        return _latency(claim)
+    if kind == "search":
+        return _search(claim)
+    if kind == "table":
+        return _table(claim)
     a = _rows(claim["a"])
     if kind == "accuracy":
         acc = accuracy_intervals(a)
@@ -64,18 +79,106 @@ def compute(claim: dict[str, Any]) -> dict[str, float]:
                 "ci_high": 100 * acc["ci_high_context"], "ci_low_template": 100 * acc["ci_low_template"],
                 "ci_high_template": 100 * acc["ci_high_template"], "n": acc["n"],
                 "n_contexts": acc["n_contexts"], "n_templates": acc["n_templates"],
-                "test_tokens": float(a["test_completion_tokens"].mean())}
+                "test_tokens": float(a["test_completion_tokens"].mean()),
+                "test_tokens_total": float(a["test_tokens"].mean())}
     b = _rows(claim["b"])
     if kind == "paired":
+        lenient = claim.get("lenient", "")
+        a, b = (_lenient(a) if "a" in lenient else a), (_lenient(b) if "b" in lenient else b)
         d = paired_bootstrap(a, b)
         values = {k: (100 * v if isinstance(v, float) else v) for k, v in d.items()}
         tokens_a = float(a["test_completion_tokens"].mean())
         tokens_b = float(b["test_completion_tokens"].mean())
-        return {**values, "tokens_a": tokens_a, "tokens_b": tokens_b, "token_ratio": tokens_b / tokens_a}
+        sleep_a, sleep_b = (summarize(rows)["sleep_tokens_per_context"] for rows in (a, b))
+        return {**values, "tokens_a": tokens_a, "tokens_b": tokens_b, "token_ratio": tokens_b / tokens_a,
+                "sleep_tokens_a": sleep_a, "sleep_tokens_b": sleep_b,
+                "sleep_ratio": sleep_a / sleep_b if sleep_b else float("nan")}
     options = {"questions_per_context": float(claim["n"]), "price_ratio": float(claim.get("t", 10.0)),
                "tokens": claim.get("tokens", "completion")}
     cost_a, cost_b = summarize(a, **options)["cost_per_query"], summarize(b, **options)["cost_per_query"]
     return {"cost_a": cost_a, "cost_b": cost_b, "cost_ratio": cost_b / cost_a}
+
+
+def _pairs(claim: dict[str, Any]) -> list[tuple[str, str]]:
+    a, b = claim["a"], claim["b"]
+    return list(zip([a] if isinstance(a, str) else a, [b] if isinstance(b, str) else b, strict=True))
+
+
+def _predictability(claim: dict[str, Any]) -> dict[str, float]:
+    """``a`` minus ``b`` per predictability label (:func:`optimize.reports.analysis.predictability_gap`),
+    pooled over several pairs when ``a`` and ``b`` are lists (a question counts once per pair, in its
+    context cluster): ``<label>_difference``, ``<label>_ci_low``, ``<label>_ci_high``, ``<label>_n``."""
+    from optimize.reports.analysis import predictability_gap
+
+    sleep, test = [], []
+    for index, (a, b) in enumerate(_pairs(claim)):
+        for frames, path in ((sleep, a), (test, b)):
+            rows = _rows(path)
+            frames.append(rows.assign(question_id=rows["question_id"].astype(str) + f"@{index}"))
+    gap = predictability_gap(pd.concat(sleep), pd.concat(test))
+    values: dict[str, float] = {}
+    for r in gap.to_dict("records"):
+        label = r["predictability"]
+        values |= {f"{label}_{k}": 100 * r[k] for k in ("difference", "ci_low", "ci_high")}
+        values[f"{label}_n"] = r["n"]
+    return values
+
+
+def _latency(claim: dict[str, Any]) -> dict[str, float]:
+    """Question 7 from two timed runs' ledger calls (``<rows>-calls.jsonl``): mean test seconds per question
+    of each (``seconds_a``, ``seconds_b``) and ``a`` minus ``b`` paired by question with its 95% interval
+    (the benchmark's question 7 computes the same: a mean with a normal 95% interval)."""
+    from optimize.reports.metrics import mean_interval
+
+    seconds = []
+    for path in (claim["a"], claim["b"]):
+        calls = _rows(path).to_dict("records")
+        seconds.append({r["question_id"]: sum(c["seconds"] for c in r["calls"] if c["phase"] == "test")
+                        for r in calls})
+    shared = sorted(set(seconds[0]) & set(seconds[1]))
+    difference, low, high = mean_interval([seconds[0][q] - seconds[1][q] for q in shared])
+    return {"seconds_a": mean_interval(list(seconds[0].values()))[0],
+            "seconds_b": mean_interval(list(seconds[1].values()))[0], "n": len(shared),
+            "difference": difference, "ci_low": low, "ci_high": high}
+
+
+def _search(claim: dict[str, Any]) -> dict[str, float]:
+    """Question 6 from a committed ``q6_search.csv`` (its accuracies and tokens are its rows' means):
+    distinct search configurations, how many the search found off the grid's front, and after how many
+    configurations each origin came within 5% of the best known hypervolume
+    (:func:`optimize.reports.analysis.hypervolume_race`)."""
+    from optimize.reports.analysis import hypervolume_race
+    from optimize.reports.metrics import as_bool
+
+    table = _rows(claim["a"])
+    race = hypervolume_race(table).set_index("origin")
+    search = table[table["origin"] == "search"]
+    return {"search_configs": len(search), "found": int(table["found_by_search_only"].map(as_bool).sum()),
+            "search_to_5": race.loc["search", "configs_to_within_5%"],
+            "grid_to_5": race.loc["grid", "configs_to_within_5%"]}
+
+
+def _table(claim: dict[str, Any]) -> dict[str, float]:
+    """Every column of the one line of committed table ``a`` (CSV) whose columns equal ``where``: for numbers
+    a run wrote as a table whose per-question rows are kept elsewhere or not at all (the claim's comment
+    says which)."""
+    table = _rows(claim["a"])
+    for column, value in claim.get("where", {}).items():
+        table = table[table[column].astype(str) == str(value)]
+    if len(table) != 1:
+        raise ValueError(f"claim {claim.get('text')!r}: {len(table)} lines of {claim['a']} match "
+                         f"{claim.get('where')}, need exactly one")
+    return {str(k): v for k, v in table.iloc[0].to_dict().items()}
+
+
+def _lenient(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with an unparsed reply that states the gold number counted right
+    (:func:`optimize.reports.analysis.unparsed_reply_correct`)."""
+    from optimize.reports.analysis import unparsed_reply_correct
+    from optimize.reports.metrics import as_bool
+
+    right = [as_bool(r["correct"]) or bool(unparsed_reply_correct(r)) for r in rows.to_dict("records")]
+    return rows.assign(correct=right)
 
 
 @dataclass
