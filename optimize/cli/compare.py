@@ -39,7 +39,7 @@ def run_compare(args: argparse.Namespace) -> int:
         table.to_csv(Path(args.out).with_suffix(".csv"), index=False)
         print(f"written: {args.out} and {Path(args.out).with_suffix('.csv')}")
     if args.plot:
-        from optimize.reports.figures import plot_sleep_scaling
+        from optimize.reports.scaling import plot_sleep_scaling
 
         print(f"written: {plot_sleep_scaling(table, Path(args.plot), baseline=args.baseline_name)}")
     return 0

@@ -288,59 +288,6 @@ def plot_k_scaling(table: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
-def _bounds(text: str) -> tuple[float, float]:
-    """``"[28.1, 35.3]"`` -> ``(28.1, 35.3)`` (the interval cells of a compare table)."""
-    low, high = (float(part) for part in str(text).strip("[]").split(","))
-    return low, high
-
-
-def plot_sleep_scaling(table: pd.DataFrame, path: Path, baseline: str | None = None) -> Path:
-    """Accuracy against sleep tokens per context for the rows of a compare table
-    (:func:`optimize.reports.compare.comparison_table`), with each run's context-clustered interval; runs
-    without a sleep phase are drawn as horizontal lines (the test-time-only comparators), ``baseline`` dashed.
-
-    Example:
-        >>> import tempfile
-        >>> table = pd.DataFrame({"variant": ["notes", "compute", "test-only v1"],
-        ...                       "accuracy": [28.0, 35.0, 39.5],
-        ...                       "ci_context": ["[21.0, 35.3]", "[28.0, 42.0]", "[34.3, 44.8]"],
-        ...                       "sleep_tokens": [124.0, 430.0, float("nan")]})
-        >>> with tempfile.TemporaryDirectory() as folder:
-        ...     plot_sleep_scaling(table, Path(folder) / "s.png").name
-        's.png'
-    """
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(9.5, 5.5))
-    sleep = table[table["sleep_tokens"].notna()].sort_values("sleep_tokens")
-    colors = plt.get_cmap("tab10")
-    if sleep.empty:
-        _not_run(ax, "needs runs with a sleep phase (rows with sleep tokens)", "Scaling sleep-time compute")
-        return _save(fig, path)
-    bounds = [_bounds(text) for text in sleep["ci_context"]]
-    yerr = [[acc - low for acc, (low, _) in zip(sleep["accuracy"], bounds, strict=True)],
-            [high - acc for acc, (_, high) in zip(sleep["accuracy"], bounds, strict=True)]]
-    ax.errorbar(sleep["sleep_tokens"], sleep["accuracy"], yerr=yerr, fmt="o", capsize=3,
-                color=colors(0), label="sleep time (test verbosity as run)")
-    _label_points(ax, [(r.sleep_tokens, r.accuracy, str(r.variant), colors(0)) for r in sleep.itertuples()])
-    others = table[table["sleep_tokens"].isna()]
-    for index, row in enumerate(others.itertuples(), start=1):
-        style = "--" if row.variant == baseline else ":"
-        ax.axhline(row.accuracy, color=colors(index % 10), linestyle=style,
-                   label=f"test-time only: {row.variant}")
-    ax.set_xscale("log")
-    ax.margins(x=0.15)
-    from matplotlib.ticker import FuncFormatter, NullFormatter
-
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.legend(**LEGEND_OUTSIDE)
-    ax.set_title("Scaling sleep-time compute: accuracy vs sleep tokens per context")
-    ax.set_xlabel("generated sleep-time tokens per context (log scale)")
-    ax.set_ylabel("accuracy (%), 95% interval by context")
-    ax.grid(alpha=0.3)
-    return _save(fig, path)
-
-
 # -- 3. amortization ----------------------------------------------------------------------------------------
 def _sleep_tokens_per_context(row: pd.Series, examples: pd.DataFrame) -> float:
     if not row.get("use_sleep"):
