@@ -4,14 +4,10 @@ from fractions import Fraction
 
 import pytest
 
-from optimize.data.expressions import (
-    DecimalValue,
-    ExpressionError,
-    evaluate,
-    format_value,
-    sampling_functions,
-    to_answer,
-)
+from optimize.data.expressions import evaluate
+from optimize.data.functions import sampling_functions
+from optimize.data.limits import ExpressionError
+from optimize.data.values import DecimalValue, format_value, to_answer
 
 
 @pytest.mark.parametrize(

@@ -14,10 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from optimize.data.expressions import ExpressionError, evaluate
+from optimize.data.checks import check_template
+from optimize.data.expressions import evaluate
 from optimize.data.generate import generate_rows
+from optimize.data.instances import TemplateError
+from optimize.data.limits import ExpressionError
 from optimize.data.loaders import DataError, load_examples
-from optimize.data.templates import TemplateError, check_template, load_template
+from optimize.data.parsing import load_template
 
 REPO = Path(__file__).resolve().parents[1]
 # ../shared next to the checkout; SLEEPTIME_SHARED points elsewhere (e.g. from a git worktree).

@@ -230,7 +230,7 @@ def test_a_reply_cut_off_at_the_cap_is_reported_truncated_end_to_end():
 
 def test_the_cli_default_threads_come_from_the_test_models_server():
     import programs.lm
-    from optimize.cli.run import default_threads
+    from optimize.experiments.adapter_runs import default_threads
 
     assert default_threads("openai/m@http://127.0.0.1:9/v1") == programs.lm.suggested_concurrency(
         "openai/m@http://127.0.0.1:9/v1") == 8

@@ -9,7 +9,7 @@ import pytest
 
 from optimize.cli.data import register
 from optimize.data.generate import generate_file, generate_rows
-from optimize.data.templates import TemplateError
+from optimize.data.instances import TemplateError
 
 # ../shared next to the checkout; SLEEPTIME_SHARED points elsewhere (e.g. from a git worktree).
 SHARED = (
@@ -181,7 +181,7 @@ def test_checked_skips_a_gsm_template_whose_answer_disagrees_with_its_solution(t
 def test_checked_instances_must_agree_with_the_solution(tmp_path):
     from optimize.data.checks import AnswerMismatch
     from optimize.data.generate import instance_rows
-    from optimize.data.templates import load_template
+    from optimize.data.parsing import load_template
 
     folder = tmp_path / "templates" / "symbolic"
     path = gsm_template(folder, "0002.json", "Cy has {n,3} mugs. He buys 2 more. How many now?", "n", "n+2")

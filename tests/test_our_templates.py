@@ -15,9 +15,13 @@ from typing import Any
 
 import pytest
 
-from optimize.data.expressions import sampling_functions, to_answer
+from optimize.data.checks import validate_template
+from optimize.data.functions import sampling_functions
+from optimize.data.instances import render
+from optimize.data.parsing import load_template
 from optimize.data.pools import pool_namespace
-from optimize.data.templates import load_template, render, split_sentences, validate_template
+from optimize.data.sentences import split_sentences
+from optimize.data.values import to_answer
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATES_DIR = REPO / "data" / "templates"

@@ -1,6 +1,6 @@
 """Overload on loopback: more clients than `sleeptime serve` admits, for a bounded time. The server refuses
 the excess at once (503 + Retry-After), answers everything it admitted, loses nothing, and its memory stays
-flat (optimize/serve_overload.py measures the same at a larger scale)."""
+flat (`python3 -m optimize.cli.overload` measures the same at a larger scale)."""
 
 from __future__ import annotations
 

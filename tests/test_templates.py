@@ -8,13 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from optimize.data.templates import (
-    TemplateError,
-    check_template,
-    load_template,
-    split_context_question,
-    split_sentences,
-)
+from optimize.data.checks import check_template
+from optimize.data.instances import TemplateError
+from optimize.data.parsing import load_template
+from optimize.data.sentences import split_context_question, split_sentences
 
 # ../shared next to the checkout; SLEEPTIME_SHARED points elsewhere (e.g. from a git worktree).
 SHARED = (

@@ -2,7 +2,7 @@
 
 import json
 
-from optimize.bench.throughput import main
+from optimize.cli.throughput import main
 from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
 
 

@@ -8,13 +8,12 @@ committed (a third-party dataset such as GSM-Symbolic) keeps the lines the run w
 
 Run it from the repository root::
 
-    python3 -m optimize.bench.rebuild                      # docs/benchmarks/standard, q1-q4
-    python3 -m optimize.bench.rebuild --only q1,q4 --results docs/benchmarks/standard
+    python3 -m optimize.cli.rebuild                      # docs/benchmarks/standard, q1-q4
+    python3 -m optimize.cli.rebuild --only q1,q4 --results docs/benchmarks/standard
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -115,21 +114,3 @@ def rebuild_tables(results: str | Path, preset, only: Sequence[str] = REBUILDABL
         pieces = [p for p in pieces if len(p)]
         (pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame()).to_csv(path, index=False)
     return write_summary(results)
-
-
-def main(argv: list[str] | None = None) -> int:
-    from optimize.bench.presets import PRESETS
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--results", default="docs/benchmarks/standard", help="a committed benchmark folder")
-    parser.add_argument("--size", choices=list(PRESETS), default="standard", help="the preset it ran")
-    parser.add_argument("--only", default=",".join(REBUILDABLE),
-                        help=f"comma list of questions to rewrite, of {','.join(REBUILDABLE)}")
-    args = parser.parse_args(argv)
-    only = [q.strip() for q in args.only.split(",") if q.strip()]
-    print(rebuild_tables(args.results, PRESETS[args.size], only))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

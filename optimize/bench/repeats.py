@@ -8,14 +8,13 @@ the runs made under matching settings. :func:`answer_changes` measures run-to-ru
 extracted answers changed between two runs and how many of those flipped right/wrong, with the paired
 accuracy difference, so a repeat of one configuration can stand next to the effects it could be mistaken for.
 
-``python3 -m optimize.bench.repeats`` rewrites the run-to-run table under ``docs/benchmarks/standard/``
-from committed rows (the question tables, every pair at equal server settings:
-``python3 -m optimize.bench.rebuild``).
+:func:`write_run_to_run` (``python3 -m optimize.cli.repeats``) rewrites the run-to-run table under
+``docs/benchmarks/standard/`` from committed rows (the question tables, every pair at equal server settings:
+``python3 -m optimize.cli.rebuild``).
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
@@ -113,13 +112,12 @@ def markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--results", default="docs/benchmarks/standard", help="the standard run's folder")
-    args = parser.parse_args(argv)
-    results = Path(args.results)
+def write_run_to_run(results: str | Path = "docs/benchmarks/standard",
+                     compiled: str | Path = "docs/benchmarks/compiled") -> str:
+    """Writes ``run_to_run.csv`` and ``run_to_run.md`` under ``results`` (the standard run's folder) from the
+    committed rows there and under ``compiled``; returns the markdown table."""
+    results, compiled = Path(results), Path(compiled)
     rows = results / "ours" / "local-qwen2.5-coder-1.5b"
-    compiled = Path("docs/benchmarks/compiled")
     pairs = [
         ("sleep v0 (1.5B): 1 slot minus 4 slots", "server change", rows / "rows/edfce045fa52.jsonl",
          compiled / "1.5b-sleep-v0-handwritten.jsonl"),
@@ -145,13 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     text = markdown(repeats)
     (results / "run_to_run.md").write_text(
         "# Run-to-run variation beside the effects it could be mistaken for\n\n"
-        "Written by `python3 -m optimize.bench.repeats` from committed rows. A is the first run, B the\n"
+        "Written by `python3 -m optimize.cli.repeats` from committed rows. A is the first run, B the\n"
         "second; \"extracted answers changed\" counts questions whose read-off number differs (a missing\n"
         "one counts as its own answer), \"right<->wrong\" those whose correctness flipped.\n\n" + text + "\n",
         encoding="utf-8")
-    print(text)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return text

@@ -1,9 +1,9 @@
 """Questions per minute of the embedded local server at several slot counts, side by side.
 
-``python3 -m optimize.bench.throughput`` evaluates the same dev questions for every model x slot count x
-(sleep time or test-time only) x test verbosity, with as many concurrent requests as the server has slots,
-and writes one table: questions per minute, accuracy, and how many greedy answers differ from the 1-slot run
-of the same cell (batched decoding on llama.cpp is not bit-identical to serial decoding).
+:func:`run_throughput` (``python3 -m optimize.cli.throughput``) evaluates the same dev questions for every
+model x slot count x (sleep time or test-time only) x test verbosity, with as many concurrent requests as the
+server has slots, and writes one table: questions per minute, accuracy, and how many greedy answers differ
+from the 1-slot run of the same cell (batched decoding on llama.cpp is not bit-identical to serial decoding).
 
 A cell with sleep time starts from an empty learned-context store, so its time includes sleeping every
 context its questions need, as a deployment would. The server is started and warmed before a cell's clock
@@ -12,18 +12,20 @@ skips them, so a stopped run resumes (an unfinished cell is measured again from 
 
 Example::
 
-    python3 -m optimize.bench.throughput --models local:qwen2.5-coder-0.5b --slots 1,2 --verbosities 0 --n 8
+    python3 -m optimize.cli.throughput --models local:qwen2.5-coder-0.5b --slots 1,2 --verbosities 0 --n 8
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+DEFAULT_MODELS = ("local:qwen2.5-coder-0.5b", "local:qwen2.5-coder-1.5b")
 
 
 def _cells(models: list[str], slots: list[int], verbosities: list[int],
@@ -122,7 +124,8 @@ def throughput_table(timings: dict[str, dict], rows_dir: Path) -> Any:
     return table.sort_values(order, ascending=[True, False, True, True, True])
 
 
-def _markdown(table) -> str:
+def throughput_markdown(table) -> str:
+    """The throughput table as the Markdown ``throughput.md`` holds."""
     lines = ["| model | phase | verbosity | slots | speculative | questions/min | speed-up | accuracy "
              "| answers changed vs 1 slot |", "|---|---|---|---|---|---|---|---|---|"]
     for _, r in table.iterrows():
@@ -136,45 +139,30 @@ def _markdown(table) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -m optimize.bench.throughput",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default="local:qwen2.5-coder-0.5b,local:qwen2.5-coder-1.5b")
-    parser.add_argument("--slots", default="1,2,4,8", help="slot counts (concurrent requests = slots)")
-    parser.add_argument("--verbosities", default="0,3")
-    parser.add_argument("--speculative", default="none",
-                        help="speculative decoding kinds to compare (none, ngram-simple, ngram-map-k, "
-                             "ngram-mod, draft: the 0.5B drafts for the 1.5B)")
-    parser.add_argument("--data", default="ours")
-    parser.add_argument("--split", default="dev")
-    parser.add_argument("--n", type=int, default=12, help="questions per cell (the first n of the split)")
-    parser.add_argument("--out", default="docs/benchmarks/throughput")
-    args = parser.parse_args(argv)
-
+def run_throughput(*, models: Sequence[str] = DEFAULT_MODELS, slots: Sequence[int] = (1, 2, 4, 8),
+                   verbosities: Sequence[int] = (0, 3), speculative: Sequence[str] = ("none",),
+                   data: str = "ours", split: str = "dev", n: int = 12,
+                   out: str | Path = "docs/benchmarks/throughput") -> Any:
+    """Times every cell (model x slots x phase x verbosity x speculative kind) on the first ``n`` questions
+    of ``split``, keeping finished cells in ``<out>/timings.json``, and writes ``throughput.csv`` and
+    ``throughput.md`` under ``out``. Returns :func:`throughput_table`'s table."""
     from optimize.data.loaders import load_examples
 
-    examples = load_examples(args.data, split=args.split)[: args.n]
-    out = Path(args.out)
+    examples = load_examples(data, split=split)[:n]
+    out = Path(out)
     rows_dir = out / "rows"
     rows_dir.mkdir(parents=True, exist_ok=True)
     timings_path = out / "timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
-    cells = _cells(args.models.split(","), [int(s) for s in args.slots.split(",")],
-                   [int(v) for v in args.verbosities.split(",")], tuple(args.speculative.split(",")))
+    cells = _cells(list(models), list(slots), list(verbosities), tuple(speculative))
     for number, cell in enumerate(cells, 1):
         name = cell_name(cell)
         if name in timings and timings[name]["questions"] == len(examples):
             continue
         print(f"[{number}/{len(cells)}] {name}", file=sys.stderr, flush=True)
-        timings[name] = {**run_cell(cell, examples, rows_dir / f"{name}.jsonl"), "data": args.data,
-                         "split": args.split}
+        timings[name] = {**run_cell(cell, examples, rows_dir / f"{name}.jsonl"), "data": data, "split": split}
         timings_path.write_text(json.dumps(timings, indent=2) + "\n")  # each finished cell survives a stop
     table = throughput_table(timings, rows_dir)
     table.to_csv(out / "throughput.csv", index=False)
-    (out / "throughput.md").write_text(_markdown(table))
-    print(_markdown(table))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    (out / "throughput.md").write_text(throughput_markdown(table))
+    return table

@@ -1,7 +1,8 @@
 """The command line: ``sleeptime <command>`` (:mod:`optimize.cli.app`), its shared flags (``flags``), the
 console (``console``) and one module per command group (``lm``, ``data``, ``run``, ``search``, ``demo``,
-``benchmark``, ``compare``, ``serve``; ``measurements`` is ``python3 -m optimize.cli.measurements``). A
-command module parses arguments and calls a function that Python users can call too.
+``benchmark``, ``compare``, ``serve``; ``measurements``, ``throughput``, ``overload``, ``rebuild`` and
+``repeats`` run as ``python3 -m optimize.cli.<name>``). A command module parses arguments and calls a
+function that Python users can call too.
 
 May import: every other folder of ``optimize/`` and :mod:`programs`; nothing imports it.
 """

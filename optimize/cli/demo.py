@@ -31,6 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def demo_command(args: argparse.Namespace) -> int:
-    from optimize.experiments.demo import demo_command as run
+    from optimize.experiments.demo import run_demo
 
-    return run(args)
+    return run_demo(sleep_model=args.model or args.sleep_model, test_model=args.model or args.test_model,
+                    contexts=args.contexts, search_contexts=args.search_contexts, n_trials=args.n_trials,
+                    sampler_seed=args.sampler_seed, max_error_rate=args.max_error_rate, name=args.name,
+                    out=args.out, track=not args.no_mlflow, threads=args.threads, store=args.store,
+                    api_base=args.api_base, retries=args.retries)

@@ -77,14 +77,26 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = Path(args.out)
     if args.mode == "latency":
-        result = measurements.latency(args)
+        result = measurements.latency(
+            data=args.data, split=args.split, seed=args.seed, n=args.n, model=args.model,
+            sleep_model=args.sleep_model, test_model=args.test_model, store=args.store,
+            verbosities=args.verbosities, notes_verbosity=args.notes_verbosity,
+            sleep_samples=args.sleep_samples, sleep_max_tokens=args.sleep_max_tokens,
+            max_tokens=args.max_tokens)
         measurements.write_result(out, "latency.csv", result["table"])
         measurements.write_result(out, "latency_rows.csv", result["rows"])
         measurements.write_result(out, "latency_verdict.json", result["verdict"])
         print(markdown_table(result["table"], 3, empty="(no rows)"), end="")
         print(json.dumps(result["verdict"], indent=2, default=str))
     elif args.mode in ("load", "kill"):
-        summary = measurements.load(args, kill=args.mode == "kill")
+        kill = args.mode == "kill"
+        summary = measurements.load(
+            out=out, data=args.data, split=args.split, seed=args.seed, questions=args.questions,
+            contexts=args.contexts, clients=args.clients, policy=args.policy, deadline=args.deadline,
+            retries=args.retries, backoff=args.backoff, model=args.model, sleep_model=args.sleep_model,
+            test_model=args.test_model, budget=args.budget, scheduler=args.scheduler,
+            sleep_workers=args.sleep_workers, max_concurrency=args.max_concurrency, store=args.store,
+            server_url=args.server_url, kill=kill, kill_at=args.kill_at if kill else 0.5)
         measurements.write_result(out, f"{args.mode}.json", summary)
         print(json.dumps(summary, indent=2, default=str))
     elif args.mode == "scheduler":

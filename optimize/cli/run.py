@@ -34,30 +34,11 @@ from optimize.cli.flags import (
 )
 from optimize.data.splits import spread_contexts
 from optimize.errors import FailedRowsError, UserError
+from optimize.experiments.adapter_runs import check_models, data_identity, evaluate_adapters
 from optimize.experiments.optimizers import OPTIMIZERS, PHASES
 
 MOSTLY_FAILED = 0.5
 """A run whose failed-row share is above this always exits non-zero, even with --tolerate-errors."""
-
-
-def check_models(budget, api_base: str | None) -> None:
-    """Parse both model specs now (an unknown model is a one-line error before any work)."""
-    from programs.lm import parse_model_spec
-
-    for spec in {budget.test_model, *([budget.sleep_model] if budget.use_sleep else [])}:
-        if spec is not None:  # None: the LM set with dspy.configure
-            parse_model_spec(spec, api_base)
-
-
-def data_identity(source: str) -> dict:
-    """``{"source", "sha256"}`` of a dataset name or JSONL path (no hash for a hub dataset)."""
-    from optimize.data.loaders import available_datasets
-    from optimize.experiments.results_file import file_sha256
-
-    path = Path(source)
-    if not path.is_file():
-        path = available_datasets().get(str(source))
-    return {"source": str(source), "sha256": file_sha256(path) if path is not None else None}
 
 
 def command_line() -> str | None:
@@ -98,14 +79,6 @@ def check_writable_dir(path: Path, what: str, fix: str) -> None:
         raise UserError(f"{what} {path} is not writable ({exc.strerror or exc}); {fix}") from exc
 
 
-def default_threads(test_model: str) -> int:
-    """Concurrent requests the test model's server takes (``programs.lm.suggested_concurrency``); 1 without a
-    test model (the program uses ``dspy.configure``'s LM, whose server is unknown)."""
-    from programs.lm import suggested_concurrency
-
-    return max(1, suggested_concurrency(test_model)) if test_model else 1
-
-
 def check_failures(frames: dict, *, tolerate: bool, out: str | None) -> None:
     """Say how many rows failed; raise :class:`FailedRowsError` unless tolerated (never if most failed)."""
     from optimize.reports.metrics import failed_rows
@@ -130,11 +103,7 @@ def check_failures(frames: dict, *, tolerate: bool, out: str | None) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from optimize.experiments.evaluate import evaluate
-    from optimize.experiments.results_file import run_config
     from optimize.reports.metrics import paired_difference, summarize
-    from programs.api import build_program, load
-    from programs.lm import TokenLedger
 
     if args.program and (budget_changes(args) or args.budget_json):
         raise UserError("--program takes its budget from the saved program; drop the budget flags "
@@ -149,38 +118,23 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if not examples:
         raise UserError(f"no examples in --data {args.data} --split {args.split}; pick another --split or "
                         "--data")
-    store, lm_options = _store(args), {"num_retries": args.retries}
-    adapters = ("chat", "plain") if args.adapter == "both" else (args.adapter,)
     sampler_seed = args.sampler_seed if args.sampler_seed is not None else args.seed
     frames = {}
-    for adapter in adapters:
-        ledger = TokenLedger()
-        if args.program:
-            program = load(args.program, ledger=ledger, store=store, api_base=args.api_base,
-                           lm_options=lm_options)
-            check_models(program.budget, args.api_base)
-        else:
-            program = build_program(budget, ledger=ledger, store=store, api_base=args.api_base,
-                                    adapter=adapter, baseline=args.baseline,
-                                    baseline_samples=args.baseline_samples, seed=sampler_seed,
-                                    lm_options=lm_options)
-        out = args.out
-        if out and len(adapters) > 1:
-            out = str(Path(out).with_suffix("")) + f".{adapter}.jsonl"
-        threads = args.threads if args.threads is not None else default_threads(program.budget.test_model)
-        config = run_config(program, data=data, api_base=args.api_base, adapter=adapter,
-                            baseline=args.baseline,
-                            baseline_samples=args.baseline_samples if args.baseline else None,
-                            sampler_seed=sampler_seed)
-        frames[adapter] = evaluate(program, examples, ledger=ledger, num_threads=threads, results_path=out,
-                                   config=config, retry_errors=args.retry_errors)
-        retried = frames[adapter].attrs.get("retried") or []
+    runs = evaluate_adapters(examples, budget=budget, program=args.program,
+                             adapters=("chat", "plain") if args.adapter == "both" else (args.adapter,),
+                             data=data, store=_store(args), api_base=args.api_base, baseline=args.baseline,
+                             baseline_samples=args.baseline_samples, sampler_seed=sampler_seed,
+                             threads=args.threads, out=args.out, retry_errors=args.retry_errors,
+                             retries=args.retries)
+    for adapter, program, rows in runs:
+        frames[adapter] = rows
+        retried = rows.attrs.get("retried") or []
         if retried:
             print(f"retried {len(retried)} row(s) that had failed before: {', '.join(retried[:20])}")
-        summary = summarize(frames[adapter], questions_per_context=args.questions_per_context,
+        summary = summarize(rows, questions_per_context=args.questions_per_context,
                             price_ratio=args.price_ratio, tokens=args.tokens)
-        summary["truncated"] = int(frames[adapter]["truncated"].fillna(False).astype(bool).sum())
-        summary["parse_errors"] = int(frames[adapter]["parse_error"].fillna(False).astype(bool).sum())
+        summary["truncated"] = int(rows["truncated"].fillna(False).astype(bool).sum())
+        summary["parse_errors"] = int(rows["parse_error"].fillna(False).astype(bool).sum())
         _print_summary(f"{type(program).__name__} adapter={adapter} "
                        f"budget={json.dumps(program.budget.to_dict())}", summary)
     if len(frames) == 2:

@@ -237,6 +237,7 @@ def report_command(args) -> int:
 
     from optimize.experiments.study import SearchError
     from optimize.reports.figures import write_report
+    from optimize.reports.tables import read_tables
 
     if args.from_run:
         from optimize.tracking.runs import Tracker
@@ -252,17 +253,8 @@ def report_command(args) -> int:
             return 2
     else:
         results = Path(args.results)
-    configs_path = results / "configs.csv"
-    if not configs_path.exists():
-        print(
-            f"error: {configs_path} not found; --results must be a search/sweep results directory",
-            file=sys.stderr,
-        )
-        return 2
-    examples_path = results / "examples.csv"
     try:
-        configs = _read_table(configs_path)
-        examples = _read_table(examples_path) if examples_path.exists() else pd.DataFrame()
+        configs, examples = read_tables(results)
         paths = write_report(configs, examples, args.out)
     except (SearchError, pd.errors.EmptyDataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -272,20 +264,6 @@ def report_command(args) -> int:
             print(f"{name}: {files['png']}  {files['csv']}  {files['md']}")
     print(f"index: {paths['index']}")
     return 0
-
-
-def _read_table(path):
-    """A results CSV; a malformed one is a user error naming the file (not a bare pandas message)."""
-    import pandas as pd
-
-    from optimize.errors import UserError
-
-    try:
-        return pd.read_csv(path)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        problem = " ".join(str(exc).split())
-        raise UserError(f"{path} is not a readable CSV table ({problem}); --results must be a search/sweep "
-                        "results directory") from None
 
 
 def ui_command(args) -> int:

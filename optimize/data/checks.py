@@ -19,8 +19,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from optimize.data.expressions import Expression, ExpressionError
+from optimize.data.expressions import Expression
 from optimize.data.instances import Template, TemplateError, render
+from optimize.data.limits import ExpressionError
 from optimize.data.parsing import load_template, template_paths
 from optimize.data.values import exact, format_value, is_exact_number, to_answer
 

@@ -11,6 +11,7 @@ Example:
     True
     >>> evaluate("x / 4", {"x": 10})
     Fraction(5, 2)
+    >>> from optimize.data.values import to_answer
     >>> to_answer(evaluate("x / 4", {"x": 10}))
     2.5
 """
@@ -31,27 +32,13 @@ from optimize.data.limits import (
     MAX_SOURCE,
     ExpressionError,
     LimitError,
-    StepLimitError,
     charge,
     check_value,
     evaluation_meter,
 )
-from optimize.data.values import DecimalValue, exact, format_value, to_answer
+from optimize.data.values import exact, format_value
 
-__all__ = [
-    "ExpressionError",
-    "LimitError",
-    "StepLimitError",
-    "DecimalValue",
-    "Expression",
-    "compile_expression",
-    "evaluate",
-    "exact",
-    "format_value",
-    "to_answer",
-    "safe_functions",
-    "sampling_functions",
-]
+__all__ = ["Expression", "compile_expression", "evaluate"]
 
 _ALLOWED_NODES: tuple[type[ast.AST], ...] = (
     ast.Expression,

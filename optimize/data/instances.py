@@ -33,9 +33,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from optimize.data.expressions import Expression, ExpressionError, sampling_functions
-from optimize.data.functions import is_int
-from optimize.data.limits import LimitError, StepLimitError, charge, metered
+from optimize.data.expressions import Expression
+from optimize.data.functions import is_int, sampling_functions
+from optimize.data.limits import ExpressionError, LimitError, StepLimitError, charge, metered
 from optimize.data.pools import NUMBER_WORDS, pool_namespace
 from optimize.data.sentences import split_context_question
 from optimize.data.values import (

@@ -18,8 +18,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from optimize.data.expressions import Expression, ExpressionError
+from optimize.data.expressions import Expression
 from optimize.data.instances import PLACEHOLDER, InitLine, QuestionSpec, Template, TemplateError
+from optimize.data.limits import ExpressionError
 from optimize.data.pools import pool_namespace
 
 __all__ = ["load_template", "load_templates", "template_paths", "third_party_id"]

@@ -18,12 +18,12 @@ come from real models (the fake engine only checks the plumbing in tests).
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import time
 import urllib.request
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +125,15 @@ def _test_cap(budget) -> int:
     return getattr(budget, "resolved_test_max_tokens", None) or budget.test_max_tokens
 
 
-def latency(args: argparse.Namespace) -> dict:
+def latency(*, data: str = "ours", split: str = "test", seed: int = 0, n: int = 30,
+            model: str = "local:qwen2.5-coder-0.5b", sleep_model: str | None = None,
+            test_model: str | None = None, store: str | None = None, verbosities: Sequence[int] = (0, 2, 4),
+            notes_verbosity: int = 0, sleep_samples: int = 1, sleep_max_tokens: int = 512,
+            max_tokens: int | None = None) -> dict:
+    """Mode (a): test-time latency and time to first token of ``n`` questions with learned contexts
+    (verbosity ``notes_verbosity``) against test-time-only answers at each of ``verbosities``, cold and warm
+    server cache; ``sleep_model``/``test_model`` default to ``model``, ``max_tokens`` to the Budget's cap.
+    Returns :func:`latency_summary`'s table, rows and verdict."""
     from tqdm.auto import tqdm
 
     from programs.answers import is_correct
@@ -134,16 +142,16 @@ def latency(args: argparse.Namespace) -> dict:
     from programs.lm import TokenLedger
     from programs.store import open_store
 
-    examples = _questions(args.data, args.split, args.seed, args.n)
-    test_model, sleep_model = args.test_model or args.model, args.sleep_model or args.model
-    ledger, store = TokenLedger(), open_store(args.store)
-    caps = {"test_max_tokens": args.max_tokens} if args.max_tokens else {}  # else the Budget's default cap
-    base = Budget(sleep_model=sleep_model, test_model=test_model, sleep_samples=args.sleep_samples,
-                  sleep_max_tokens=args.sleep_max_tokens, **caps)
-    with_notes = build_program(base.replace(test_verbosity=args.notes_verbosity), ledger=ledger, store=store)
-    modes = [("notes", args.notes_verbosity, with_notes)] + [
+    examples = _questions(data, split, seed, n)
+    test_model, sleep_model = test_model or model, sleep_model or model
+    ledger, notes_store = TokenLedger(), open_store(store)
+    caps = {"test_max_tokens": max_tokens} if max_tokens else {}  # else the Budget's default cap
+    base = Budget(sleep_model=sleep_model, test_model=test_model, sleep_samples=sleep_samples,
+                  sleep_max_tokens=sleep_max_tokens, **caps)
+    with_notes = build_program(base.replace(test_verbosity=notes_verbosity), ledger=ledger, store=notes_store)
+    modes = [("notes", notes_verbosity, with_notes)] + [
         ("test-only", v, build_program(base.replace(use_sleep=False, test_verbosity=v), ledger=ledger))
-        for v in args.verbosities]
+        for v in verbosities]
     api_base, alias = _endpoint(test_model)
     groups = _by_context(examples)
     notes = {cid: with_notes.sleep(members[0].get("context"))
@@ -238,31 +246,44 @@ def latency_summary(rows: list[dict]) -> dict:
 
 
 # -- (b, c) load and kill --------------------------------------------------------------------------------
-def _serve_args(args: argparse.Namespace, store: Path) -> list[str]:
-    extra = ["--store", str(store), "--scheduler", args.scheduler, "--sleep-workers", str(args.sleep_workers),
-             "--max-concurrency", str(args.max_concurrency)]
+def _serve_args(store: Path, *, scheduler: str, sleep_workers: int, max_concurrency: int,
+                **models: str | None) -> list[str]:
+    extra = ["--store", str(store), "--scheduler", scheduler, "--sleep-workers", str(sleep_workers),
+             "--max-concurrency", str(max_concurrency)]
     for flag in ("model", "sleep_model", "test_model", "budget"):
-        if getattr(args, flag):
-            extra += [f"--{flag.replace('_', '-')}", getattr(args, flag)]
+        if models.get(flag):
+            extra += [f"--{flag.replace('_', '-')}", models[flag]]
     return extra
 
 
-def _load_inputs(args: argparse.Namespace) -> tuple[list[tuple[str, str]], list[tuple[str, str, Any]]]:
-    """``args.contexts`` contexts and ``args.questions`` questions over them, interleaved across contexts
+def _load_inputs(data: str, split: str, seed: int, contexts: int,
+                 questions: int) -> tuple[list[tuple[str, str]], list[tuple[str, str, Any]]]:
+    """``contexts`` contexts and ``questions`` questions over them, interleaved across contexts
     (a context's questions are reused in turn when it has fewer than its share)."""
-    groups = list(_by_context(_questions(args.data, args.split, args.seed, 10**9)).items())[: args.contexts]
+    groups = list(_by_context(_questions(data, split, seed, 10**9)).items())[:contexts]
     if not groups:
-        raise ValueError(f"no questions in split {args.split!r} of {args.data}")
-    contexts = [(cid, members[0].get("context")) for cid, members in groups]
-    questions = []
-    for turn in range(args.questions):
+        raise ValueError(f"no questions in split {split!r} of {data}")
+    chosen = [(cid, members[0].get("context")) for cid, members in groups]
+    asked = []
+    for turn in range(questions):
         cid, members = groups[turn % len(groups)]
         example = members[(turn // len(groups)) % len(members)]
-        questions.append((cid, example.get("question"), example.get("answer")))
-    return contexts, questions
+        asked.append((cid, example.get("question"), example.get("answer")))
+    return chosen, asked
 
 
-def load(args: argparse.Namespace, *, kill: bool = False) -> dict:
+def load(*, out: str | Path = "reports/deploy", data: str = "ours", split: str = "test", seed: int = 0,
+         questions: int = 200, contexts: int = 20, clients: int = 8, policy: str = "wait",
+         deadline: float = 60.0, retries: int = 3, backoff: float = 1.0,
+         model: str | None = "local:qwen2.5-coder-0.5b", sleep_model: str | None = None,
+         test_model: str | None = None, budget: str | None = None,
+         scheduler: str = "break-even", sleep_workers: int = 1, max_concurrency: int = 2,
+         store: str | None = None, server_url: str | None = None, kill: bool = False,
+         kill_at: float = 0.5) -> dict:
+    """Modes (b) and (c): ``clients`` concurrent clients ask ``questions`` questions over ``contexts``
+    contexts of a ``sleeptime serve`` (started here on ``store``, a fresh one under ``out`` by default, unless
+    ``server_url`` names a running one); with ``kill``, the server is SIGKILLed after ``kill_at`` of the
+    answers and restarted on the same store. ``budget`` is Budget fields as JSON for the server."""
     import tempfile
 
     from tqdm.auto import tqdm
@@ -270,29 +291,32 @@ def load(args: argparse.Namespace, *, kill: bool = False) -> dict:
     from optimize.deploy.load import ServerProcess, add_contexts, ask_all, kill_and_restart, load_summary
     from programs.lm.local import find_free_port
 
-    contexts, questions = _load_inputs(args)
-    workdir = Path(args.out)
+    chosen, asked = _load_inputs(data, split, seed, contexts, questions)
+    workdir = Path(out)
     workdir.mkdir(parents=True, exist_ok=True)
     fresh = Path(tempfile.mkdtemp(prefix="serve-store-", dir=workdir)) / "lc.db"
-    store = Path(args.store) if args.store else fresh
+    store_path = Path(store) if store else fresh
     server = None
-    url = args.server_url
+    url = server_url
     if url is None or kill:
-        server = ServerProcess(_serve_args(args, store), find_free_port(), workdir / "serve.log").start()
+        flags = _serve_args(store_path, scheduler=scheduler, sleep_workers=sleep_workers,
+                            max_concurrency=max_concurrency, model=model, sleep_model=sleep_model,
+                            test_model=test_model, budget=budget)
+        server = ServerProcess(flags, find_free_port(), workdir / "serve.log").start()
         url = server.url
     try:
-        add_contexts(url, contexts, expected_questions=max(1.0, len(questions) / len(contexts)))
-        bar = tqdm(total=len(questions), desc="kill" if kill else "load", unit="q")
+        add_contexts(url, chosen, expected_questions=max(1.0, len(asked) / len(chosen)))
+        bar = tqdm(total=len(asked), desc="kill" if kill else "load", unit="q")
         if kill:
-            summary = kill_and_restart(server, [c for c, _ in contexts], questions,
-                                       kill_after=max(1, int(len(questions) * args.kill_at)),
-                                       clients=args.clients, policy=args.policy, deadline=args.deadline,
-                                       retries=args.retries, backoff=args.backoff,
+            summary = kill_and_restart(server, [c for c, _ in chosen], asked,
+                                       kill_after=max(1, int(len(asked) * kill_at)),
+                                       clients=clients, policy=policy, deadline=deadline,
+                                       retries=retries, backoff=backoff,
                                        progress=lambda answer: bar.update(1))
         else:
             started = time.perf_counter()
-            answers = ask_all(url, questions, clients=args.clients, policy=args.policy,
-                              deadline=args.deadline, retries=args.retries, backoff=args.backoff,
+            answers = ask_all(url, asked, clients=clients, policy=policy,
+                              deadline=deadline, retries=retries, backoff=backoff,
                               on_answer=lambda answer: bar.update(1))
             summary = load_summary(answers, time.perf_counter() - started)
         bar.close()
@@ -302,7 +326,7 @@ def load(args: argparse.Namespace, *, kill: bool = False) -> dict:
     finally:
         if server is not None:
             server.stop()
-    summary.update(contexts=len(contexts), clients=args.clients, policy=args.policy)
+    summary.update(contexts=len(chosen), clients=clients, policy=policy)
     return summary
 
 

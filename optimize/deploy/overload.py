@@ -1,7 +1,7 @@
 """Overload `sleeptime serve` on loopback: more clients than it admits, for a bounded time, against the fake
 engine; counts what was answered, refused and lost, and samples the server process's memory.
 
-    python3 -m optimize.deploy.overload --clients 64 --seconds 20 --max-questions 8
+    python3 -m optimize.cli.overload --clients 64 --seconds 20 --max-questions 8
 
 A healthy server answers what it admits, refuses the rest at once with 503 + Retry-After (or 429), loses
 nothing, and its resident memory stays flat while the clients keep coming.
@@ -9,8 +9,6 @@ nothing, and its resident memory stays flat while the clients keep coming.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import re
 import subprocess
@@ -147,26 +145,3 @@ def _drive(server: subprocess.Popen, engine: FakeEngine, *, clients: int, second
         "rss_mib_end": round(end["VmRSS"] / 1024, 1), "rss_mib_high_water": round(end["VmHWM"] / 1024, 1),
         "lm_requests": len(engine.requests),
     }
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -m optimize.deploy.overload",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=64)
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--contexts", type=int, default=10)
-    parser.add_argument("--max-questions", type=int, default=8)
-    parser.add_argument("--answer-delay", type=float, default=0.05, help="seconds the fake engine takes")
-    parser.add_argument("--repo", type=Path, default=REPO,
-                        help="whose server code to run (to compare two trees)")
-    parser.add_argument("--no-limit-flags", action="store_true", help="for servers without the limit flags")
-    args = parser.parse_args(argv)
-    report = run_overload(clients=args.clients, seconds=args.seconds, contexts=args.contexts,
-                          max_questions=args.max_questions, answer_delay=args.answer_delay,
-                          limit_flags=not args.no_limit_flags, repo=args.repo)
-    print(json.dumps(report, indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -11,13 +11,13 @@ Re-running resumes: finished rows and trials are kept and learned contexts come 
 
 from __future__ import annotations
 
-import argparse
 import sys
 import textwrap
 import time
 from pathlib import Path
 from typing import Any
 
+from optimize.experiments.runner import DEFAULT_MAX_ERROR_RATE
 from programs.redact import redact
 
 # Chosen by measurement on the dev split (BENCHMARKS.md, "The demo's defaults"; rows in
@@ -68,7 +68,15 @@ def _label(row) -> str:
     return f"{phase}, verbosity {int(row['test_verbosity'])}"
 
 
-def demo_command(args: argparse.Namespace) -> int:
+def run_demo(*, sleep_model: str = DEMO_SLEEP_MODEL, test_model: str = DEMO_TEST_MODEL, contexts: int = 5,
+             search_contexts: int = 2, n_trials: int = 6, sampler_seed: int = 0,
+             max_error_rate: float = DEFAULT_MAX_ERROR_RATE, name: str = "demo",
+             out: str | Path = "reports/demo", track: bool = True, threads: int = 1,
+             store: str | None = None, api_base: str | None = None,
+             retries: int = 3) -> int:
+    """The demo's three steps: a held-out comparison on ``contexts`` test contexts, an ``n_trials``-trial
+    budget search on ``search_contexts`` dev contexts, and the report under ``out``; MLflow runs (named
+    after ``name``) unless ``track`` is false. ``store`` defaults to the user cache's learned contexts."""
     from functools import partial
 
     import optuna
@@ -87,63 +95,61 @@ def demo_command(args: argparse.Namespace) -> int:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress bars say enough
     started = time.perf_counter()
-    sleep_model = args.model or args.sleep_model
-    test_model = args.model or args.test_model
     models = (redact(sleep_model) if sleep_model == test_model
               else f"sleep {redact(sleep_model)}, test {redact(test_model)}")
-    test = spread_contexts(load_examples("ours", split="test"), args.contexts)
-    dev = spread_contexts(load_examples("ours", split="dev"), args.search_contexts)
+    test = spread_contexts(load_examples("ours", split="test"), contexts)
+    dev = spread_contexts(load_examples("ours", split="dev"), search_contexts)
     n_per_context = len(test) / max(1, len({e.context_id for e in test}))
-    store = open_store(args.store if args.store is not None else default_store_path())
-    tracker = False if args.no_mlflow else Tracker()
-    common = dict(store=store, tracker=tracker, price_ratio=10.0, max_error_rate=args.max_error_rate,
-                  evaluator=partial(evaluate_budget, api_base=args.api_base, progress=True,
-                                    num_threads=args.threads, lm_options={"num_retries": args.retries}))
+    learned = open_store(store if store is not None else default_store_path())
+    tracker = Tracker() if track else False
+    common = dict(store=learned, tracker=tracker, price_ratio=10.0, max_error_rate=max_error_rate,
+                  evaluator=partial(evaluate_budget, api_base=api_base, progress=True,
+                                    num_threads=threads, lm_options={"num_retries": retries}))
     results = default_mlruns_dir() / "results"
 
-    if not 0.0 <= args.max_error_rate <= 1.0:  # before the speed probe's first call, like every flag
-        raise ExperimentError(f"--max-error-rate must be in 0..1, got {args.max_error_rate}")
-    speeds = {"test": probe_speed(test_model, api_base=args.api_base)}
+    if not 0.0 <= max_error_rate <= 1.0:  # before the speed probe's first call, like every flag
+        raise ExperimentError(f"--max-error-rate must be in 0..1, got {max_error_rate}")
+    speeds = {"test": probe_speed(test_model, api_base=api_base)}
     speeds["sleep"] = (speeds["test"] if sleep_model == test_model
-                       else probe_speed(sleep_model, api_base=args.api_base))
+                       else probe_speed(sleep_model, api_base=api_base))
     contexts_of = lambda examples: len({e.context_id for e in examples})  # noqa: E731
     print(expected_duration(speeds, demo_work(len(test), contexts_of(test), len(dev), contexts_of(dev),
-                                              args.n_trials)), flush=True)
+                                              n_trials)), flush=True)
     print(f"[1/3] sleep-time vs test-time-only on {len(test)} held-out questions "
-          f"({args.contexts} contexts, model {models})", flush=True)
+          f"({contexts} contexts, model {models})", flush=True)
     budgets = demo_budgets(sleep_model, test_model)
-    comparison = run_sweep(test, budgets=budgets, name=f"{args.name}-comparison",
+    comparison = run_sweep(test, budgets=budgets, name=f"{name}-comparison",
                            questions_per_context=n_per_context, split="test",
                            description="Demo, step 1: sleep-time compute against test-time-only answering "
-                           f"on {len(test)} held-out questions ({args.contexts} contexts, every question of "
+                           f"on {len(test)} held-out questions ({contexts} contexts, every question of "
                            "each context, so a learned context is amortized over its questions).",
-                           results_dir=results / f"{args.name}-comparison", **common)
+                           results_dir=results / f"{name}-comparison", **common)
 
-    print(f"[2/3] budget search: {args.n_trials} Optuna trials on {len(dev)} dev questions", flush=True)
+    print(f"[2/3] budget search: {n_trials} Optuna trials on {len(dev)} dev questions", flush=True)
     space = SearchSpace(use_sleep=(True, False), test_verbosity=(0, 1, 3), test_max_tokens=(96, 256),
                         sleep_samples=(1, 2), sleep_rounds=(0,), sleep_max_tokens=(384,),
                         sleep_model=(sleep_model,), test_model=(test_model,))
-    study = run_search(dev, n_trials=args.n_trials, study_name=f"{args.name}-search", space=space,
-                       questions_per_context=n_per_context, split="dev", seed=args.sampler_seed,
+    study = run_search(dev, n_trials=n_trials, study_name=f"{name}-search", space=space,
+                       questions_per_context=n_per_context, split="dev", seed=sampler_seed,
                        description="Demo, step 2: a short Optuna search over how compute is split between "
                        f"sleep time and test time, on {len(dev)} dev questions.",
-                       results_dir=results / f"{args.name}-search", **common)
+                       results_dir=results / f"{name}-search", **common)
 
     print("[3/3] report", flush=True)
     # Only the held-out comparison goes into these figures: search trials answer other (dev) questions,
     # and their own Pareto front is logged with the search's parent run.
-    examples_path = results / f"{args.name}-comparison" / "examples.csv"
+    examples_path = results / f"{name}-comparison" / "examples.csv"
     examples = pd.read_csv(examples_path) if examples_path.exists() else pd.DataFrame()
     # One interval everywhere: the CSV and figures get the context-clustered bootstrap the table prints.
     frames = ({str(c): rows for c, rows in examples.groupby("config_id")} if "config_id" in examples else {})
     if frames:
         comparison = with_cluster_intervals(comparison.assign(config_id=comparison["config_id"].astype(str)),
                                             frames)
-    paths = write_report(comparison, examples, Path(args.out))
-    comparison.to_csv(Path(args.out) / "comparison-configs.csv", index=False)
-    paths["comparison-configs"] = Path(args.out) / "comparison-configs.csv"
+    paths = write_report(comparison, examples, Path(out))
+    comparison.to_csv(Path(out) / "comparison-configs.csv", index=False)
+    paths["comparison-configs"] = Path(out) / "comparison-configs.csv"
     if len(examples):  # the per-question rows behind every number printed, without the questions' text
-        rows_path = Path(args.out) / "rows.csv"
+        rows_path = Path(out) / "rows.csv"
         examples.drop(columns=[c for c in ("question", "context") if c in examples]).to_csv(rows_path,
                                                                                            index=False)
         paths["rows"] = rows_path
@@ -171,9 +177,9 @@ def demo_command(args: argparse.Namespace) -> int:
         print(f"  {trial.values[0]:.2f}  {trial.values[1]:7.1f}  {trial.values[2]:8.1f}  {label}"
               + (f", cap {cap} tokens" if cap else ""))
     print("\nFigures and tables:")
-    for name, files in sorted(paths.items()):
-        print(f"  {name}: {files['png'] if isinstance(files, dict) else files}")
-    if not args.no_mlflow:
+    for kind, files in sorted(paths.items()):
+        print(f"  {kind}: {files['png'] if isinstance(files, dict) else files}")
+    if track:
         print("\nBrowse every run:  python -m optimize ui   (then open http://127.0.0.1:5000)")
     print(f"done in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return 0

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from optimize.errors import UserError
 from optimize.tracking.runs import Tracker
 
 # What every experiment optimizes, in this order: the columns a front is computed on.
@@ -71,6 +72,31 @@ def write_tables(configs, results_dir: Path) -> Path:
     examples.to_csv(results_dir / "examples.csv", index=False)
     (results_dir / "meta.json").write_text(json.dumps({"written_at": time.time()}))
     return results_dir
+
+
+def read_tables(results_dir: str | Path):
+    """``(configs, examples)`` of a folder :func:`write_tables` wrote (examples empty when absent); a
+    missing ``configs.csv`` or an unreadable table is a :class:`UserError` naming the file."""
+    import pandas as pd
+
+    results_dir = Path(results_dir)
+    configs_path = results_dir / "configs.csv"
+    if not configs_path.exists():
+        raise UserError(f"{configs_path} not found; --results must be a search/sweep results directory")
+    examples_path = results_dir / "examples.csv"
+    return (_read_table(configs_path),
+            _read_table(examples_path) if examples_path.exists() else pd.DataFrame())
+
+
+def _read_table(path: Path):
+    import pandas as pd
+
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        problem = " ".join(str(exc).split())
+        raise UserError(f"{path} is not a readable CSV table ({problem}); --results must be a search/sweep "
+                        "results directory") from None
 
 
 FRONT_COLUMNS = ["label", "accuracy", "accuracy_ci_low", "accuracy_ci_high", "mean_test_tokens",
