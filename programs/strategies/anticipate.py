@@ -34,6 +34,18 @@ ANTICIPATE_DEMO = dspy.Example(
 ).with_inputs("context", "count")
 
 
+def anticipating_predictor() -> dspy.Predict:
+    """The predictor that lists likely questions, with its worked example as a demo.
+
+    Example:
+        >>> len(anticipating_predictor().demos)
+        1
+    """
+    predictor = dspy.Predict(AnticipateQuestions)
+    predictor.demos = [ANTICIPATE_DEMO]
+    return predictor
+
+
 def parse_questions(text: str, limit: int) -> list[str]:
     """The distinct questions in a model's list, numbering and bullets removed, at most ``limit``.
 
@@ -97,8 +109,7 @@ class AnticipateAndSolve(dspy.Module):
                              "pass temperature > 0 (e.g. 0.7) or samples=1")
         self.questions, self.verbosity, self.samples = questions, verbosity, samples
         self.temperature, self.seed, self.lm_binding = temperature, seed, lm
-        self.anticipate = dspy.Predict(AnticipateQuestions)
-        self.anticipate.demos = [ANTICIPATE_DEMO]
+        self.anticipate = anticipating_predictor()
         self.solve = dspy.Predict(answering_signature(with_learned_context=False, verbosity=verbosity))
         self.rederive = dspy.Predict(answering_signature(with_learned_context=False, verbosity=4))
 

@@ -10,9 +10,8 @@ import dspy
 from programs.binding import LMBinding, prepare_phase, without_lms
 from programs.sampling import active_lm, rollout_lm
 from programs.strategies.agreement import agreed_values
-from programs.strategies.anticipate import ANTICIPATE_DEMO, parse_questions
+from programs.strategies.anticipate import anticipating_predictor, parse_questions
 from programs.strategies.compute import ComputeQuantities, quantities_as_notes
-from programs.strategies.signatures import AnticipateQuestions
 
 
 class ComputedNotes(dspy.Module):
@@ -52,8 +51,7 @@ class ComputedNotes(dspy.Module):
                              "pass temperature > 0 (e.g. 0.7) or samples=1")
         self.questions, self.samples, self.temperature, self.seed = questions, samples, temperature, seed
         self.lm_binding = lm
-        self.anticipate = dspy.Predict(AnticipateQuestions)
-        self.anticipate.demos = [ANTICIPATE_DEMO]
+        self.anticipate = anticipating_predictor()
         self.compute = ComputeQuantities(timeout_seconds=timeout_seconds, memory_mb=memory_mb)
 
     def fingerprint(self) -> str:
