@@ -126,3 +126,18 @@ def test_rows_keep_the_notes_and_whether_they_state_the_gold_number(tmp_path):
     assert list(frame["notes_state_gold"]) == [True, False]
     written = [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()]
     assert [row["notes_state_gold"] for row in written] == [True, False]
+
+
+def test_an_unparseable_answer_drops_its_question_not_the_learned_context():
+    def reply(messages, request):
+        text = messages[-1]["content"]
+        if "## count ##" in text:
+            return chat_adapter_reply(questions="1. How many in total?\n2. How many left?")
+        if "How many left?" in text:
+            return chat_adapter_reply(reasoning="10 - 3 = 7", answer="7")
+        return "[[ ## reasoning ## ]]\nSo the total is \\boxed{12}."  # no answer field: unparseable
+
+    with FakeEngine(reply) as engine:
+        notes, outcomes = _notes(engine, samples=1)
+    assert notes.splitlines() == ["- How many left? 7 (10 - 3 = 7)"]
+    assert outcomes == {"agreed": 1, "rederived": 0, "dropped": 1}

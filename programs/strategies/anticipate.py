@@ -7,6 +7,7 @@ import json
 import re
 
 import dspy
+from dspy.utils.exceptions import AdapterParseError
 
 from programs.answers import extract_number
 from programs.binding import LMBinding, prepare_phase, without_lms
@@ -85,7 +86,9 @@ class AnticipateAndSolve(dspy.Module):
     double-checked). With ``samples > 1`` each question is answered ``samples`` times on rollout copies of
     the LM (``temperature``, ``seed``): an answer is kept when more than half the samples give it; when they
     disagree, one greedy re-derivation at verbosity 4 decides, and it is kept only if it matches one of
-    the samples, otherwise the question is dropped. The learned context is one line per kept question:
+    the samples, otherwise the question is dropped. A reply the adapter cannot parse is an unread sample
+    (a vote for no value), so one unreadable answer drops that question, not the whole learned context.
+    The learned context is one line per kept question:
     ``- <question> <answer>`` with the calculation that gave it.
 
     Example:
@@ -133,16 +136,28 @@ class AnticipateAndSolve(dspy.Module):
         lm = rollout_lm(active_lm(self.solve), index, temperature=self.temperature, seed=self.seed)
         return self.solve(context=context, question=question, lm=lm, config=config)
 
+    @staticmethod
+    def _parsed(call) -> dspy.Prediction | None:
+        """A solve's prediction, or None for a reply the adapter could not parse (an unread sample: it
+        counts against agreement, and one unreadable question never costs the context its other notes)."""
+        try:
+            return call()
+        except AdapterParseError:
+            return None
+
     def _settle(self, context: str, question: str, config: dict) -> tuple[float | None, str, str]:
         """(answer or None, derivation, how it was settled: agreed / rederived / dropped)."""
-        solved = [self._solve_once(context, question, index, config) for index in range(self.samples)]
-        values = [extract_number(prediction.answer) for prediction in solved]
+        solved = [self._parsed(lambda i=index: self._solve_once(context, question, i, config))
+                  for index in range(self.samples)]
+        values = [extract_number(p.answer) if p is not None else None for p in solved]
         agreed = majority_value(values)
         if agreed is not None:
-            reasoning = next((p.get("reasoning") for p, v in zip(solved, values, strict=True) if v == agreed),
-                             None)
+            reasoning = next((p.get("reasoning") for p, v in zip(solved, values, strict=True)
+                              if p is not None and v == agreed), None)
             return agreed, short_derivation(reasoning), "agreed"
-        checked = self.rederive(context=context, question=question, config=config)
+        checked = self._parsed(lambda: self.rederive(context=context, question=question, config=config))
+        if checked is None:
+            return None, "", "dropped"
         value = extract_number(checked.answer)
         if value is not None and any(v is not None and same_value(v, value) for v in values):
             return value, short_derivation(checked.get("reasoning")), "rederived"
