@@ -10,6 +10,8 @@ without a model spec (``None``) leaves its predictors unbound, so DSPy uses the 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from typing import Any
 
@@ -149,3 +151,18 @@ def prepare_phase(module: dspy.Module, binding: LMBinding | None) -> tuple[dspy.
         return dspy.settings.adapter or make_adapter("chat"), {}
     binding.bind(module)
     return binding.adapter, binding.call_config()
+
+
+def module_fingerprint(module: dspy.Module, binding: LMBinding | None, **settings: Any) -> str:
+    """A hash of what shapes a sleep module's learned context besides the Budget: its prompts and demos
+    (state without LMs), the binding's adapter and ``settings``; a store key part (:mod:`programs.store`).
+
+    Example:
+        >>> a = module_fingerprint(dspy.Predict("question -> answer"), None, seed=0)
+        >>> a == module_fingerprint(dspy.Predict("question -> answer"), None, seed=1)
+        False
+    """
+    adapter = binding.adapter_name if binding else None
+    payload = json.dumps({"state": without_lms(module.dump_state()), "adapter": adapter, **settings},
+                         sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()

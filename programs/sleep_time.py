@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 
 import dspy
 
-from programs.binding import LMBinding, prepare_phase, without_lms
+from programs.binding import LMBinding, module_fingerprint, prepare_phase
 from programs.sampling import active_lm, rollout_lm
 from programs.signatures import LearnContext, MergeLearnedContexts, RethinkContext
 
@@ -71,12 +69,8 @@ class SleepTimeRewriter(dspy.Module):
 
     def fingerprint(self) -> str:
         """Everything about this rewriter that shapes c' besides the budget: prompts, demos, settings."""
-        adapter = self.lm_binding.adapter_name if self.lm_binding else None
-        payload = json.dumps({"state": without_lms(self.dump_state()), "combine": self.combine,
-                              "adapter": adapter,
-                              "temperature": self.temperature if self.samples > 1 else 0.0,
-                              "seed": self.seed}, sort_keys=True, default=str)
-        return hashlib.sha256(payload.encode()).hexdigest()
+        return module_fingerprint(self, self.lm_binding, combine=self.combine, seed=self.seed,
+                                  temperature=self.temperature if self.samples > 1 else 0.0)
 
     def _draft(self, context: str, index: int, config: dict) -> str:
         if self.samples == 1:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 
 import dspy
 from dspy.utils.exceptions import AdapterParseError
 
 from programs.answers import extract_number
-from programs.binding import LMBinding, prepare_phase, without_lms
+from programs.binding import LMBinding, module_fingerprint, prepare_phase
 from programs.sampling import active_lm, rollout_lm
 from programs.signatures import answering_signature
 from programs.strategies.agreement import majority_value, same_value
@@ -118,12 +116,8 @@ class AnticipateAndSolve(dspy.Module):
 
     def fingerprint(self) -> str:
         """Everything about this module that shapes c' besides the Budget: prompts, demos, settings."""
-        adapter = self.lm_binding.adapter_name if self.lm_binding else None
-        payload = json.dumps({"strategy": "anticipate", "state": without_lms(self.dump_state()),
-                              "adapter": adapter,
-                              "temperature": self.temperature if self.samples > 1 else 0.0,
-                              "seed": self.seed}, sort_keys=True, default=str)
-        return hashlib.sha256(payload.encode()).hexdigest()
+        return module_fingerprint(self, self.lm_binding, strategy="anticipate", seed=self.seed,
+                                  temperature=self.temperature if self.samples > 1 else 0.0)
 
     def anticipated(self, context: str, config: dict) -> list[str]:
         """The questions this module expects about ``context`` (one call)."""

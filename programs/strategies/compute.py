@@ -3,12 +3,9 @@ list what it computed."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 import dspy
 
-from programs.binding import LMBinding, prepare_phase, without_lms
+from programs.binding import LMBinding, module_fingerprint, prepare_phase
 from programs.sandbox import SandboxRun, thread_sandbox
 from programs.signatures import LearnContext
 from programs.strategies.code_runs import extract_code, format_number, readable_name, run_with_one_repair
@@ -83,12 +80,8 @@ class ComputeQuantities(dspy.Module):
 
     def fingerprint(self) -> str:
         """Everything about this strategy that shapes c' besides the budget: prompts, demos, bounds."""
-        adapter = self.lm_binding.adapter_name if self.lm_binding else None
-        payload = json.dumps({"strategy": "compute", "state": without_lms(self.dump_state()),
-                              "adapter": adapter, "timeout_seconds": self.timeout_seconds,
-                              "memory_mb": self.memory_mb},
-                             sort_keys=True, default=str)
-        return hashlib.sha256(payload.encode()).hexdigest()
+        return module_fingerprint(self, self.lm_binding, strategy="compute",
+                                  timeout_seconds=self.timeout_seconds, memory_mb=self.memory_mb)
 
     def forward(self, context: str, questions: list[str] | None = None,
                 lm: dspy.BaseLM | None = None) -> dspy.Prediction:

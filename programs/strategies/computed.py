@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 import dspy
 
-from programs.binding import LMBinding, prepare_phase, without_lms
+from programs.binding import LMBinding, module_fingerprint, prepare_phase
 from programs.sampling import active_lm, rollout_lm
 from programs.strategies.agreement import agreed_values
 from programs.strategies.anticipate import anticipating_predictor, parse_questions
@@ -56,13 +53,10 @@ class ComputedNotes(dspy.Module):
 
     def fingerprint(self) -> str:
         """Everything about this module that shapes c' besides the Budget: prompts, demos, settings."""
-        adapter = self.lm_binding.adapter_name if self.lm_binding else None
-        payload = json.dumps({"strategy": "computed", "state": without_lms(self.dump_state()),
-                              "adapter": adapter, "questions": self.questions,
-                              "temperature": self.temperature if self.samples > 1 else 0.0, "seed": self.seed,
-                              "timeout_seconds": self.compute.timeout_seconds,
-                              "memory_mb": self.compute.memory_mb}, sort_keys=True, default=str)
-        return hashlib.sha256(payload.encode()).hexdigest()
+        return module_fingerprint(self, self.lm_binding, strategy="computed", questions=self.questions,
+                                  temperature=self.temperature if self.samples > 1 else 0.0, seed=self.seed,
+                                  timeout_seconds=self.compute.timeout_seconds,
+                                  memory_mb=self.compute.memory_mb)
 
     def forward(self, context: str) -> dspy.Prediction:
         adapter, config = prepare_phase(self, self.lm_binding)
