@@ -35,6 +35,23 @@ def test_a_better_run_is_paired_with_the_baseline_and_called_significant(tmp_pat
     assert "| better |" in capsys.readouterr().out and "| better |" in out.read_text()
 
 
+def test_a_run_made_under_other_server_settings_is_listed_but_not_paired(tmp_path):
+    def with_settings(path: Path, slots: int) -> Path:
+        settings = {"server": {"slots": slots, "speculative": "none"}}
+        Path(str(path) + ".config.json").write_text(json.dumps(settings))
+        return path
+
+    base = with_settings(write_rows(tmp_path / "base.jsonl", [0] * 12), 1)
+    same = with_settings(write_rows(tmp_path / "same.jsonl", [1] * 12), 1)
+    other = with_settings(write_rows(tmp_path / "other.jsonl", [1] * 12), 4)
+
+    table = comparison_table(base, {"same": (None, same), "other": (None, other)}).set_index("variant")
+
+    assert table.loc["same", "paired"] == 12 and table.loc["same", "server"] == "1 slot, speculative none"
+    assert pd.isna(table.loc["other", "paired"]) and pd.isna(table.loc["other", "difference"])
+    assert table.loc["other", "significant"].startswith("not paired: made at 4 slots")
+
+
 def test_only_the_questions_both_answered_are_paired(tmp_path):
     base = write_rows(tmp_path / "base.jsonl", [0] * 12)
     fewer = write_rows(tmp_path / "fewer.jsonl", [1] * 6)

@@ -3,7 +3,7 @@
 A benchmark part keeps one rows file per configuration (``rows/<id>.jsonl``), reruns of some
 configurations at other server settings (``reruns/<id>.jsonl``) and, for question 7, timed reruns
 (``latency/<id>-warm.jsonl``, ``-cold.jsonl``), each with the server settings it was made under
-(:mod:`optimize.experiments.server_settings`). :func:`runs_on_file` reads them all so paired tables can take
+(:mod:`optimize.reports.server_settings`). :func:`runs_on_file` reads them all so paired tables can take
 the runs made under matching settings. :func:`answer_changes` measures run-to-run variation: how many
 extracted answers changed between two runs and how many of those flipped right/wrong, with the paired
 accuracy difference, so a repeat of one configuration can stand next to the effects it could be mistaken for.
@@ -32,7 +32,7 @@ def _rows(path: Path) -> pd.DataFrame:
 def runs_on_file(model_dir: str | Path) -> tuple[dict[str, Any], list[dict]]:
     """``(server settings by config id of rows/, reruns)`` of one part folder; a rerun is a dict with
     ``config_id``, ``label`` (its path under the part), ``server`` and ``frame``."""
-    from optimize.experiments.server_settings import recorded_settings
+    from optimize.reports.server_settings import recorded_settings
 
     model_dir = Path(model_dir)
     server = {path.name[: -len(".jsonl")]: recorded_settings(path)
@@ -88,7 +88,7 @@ def _answer(value: Any) -> str:
 def run_to_run_table(pairs: list[tuple[str, str, Path, Path]]) -> pd.DataFrame:
     """One line per ``(what, kind, rows A, rows B)``: :func:`answer_changes` of B against A, with both
     runs' server settings. ``kind`` says whether the line is a repeat (same configuration) or an effect."""
-    from optimize.experiments.server_settings import describe, recorded_settings
+    from optimize.reports.server_settings import describe, recorded_settings
 
     lines = []
     for what, kind, path_a, path_b in pairs:

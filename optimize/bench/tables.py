@@ -93,7 +93,7 @@ def rerun_command(part: PartResults, config_id: str) -> str:
 
 def same_server_rows(part: PartResults, a_id: str, b_id: str) -> dict[str, Any]:
     """Rows of configurations ``a_id`` and ``b_id`` made under the same server settings
-    (:mod:`optimize.experiments.server_settings`): both grid runs when their settings are equal, else a
+    (:mod:`optimize.reports.server_settings`): both grid runs when their settings are equal, else a
     rerun of either (or both) at the other's settings. Returns ``a``, ``b`` (the frames), ``a_rows_from``,
     ``b_rows_from`` and ``server``; when no two runs match, only ``note``: why, and the command of each run
     that would have to be made. Two runs neither of which recorded its settings pair as before.
@@ -110,7 +110,7 @@ def same_server_rows(part: PartResults, a_id: str, b_id: str) -> dict[str, Any]:
         >>> found["a_rows_from"], found["b_rows_from"], found["server"]
         ('latency/s-warm.jsonl', 'rows', '1 slot, speculative none')
     """
-    from optimize.experiments.server_settings import comparable, describe
+    from optimize.reports.server_settings import comparable, describe
 
     runs_a, runs_b = _runs_of(part, a_id), _runs_of(part, b_id)
     for where_a, settings_a, frame_a in runs_a:

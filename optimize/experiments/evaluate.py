@@ -16,9 +16,9 @@ from typing import Any
 import pandas as pd
 
 from optimize.experiments.results_file import RowWriter, config_id, resume
-from optimize.experiments.server_settings import program_server_settings
 from optimize.experiments.task_order import presleep_possible, run_by_context
 from optimize.reports.metrics import is_failed_row
+from optimize.reports.server_settings import program_server_settings
 from programs.answers import extract_number, is_correct, states_number
 from programs.lm.ledger import LedgerScope, TokenLedger
 from programs.redact import redact

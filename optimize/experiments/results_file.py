@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from optimize.errors import ResumeMismatchError
-from optimize.experiments.server_settings import SERVER_KEY, comparable, describe, recorded_settings
 from optimize.reports.metrics import is_failed_row
 from optimize.reports.rows import read_results
+from optimize.reports.server_settings import SERVER_KEY, comparable, describe, recorded_settings
 from programs.redact import redact
 
 
@@ -121,7 +121,7 @@ def check_resume(results_path: str | os.PathLike, rows: list[dict], config: dict
 def _write_config(results_path: str | os.PathLike, config: dict, *, fresh: bool,
                   server: dict | None = None) -> None:
     """Write the configuration beside the results (``fresh``: no rows yet, so replace any old file), with
-    the server settings the rows are made under (:mod:`optimize.experiments.server_settings`; not part of
+    the server settings the rows are made under (:mod:`optimize.reports.server_settings`; not part of
     the id)."""
     path = _config_path(results_path)
     if fresh or not path.exists():

@@ -13,7 +13,9 @@ answered; ``unpaired`` the variant's and the baseline's questions that the other
 rows included), left out of the difference. ``lenient`` also counts unparsed replies that state the gold
 number; ``coverage`` is the share of questions whose learned context states the gold number (rows of
 ``evaluate`` keep the notes); ``sleep_tokens`` / ``sleep_seconds`` are generated tokens and seconds per
-context of making its learned context.
+context of making its learned context. ``server`` names the local server's settings each run recorded; a
+variant made under other settings than the baseline's is listed but not paired (slots and speculative
+decoding change some greedy answers, so such a difference would measure two changes at once).
 
 Usage::
 
@@ -31,12 +33,11 @@ import pandas as pd
 
 from optimize.errors import UserError
 
-COLUMNS = ("variant", "n", "contexts", "templates", "accuracy", "ci_context", "ci_template", "lenient",
-           "coverage", "test_tokens", "test_prompt_tokens", "sleep_tokens", "sleep_seconds", "paired",
-           "unpaired", "difference", "diff_ci_context", "diff_ci_template", "family_ci_context",
-           "family_ci_template",
-           "significant", "compile_calls", "compile_tokens", "compile_minutes", "truncated", "parse_errors",
-           "errors")
+COLUMNS = ("variant", "server", "n", "contexts", "templates", "accuracy", "ci_context", "ci_template",
+           "lenient", "coverage", "test_tokens", "test_prompt_tokens", "sleep_tokens", "sleep_seconds",
+           "paired", "unpaired", "difference", "diff_ci_context", "diff_ci_template", "family_ci_context",
+           "family_ci_template", "significant", "compile_calls", "compile_tokens", "compile_minutes",
+           "truncated", "parse_errors", "errors")
 FAMILY_ALPHA = 0.05
 
 
@@ -173,6 +174,19 @@ def variant_row(name: str, rows: pd.DataFrame, baseline: pd.DataFrame | None,
     return line
 
 
+def _same_settings(a: dict | None, b: dict | None) -> bool:
+    """Runs pair when both recorded the same local-server settings, or neither ran on a local server."""
+    from optimize.reports.server_settings import comparable
+
+    return (a is None and b is None) or comparable(a, b)
+
+
+def _settings_label(settings: dict | None) -> str:
+    from optimize.reports.server_settings import describe
+
+    return describe(settings) if settings else ""
+
+
 def comparison_table(baseline: str | Path, variants: dict[str, tuple[str | None, str]], *,
                      baseline_name: str = "baseline") -> pd.DataFrame:
     """The table: the baseline first, then each ``name -> (program_dir or None, rows_path)`` paired with it.
@@ -188,11 +202,21 @@ def comparison_table(baseline: str | Path, variants: dict[str, tuple[str | None,
         >>> table[["variant", "accuracy", "paired", "difference"]].to_dict("records")[1]
         {'variant': 'b', 'accuracy': 75.0, 'paired': 4, 'difference': 25.0}
     """
+    from optimize.reports.server_settings import describe, recorded_settings
+
     base = _rows(baseline)
-    lines = [variant_row(baseline_name, base, None, {})]
+    base_settings = recorded_settings(baseline)
+    lines = [{**variant_row(baseline_name, base, None, {}), "server": _settings_label(base_settings)}]
     for name, (program_dir, rows_path) in variants.items():
-        lines.append(variant_row(name, _rows(rows_path), base, _manifest(program_dir),
-                                 comparisons=len(variants)))
+        settings = recorded_settings(rows_path)
+        pairable = _same_settings(settings, base_settings)
+        line = variant_row(name, _rows(rows_path), base if pairable else None, _manifest(program_dir),
+                           comparisons=len(variants))
+        line["server"] = _settings_label(settings)
+        if not pairable:
+            line["significant"] = (f"not paired: made at {describe(settings)}, the baseline at "
+                                   f"{describe(base_settings)}; rerun one under the other's settings")
+        lines.append(line)
     table = pd.DataFrame(lines).reindex(columns=list(COLUMNS))
     table.attrs["note"] = family_note(len(variants))
     return table.astype({"paired": "Int64"})  # counts stay integers beside the baseline's empty cell

@@ -2,12 +2,24 @@
 # Sleep-time strategies against test-time-only budgets (docs/benchmarks/strategies/PROTOCOL.md).
 #   bash docs/benchmarks/strategies/run.sh dev                 # the selection runs (dev split, 9 contexts)
 #   bash docs/benchmarks/strategies/run.sh test NAME [NAME...]  # chosen configurations on the test split
+#   bash docs/benchmarks/strategies/run.sh gsm-symbolic NAME [NAME...]  # the same on the third-party held-out set
+# GSM-Symbolic rows quote third-party instances, so they go to mlruns/strategies/gsm-symbolic/ (not committed); the
+# set is made by: python3 -m optimize data generate --templates ../shared/data/gsm-symbolic/templates
+#   --per-template 2 --seed 2026 --skip-broken --checked --out mlruns/gsm-symbolic-heldout.jsonl
 # Resumable: each configuration's rows go to docs/benchmarks/strategies/<split>/<name>.jsonl as they finish
 # and a rerun answers only what is missing. Learned contexts are kept in the rows and in the store.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 SPLIT="${1:?dev or test}"; shift || true
 OUT="docs/benchmarks/strategies/$SPLIT"
+HELDOUT="${HELDOUT:-mlruns/gsm-symbolic-heldout.jsonl}"
+DATA=(--split "$SPLIT")
+if [ "$SPLIT" = gsm-symbolic ]; then
+  [ -f "$HELDOUT" ] || { echo "no $HELDOUT: make it with the data generate command at the top of $0" >&2; exit 2; }
+  OUT="mlruns/strategies/gsm-symbolic"
+  # One context per template, the same 147 the standard benchmark's --heldout-contexts 147 takes.
+  DATA=(--data "$HELDOUT" --split all --contexts 147)
+fi
 mkdir -p "$OUT"
 MODEL="${MODEL:-local:qwen2.5-coder-1.5b}"
 TEST_MODEL="${TEST_MODEL:-$MODEL}"
@@ -34,6 +46,6 @@ for name in "${NAMES[@]}"; do
   [ -n "$flags" ] || { echo "unknown configuration $name; known: ${!CONFIGS[*]}" >&2; exit 2; }
   echo "== $name ($SPLIT)"
   # shellcheck disable=SC2086
-  python3 -m optimize evaluate --split "$SPLIT" "${CONTEXTS[@]}" --sleep-model "$MODEL" --test-model "$TEST_MODEL" \
+  python3 -m optimize evaluate "${DATA[@]}" "${CONTEXTS[@]}" --sleep-model "$MODEL" --test-model "$TEST_MODEL" \
     $flags --store "$STORE" --out "$OUT/$name.jsonl" --tolerate-errors
 done
