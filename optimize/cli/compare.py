@@ -11,13 +11,15 @@ from optimize.reports import compare
 
 def _variant(text: str) -> tuple[str, tuple[str | None, str]]:
     """``[NAME=][PROGRAM_DIR:]ROWS.jsonl`` -> ``(NAME, (PROGRAM_DIR or None, ROWS))``; NAME defaults to the
-    file's stem.
+    file's stem. The path follows the last ``=``, so a name may hold one (``notes k=2=rows.jsonl``).
 
     Example:
         >>> _variant("runs/other.jsonl"), _variant("mipro=programs/mipro:runs/mipro.jsonl")
         (('other', (None, 'runs/other.jsonl')), ('mipro', ('programs/mipro', 'runs/mipro.jsonl')))
+        >>> _variant("notes k=2=runs/k2.jsonl")
+        ('notes k=2', (None, 'runs/k2.jsonl'))
     """
-    name, sep, rest = text.partition("=")
+    name, sep, rest = text.rpartition("=")
     if not sep:
         name, rest = Path(text).stem, text
     program_dir, _, rows = rest.rpartition(":")

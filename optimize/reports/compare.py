@@ -95,7 +95,8 @@ def notes_summary(rows: pd.DataFrame) -> dict[str, Any]:
 
     Example:
         >>> rows = pd.DataFrame({"context_id": ["a", "a", "b"], "correct": [True, False, False],
-        ...                      "reply_correct": [None, True, None], "notes_state_gold": [True, True, False],
+        ...                      "parse_error": [False, True, False], "reply_correct": [None, True, None],
+        ...                      "notes_state_gold": [True, True, False],
         ...                      "test_prompt_tokens": [100, 100, 130],
         ...                      "sleep_completion_tokens": [40, 40, 60],
         ...                      "sleep_seconds": [4.0, 4.0, 6.0]})
@@ -103,9 +104,11 @@ def notes_summary(rows: pd.DataFrame) -> dict[str, Any]:
         >>> summary["lenient"], summary["coverage"], summary["sleep_tokens"]
         (66.7, 66.7, 50.0)
     """
-    lenient = rows["correct"].astype(bool)
-    if "reply_correct" in rows:
-        lenient = lenient | rows["reply_correct"].fillna(False).astype(bool)
+    from optimize.reports.analysis import unparsed_reply_correct
+
+    # Rows made before ``reply_correct`` existed are read from the reply their parse error quotes.
+    lenient = rows["correct"].astype(bool) | pd.Series(
+        [bool(unparsed_reply_correct(row)) for row in rows.to_dict("records")], index=rows.index, dtype=bool)
     stated = rows["notes_state_gold"].dropna() if "notes_state_gold" in rows else pd.Series(dtype=bool)
     first = rows.drop_duplicates("context_id")
     sleep_tokens = first.get("sleep_completion_tokens", pd.Series(dtype=float))

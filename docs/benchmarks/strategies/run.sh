@@ -36,9 +36,16 @@ declare -A CONFIGS=(
   [test-only-v1]="--no-use-sleep --test-verbosity 1"
   [test-only-v3]="--no-use-sleep --test-verbosity 3"
   [test-only-code]="--no-use-sleep --test-strategy code"
+  # Rule step 3's scaling curve: the chosen strategy with more samples combined by agreement.
+  [sleep-compute-v0-k2]="--sleep-strategy compute --sleep-samples 2 --test-verbosity 0"
+  [sleep-compute-v0-k4]="--sleep-strategy compute --sleep-samples 4 --test-verbosity 0"
+  [sleep-compute-v0-k8]="--sleep-strategy compute --sleep-samples 8 --test-verbosity 0"
 )
 ORDER=(sleep-notes-v0 sleep-compute-v0 sleep-anticipate-compute-v0 test-only-code test-only-v1 test-only-v0
        sleep-anticipate-v0 test-only-v3)
+# Another answerer reading the same notes (TEST_MODEL=local:qwen2.5-coder-0.5b) writes to NAME-answer-<model>.
+SUFFIX=""
+[ "$TEST_MODEL" != "$MODEL" ] && SUFFIX="-answer-${TEST_MODEL#local:}"
 NAMES=("$@")
 [ ${#NAMES[@]} -eq 0 ] && NAMES=("${ORDER[@]}")
 for name in "${NAMES[@]}"; do
@@ -47,5 +54,5 @@ for name in "${NAMES[@]}"; do
   echo "== $name ($SPLIT)"
   # shellcheck disable=SC2086
   python3 -m optimize evaluate "${DATA[@]}" "${CONTEXTS[@]}" --sleep-model "$MODEL" --test-model "$TEST_MODEL" \
-    $flags --store "$STORE" --out "$OUT/$name.jsonl" --tolerate-errors
+    $flags --store "$STORE" --out "$OUT/$name$SUFFIX.jsonl" --tolerate-errors
 done
