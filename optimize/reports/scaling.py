@@ -46,14 +46,22 @@ def plot_sleep_scaling(table: pd.DataFrame, path: Path, baseline: str | None = N
     others = table[table["sleep_tokens"].isna()]
     for index, row in enumerate(others.itertuples(), start=1):
         style = "--" if row.variant == baseline else ":"
+        tokens = getattr(row, "test_tokens", float("nan"))
+        spent = f", {tokens:.0f} test tokens" if pd.notna(tokens) else ""
         ax.axhline(row.accuracy, color=colors(index % 10), linestyle=style,
-                   label=f"test-time only: {row.variant}")
+                   label=f"test-time only: {row.variant}{spent}")
     ax.set_xscale("log")
     ax.margins(x=0.15)
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-    ax.xaxis.set_minor_formatter(NullFormatter())
+    # A log axis over less than a decade has no labelled ticks of its own: label the points' own spends.
+    ticks: list[float] = []
+    for spend in sorted(set(sleep["sleep_tokens"].round())):
+        if not ticks or spend > ticks[-1] * 1.15:  # closer labels would print over each other
+            ticks.append(spend)
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    ax.xaxis.set_minor_locator(NullLocator())
     ax.legend(**LEGEND_OUTSIDE)
     ax.set_title("Scaling sleep-time compute: accuracy vs sleep tokens per context")
     ax.set_xlabel("generated sleep-time tokens per context (log scale)")
