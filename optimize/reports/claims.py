@@ -16,7 +16,8 @@ ci_high_template, test_tokens (generated), test_tokens_total (prompt too), n, n_
 of ``a``; ``paired`` gives :func:`optimize.reports.metrics.paired_bootstrap`'s fields (difference and
 intervals in points, accuracy_a/b in %), tokens_a, tokens_b and token_ratio (b's generated test tokens over
 a's), sleep_tokens_a/b (generated per context) and sleep_ratio (a's over b's), with ``lenient = "b"`` (or
-"a", "ab") counting that side's unparsed replies that state the gold number as right;
+"a", "ab") counting that side's unparsed replies that state the gold number as right, and with ``family = m``
+the family-wise (Bonferroni) intervals of one comparison among m with the same baseline (each at 1 - 0.05/m);
 ``predictability`` gives <label>_difference, _ci_low, _ci_high (points) and _n of a minus b per predictability
 label, pooled over pairs when ``a`` and ``b`` are lists; ``latency`` (``a``, ``b``: ledger calls files)
 gives seconds_a, seconds_b and a minus b paired (difference, ci_low, ci_high, in seconds); ``search`` (``a``:
@@ -85,7 +86,7 @@ def compute(claim: dict[str, Any]) -> dict[str, float]:
     if kind == "paired":
         lenient = claim.get("lenient", "")
         a, b = (_lenient(a) if "a" in lenient else a), (_lenient(b) if "b" in lenient else b)
-        d = paired_bootstrap(a, b)
+        d = paired_bootstrap(a, b, confidence=1 - 0.05 / int(claim.get("family", 1)))
         values = {k: (100 * v if isinstance(v, float) else v) for k, v in d.items()}
         tokens_a = float(a["test_completion_tokens"].mean())
         tokens_b = float(b["test_completion_tokens"].mean())
