@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "optimize.cli.demo",
     "optimize.cli.benchmark",
     "optimize.cli.compare",
+    "optimize.cli.rows",
     "optimize.cli.serve",
 )
 

@@ -3,8 +3,9 @@
 #   bash docs/benchmarks/strategies/run.sh dev                 # the selection runs (dev split, 9 contexts)
 #   bash docs/benchmarks/strategies/run.sh test NAME [NAME...]  # chosen configurations on the test split
 #   bash docs/benchmarks/strategies/run.sh gsm-symbolic NAME [NAME...]  # the same on the third-party held-out set
-# GSM-Symbolic rows quote third-party instances, so they go to mlruns/strategies/gsm-symbolic/ (not committed); the
-# set is made by: python3 -m optimize data generate --templates ../shared/data/gsm-symbolic/templates
+# GSM-Symbolic rows quote third-party instances, so they go to mlruns/strategies/gsm-symbolic/ (not committed) and a
+# copy without instance text (`sleeptime rows publish`) to docs/benchmarks/strategies/gsm-symbolic/, committed: it
+# recomputes every table and claim, and a run on a fresh machine resumes from it. The set is made by: python3 -m optimize data generate --templates ../shared/data/gsm-symbolic/templates
 #   --per-template 2 --seed 2026 --skip-broken --checked --out mlruns/gsm-symbolic-heldout.jsonl
 # Resumable: each configuration's rows go to docs/benchmarks/strategies/<split>/<name>.jsonl as they finish
 # and a rerun answers only what is missing. Learned contexts are kept in the rows and in the store.
@@ -52,7 +53,13 @@ for name in "${NAMES[@]}"; do
   flags="${CONFIGS[$name]:-}"
   [ -n "$flags" ] || { echo "unknown configuration $name; known: ${!CONFIGS[*]}" >&2; exit 2; }
   echo "== $name ($SPLIT)"
+  rows="$OUT/$name$SUFFIX.jsonl"
+  public="docs/benchmarks/strategies/gsm-symbolic/$name$SUFFIX.jsonl"
+  if [ "$SPLIT" = gsm-symbolic ] && [ ! -f "$rows" ] && [ -f "$public" ]; then
+    mkdir -p "$OUT" && cp "$public" "$rows" && cp "$public.config.json" "$rows.config.json"  # resume from it
+  fi
   # shellcheck disable=SC2086
   python3 -m optimize evaluate "${DATA[@]}" "${CONTEXTS[@]}" --sleep-model "$MODEL" --test-model "$TEST_MODEL" \
-    $flags --store "$STORE" --out "$OUT/$name$SUFFIX.jsonl" --tolerate-errors
+    $flags --store "$STORE" --out "$rows" --tolerate-errors
+  if [ "$SPLIT" = gsm-symbolic ]; then python3 -m optimize rows publish "$rows" --out "$public"; fi
 done
