@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Tables and figures of the strategy study, made from the committed rows only (no model runs):
+#   bash docs/benchmarks/strategies/tables.sh
+# dev: every candidate of PROTOCOL.md against today's notes. test: the chosen strategy (compute) and the
+# standard run's 1-slot runs on the same 238 questions against the chosen comparator, test-only v3 (the
+# standard run's 7211c54413d6: the same budget, prompts and server settings as the protocol's test-only-v3,
+# so it is not run twice). A file that does not exist yet is left out and named.
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+HERE=docs/benchmarks/strategies
+STD=docs/benchmarks/standard/ours/local-qwen2.5-coder-1.5b
+STD05=docs/benchmarks/standard/ours/local-qwen2.5-coder-0.5b
+
+variants() {  # NAME=PATH ... -> only those whose file exists
+  for item in "$@"; do
+    if [ -f "${item##*=}" ]; then echo "$item"; else echo "left out (not run yet): ${item##*=}" >&2; fi
+  done
+}
+
+table() {  # OUT BASELINE_NAME BASELINE NAME=PATH...
+  local out="$1" name="$2" baseline="$3"; shift 3
+  mapfile -t items < <(variants "$@")
+  python3 -m optimize compare "$baseline" "${items[@]}" --baseline-name "$name" \
+    --out "$HERE/$out.md" --plot "$HERE/$out.png" > /dev/null
+  echo "written: $HERE/$out.md, .csv, .png"
+}
+
+D=$HERE/dev
+table dev-table notes "$D/sleep-notes-v0.jsonl" \
+  "compute=$D/sleep-compute-v0.jsonl" "anticipate+compute=$D/sleep-anticipate-compute-v0.jsonl" \
+  "anticipate=$D/sleep-anticipate-v0.jsonl" "test-only v0=$D/test-only-v0.jsonl" \
+  "test-only v1=$D/test-only-v1.jsonl" "test-only v3=$D/test-only-v3.jsonl" \
+  "test-only code=$D/test-only-code.jsonl"
+
+T=$HERE/test
+table test-table "test-only v3" "$STD/rows/7211c54413d6.jsonl" \
+  "compute=$T/sleep-compute-v0.jsonl" "compute k=2=$T/sleep-compute-v0-k2.jsonl" \
+  "compute k=4=$T/sleep-compute-v0-k4.jsonl" "compute k=8=$T/sleep-compute-v0-k8.jsonl" \
+  "notes=$STD/latency/edfce045fa52-warm.jsonl" "notes k=2=$STD/rows/8b658ae2f8ab.jsonl" \
+  "notes k=4=$STD/rows/a64b6f108bd3.jsonl" "test-only v0=$STD/latency/17bd34d3c3e3-warm.jsonl" \
+  "test-only v1=$STD/rows/31aa6e03d1bd.jsonl" "test-only v2=$STD/rows/5c2d2a984249.jsonl"
+
+# The 0.5B answering from the 1.5B's notes, against today's notes read by the same 0.5B (1 slot).
+table test-table-0.5b "notes (0.5B answers)" "$STD05/rows/92d24450855a.jsonl" \
+  "compute (0.5B answers)=$T/sleep-compute-v0-answer-qwen2.5-coder-0.5b.jsonl" \
+  "test-only v2 (0.5B)=$STD05/rows/b6221da0bfe5.jsonl"
+
+G=$HERE/gsm-symbolic
+if [ -f "$G/test-only-v3.jsonl" ]; then
+  table gsm-symbolic-table "test-only v3" "$G/test-only-v3.jsonl" "compute=$G/sleep-compute-v0.jsonl"
+fi
