@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from optimize.reports.figures import LEGEND_OUTSIDE, _label_points, _not_run, _pyplot, _save
+from optimize.reports.figures import _label_points, _not_run, _pyplot, _save
 
 
 def _bounds(text: str) -> tuple[float, float]:
@@ -31,7 +31,7 @@ def plot_sleep_scaling(table: pd.DataFrame, path: Path, baseline: str | None = N
         's.png'
     """
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(9.5, 5.5))
+    fig, ax = plt.subplots(figsize=(9.0, 6.5))
     sleep = table[table["sleep_tokens"].notna()].sort_values("sleep_tokens")
     colors = plt.get_cmap("tab10")
     if sleep.empty:
@@ -44,12 +44,15 @@ def plot_sleep_scaling(table: pd.DataFrame, path: Path, baseline: str | None = N
                 color=colors(0), label="sleep time (test verbosity as run)")
     _label_points(ax, [(r.sleep_tokens, r.accuracy, str(r.variant), colors(0)) for r in sleep.itertuples()])
     others = table[table["sleep_tokens"].isna()]
-    for index, row in enumerate(others.itertuples(), start=1):
-        style = "--" if row.variant == baseline else ":"
-        tokens = getattr(row, "test_tokens", float("nan"))
-        spent = f", {tokens:.0f} test tokens" if pd.notna(tokens) else ""
-        ax.axhline(row.accuracy, color=colors(index % 10), linestyle=style,
-                   label=f"test-time only: {row.variant}{spent}")
+    # Runs at the same accuracy share one line (one drawn over another would hide it) and one legend entry.
+    for index, (accuracy, same) in enumerate(others.groupby("accuracy", sort=False), start=1):
+        names = []
+        for row in same.itertuples():
+            tokens = getattr(row, "test_tokens", float("nan"))
+            names.append(f"{row.variant}, {tokens:.0f} test tokens" if pd.notna(tokens) else str(row.variant))
+        style = "--" if baseline in set(same["variant"]) else ":"
+        ax.axhline(accuracy, color=colors(index % 10), linestyle=style,
+                   label="test-time only: " + " = ".join(names))
     ax.set_xscale("log")
     ax.margins(x=0.15)
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
@@ -62,7 +65,8 @@ def plot_sleep_scaling(table: pd.DataFrame, path: Path, baseline: str | None = N
     ax.xaxis.set_major_locator(FixedLocator(ticks))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
     ax.xaxis.set_minor_locator(NullLocator())
-    ax.legend(**LEGEND_OUTSIDE)
+    # Below the axes: the test-time-only entries name their tokens and would squeeze the plot from the side.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize="small", frameon=False)
     ax.set_title("Scaling sleep-time compute: accuracy vs sleep tokens per context")
     ax.set_xlabel("generated sleep-time tokens per context (log scale)")
     ax.set_ylabel("accuracy (%), 95% interval by context")
