@@ -37,15 +37,23 @@ def plot_sleep_scaling(table: pd.DataFrame, path: Path, baseline: str | None = N
     if sleep.empty:
         _not_run(ax, "needs runs with a sleep phase (rows with sleep tokens)", "Scaling sleep-time compute")
         return _save(fig, path)
-    bounds = [_bounds(text) for text in sleep["ci_context"]]
-    yerr = [[acc - low for acc, (low, _) in zip(sleep["accuracy"], bounds, strict=True)],
-            [high - acc for acc, (_, high) in zip(sleep["accuracy"], bounds, strict=True)]]
-    ax.errorbar(sleep["sleep_tokens"], sleep["accuracy"], yerr=yerr, fmt="o", capsize=3,
-                color=colors(0), label="sleep time (test verbosity as run)")
-    _label_points(ax, [(r.sleep_tokens, r.accuracy, str(r.variant), colors(0)) for r in sleep.itertuples()])
+    # One colour and one connecting line per strategy (the variant's first word: "compute k=4" -> compute), so
+    # each strategy's own curve over its spend reads apart from the others.
+    strategy = sleep["variant"].astype(str).str.split().str[0]
+    points = []
+    for index, (name, runs) in enumerate(sleep.groupby(strategy, sort=False)):
+        color = colors(index % 10)
+        bounds = [_bounds(text) for text in runs["ci_context"]]
+        yerr = [[acc - low for acc, (low, _) in zip(runs["accuracy"], bounds, strict=True)],
+                [high - acc for acc, (_, high) in zip(runs["accuracy"], bounds, strict=True)]]
+        ax.errorbar(runs["sleep_tokens"], runs["accuracy"], yerr=yerr, fmt="o-" if len(runs) > 1 else "o",
+                    capsize=3, color=color, linewidth=1, label=f"sleep time: {name} (test verbosity as run)")
+        points += [(r.sleep_tokens, r.accuracy, str(r.variant), color) for r in runs.itertuples()]
+    _label_points(ax, points)
     others = table[table["sleep_tokens"].isna()]
     # Runs at the same accuracy share one line (one drawn over another would hide it) and one legend entry.
-    for index, (accuracy, same) in enumerate(others.groupby("accuracy", sort=False), start=1):
+    first = strategy.nunique()
+    for index, (accuracy, same) in enumerate(others.groupby("accuracy", sort=False), start=first):
         names = []
         for row in same.itertuples():
             tokens = getattr(row, "test_tokens", float("nan"))
