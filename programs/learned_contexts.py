@@ -20,6 +20,10 @@ from programs.store import InMemoryStore
 class SleepResult:
     """A learned context, its store key, what making it cost, and whether it came from the store.
 
+    ``made`` is what a program-writing strategy reported while making it now (``repairs``: programs repaired
+    from their error, ``fallbacks``: samples that fell back to text notes); None for a store hit or a strategy
+    that reports nothing.
+
     Example (what :meth:`programs.program.BudgetedProgram.sleep_phase` returns):
         >>> from programs import Budget
         >>> from programs.program import SleepTimeProgram
@@ -37,6 +41,28 @@ class SleepResult:
     key: str
     cost: dict
     store_hit: bool
+    made: dict | None = None
+
+
+def made_report(prediction) -> dict | None:
+    """The counts a sleep module's prediction reports about how it made its notes, or None.
+
+    Example:
+        >>> import dspy
+        >>> made_report(dspy.Prediction(learned_context="n = 1", repairs=1, fallback=True))
+        {'repairs': 1, 'fallbacks': 1}
+        >>> made_report(dspy.Prediction(learned_context="n = 1", repairs=0, fallbacks=2))
+        {'repairs': 0, 'fallbacks': 2}
+        >>> made_report(dspy.Prediction(learned_context="n = 1")) is None
+        True
+    """
+    repairs = prediction.get("repairs")
+    if repairs is None:
+        return None
+    fallbacks = prediction.get("fallbacks")
+    if fallbacks is None:
+        fallbacks = int(bool(prediction.get("fallback")))
+    return {"repairs": int(repairs), "fallbacks": int(fallbacks)}
 
 
 def fetch_or_make(store: InMemoryStore, key: str, make: Callable[[], tuple[str, Usage]], *,

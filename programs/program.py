@@ -14,6 +14,7 @@ prompts.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import dspy
@@ -21,7 +22,7 @@ import dspy
 from programs.adapter import explaining_parse_errors
 from programs.binding import LMBinding, lm_label
 from programs.budget import Budget
-from programs.learned_contexts import SleepResult, fetch_or_make
+from programs.learned_contexts import SleepResult, fetch_or_make, made_report
 from programs.lm.ledger import TokenLedger, Usage, default_ledger
 from programs.persistence import SavableProgram, rebuild_program
 from programs.store import InMemoryStore, learned_context_key
@@ -145,13 +146,17 @@ class BudgetedProgram(SavableProgram, dspy.Module):
         model = self._sleep_model_label()
         key = learned_context_key(context, self.rewriter.fingerprint(), self.budget.sleep_key(), model)
 
+        reports: list[dict | None] = []
+
         def make() -> tuple[str, Usage]:
             with self.ledger.scope() as scope:
                 with explaining_parse_errors(scope.calls, "sleep", self.budget.sleep_max_tokens):
-                    notes = self.rewriter(context=context).learned_context
-            return notes, scope.usage("sleep")
+                    made = self.rewriter(context=context)
+            reports.append(made_report(made))
+            return made.learned_context, scope.usage("sleep")
 
-        return fetch_or_make(self.store, key, make, model=model)
+        result = fetch_or_make(self.store, key, make, model=model)
+        return replace(result, made=reports[0]) if reports and not result.store_hit else result
 
     def sleep(self, context: str) -> str:
         """Sleep-time phase only: the learned context c' for ``context`` (made once, then from the store)."""
@@ -180,7 +185,8 @@ class BudgetedProgram(SavableProgram, dspy.Module):
             learned_context=sleep.learned_context if sleep else learned_context,
             learned_context_key=sleep.key if sleep else None,
             sleep_cost=dict(sleep.cost) if sleep else None,
-            store_hit=bool(sleep and sleep.store_hit), test_usage=test_usage, **extra)
+            store_hit=bool(sleep and sleep.store_hit), sleep_made=sleep.made if sleep else None,
+            test_usage=test_usage, **extra)
 
     def answer(self, context: str, question: str, learned_context: str | None = None) -> dspy.Prediction:
         """Test-time phase (making or fetching the learned context first if none is given)."""

@@ -136,3 +136,34 @@ def test_program_of_thought_failing_twice_gives_no_answer_and_is_flagged():
     assert result.failed and result.repairs == 1
     assert result.answer == "" and result.code == "answer = 60 - undefined_name"
     assert "NameError" in result.error
+
+
+def test_a_run_counts_the_repairs_and_fallbacks_of_each_learned_context_on_the_row_that_made_it():
+    import dspy
+
+    from optimize.experiments.evaluate import evaluate
+    from programs import Budget, build_program
+
+    def reply(messages, request):
+        system = messages[0]["content"]
+        if "`answer`" in system:
+            return chat_adapter_reply(answer="42")
+        if "`fixed_code`" in system:
+            return chat_adapter_reply(fixed_code=NO_NUMBERS)
+        if "`learned_context`" in system:
+            return chat_adapter_reply(learned_context=TEXT_NOTES)
+        return chat_adapter_reply(code=CRASHES)
+
+    examples = [dspy.Example(context=CONTEXT, question=f"How many scones are left? ({i})", answer=42,
+                             context_id="c1", question_id=f"q{i}", template_id="t") for i in range(3)]
+    ledger = TokenLedger()
+    with FakeEngine(reply) as engine:
+        spec = f"openai/fake@{engine.api_base}"
+        program = build_program(Budget(sleep_strategy="compute", sleep_model=spec, test_model=spec),
+                                ledger=ledger)
+        rows = evaluate(program, examples, ledger=ledger, progress=False)
+
+    made = rows[~rows["store_hit"]]
+    assert len(made) == 1 and (made["sleep_repairs"].item(), made["sleep_fallbacks"].item()) == (1, 1)
+    assert rows[rows["store_hit"]]["sleep_repairs"].isna().all()
+    assert rows["correct"].all() and (rows["learned_context"] == TEXT_NOTES).all()

@@ -28,7 +28,7 @@ COLUMNS = [
     "extracted", "correct", "error", "test_prompt_tokens", "test_completion_tokens", "test_tokens",
     "sleep_prompt_tokens", "sleep_completion_tokens", "sleep_tokens", "sleep_tokens_spent", "store_hit",
     "test_seconds", "sleep_seconds", "seconds", "truncated", "parse_error", "reply_correct",
-    "learned_context", "notes_state_gold", "config_id",
+    "learned_context", "notes_state_gold", "sleep_repairs", "sleep_fallbacks", "config_id",
 ]
 META_FIELDS = ("context_id", "question_id", "template_id", "level", "predictability")
 
@@ -106,7 +106,20 @@ def score_row(example, prediction, error: str | None, scope, seconds: float, *,
         reply_correct=is_correct(reply, gold) if parse_error and reply is not None else None,
         learned_context=notes, notes_state_gold=states_number(notes, gold),
     )
+    row.update(made_columns(prediction.get("sleep_made") if prediction is not None else None))
     return row
+
+
+def made_columns(made: dict | None) -> dict[str, int | None]:
+    """``sleep_repairs`` / ``sleep_fallbacks`` of the row whose question made its learned context (a
+    program-writing strategy's repaired programs and fallbacks to text notes); None on every other row.
+
+    Example:
+        >>> made_columns({"repairs": 1, "fallbacks": 0}), made_columns(None)
+        ({'sleep_repairs': 1, 'sleep_fallbacks': 0}, {'sleep_repairs': None, 'sleep_fallbacks': None})
+    """
+    made = made or {}
+    return {"sleep_repairs": made.get("repairs"), "sleep_fallbacks": made.get("fallbacks")}
 
 
 def _error_text(exc: BaseException) -> str:
@@ -168,6 +181,7 @@ class QuestionRunner:
                         parse_error=is_parse_error(failure), reply=unparsed_reply(failure))
         if ahead is not None and ahead[1] is not None and not ahead[1].store_hit:
             row["store_hit"] = False
+            row.update(made_columns(ahead[1].made))
         return row
 
 

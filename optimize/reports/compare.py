@@ -13,7 +13,9 @@ answered; ``unpaired`` the variant's and the baseline's questions that the other
 rows included), left out of the difference. ``lenient`` also counts unparsed replies that state the gold
 number; ``coverage`` is the share of questions whose learned context states the gold number (rows of
 ``evaluate`` keep the notes); ``sleep_tokens`` / ``sleep_seconds`` are generated tokens and seconds per
-context of making its learned context. ``server`` names the local server's settings each run recorded; a
+context of making its learned context; ``repairs`` / ``fallbacks`` count the sleep-time programs repaired
+from their error and the samples that fell back to text notes (strategies that write programs). ``server``
+names the local server's settings each run recorded; a
 variant made under other settings than the baseline's is listed but not paired (slots and speculative
 decoding change some greedy answers, so such a difference would measure two changes at once).
 
@@ -35,9 +37,9 @@ from optimize.errors import UserError
 
 COLUMNS = ("variant", "server", "n", "contexts", "templates", "accuracy", "ci_context", "ci_template",
            "lenient", "coverage", "test_tokens", "test_prompt_tokens", "sleep_tokens", "sleep_seconds",
-           "paired", "unpaired", "difference", "diff_ci_context", "diff_ci_template", "family_ci_context",
-           "family_ci_template", "significant", "compile_calls", "compile_tokens", "compile_minutes",
-           "truncated", "parse_errors", "errors")
+           "repairs", "fallbacks", "paired", "unpaired", "difference", "diff_ci_context", "diff_ci_template",
+           "family_ci_context", "family_ci_template", "significant", "compile_calls", "compile_tokens",
+           "compile_minutes", "truncated", "parse_errors", "errors")
 FAMILY_ALPHA = 0.05
 
 
@@ -112,7 +114,11 @@ def notes_summary(rows: pd.DataFrame) -> dict[str, Any]:
     stated = rows["notes_state_gold"].dropna() if "notes_state_gold" in rows else pd.Series(dtype=bool)
     first = rows.drop_duplicates("context_id")
     sleep_tokens = first.get("sleep_completion_tokens", pd.Series(dtype=float))
-    return {"lenient": _pct(float(lenient.mean())) if len(rows) else math.nan,
+    made = {}
+    for column, name in (("sleep_repairs", "repairs"), ("sleep_fallbacks", "fallbacks")):
+        counts = rows[column].dropna() if column in rows else pd.Series(dtype=float)
+        made[name] = int(counts.sum()) if len(counts) else math.nan
+    return {**made, "lenient": _pct(float(lenient.mean())) if len(rows) else math.nan,
             "coverage": _pct(float(stated.astype(bool).mean())) if len(stated) else math.nan,
             "test_prompt_tokens": round(float(rows["test_prompt_tokens"].mean()), 1)
             if "test_prompt_tokens" in rows else math.nan,
