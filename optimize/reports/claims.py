@@ -12,8 +12,8 @@ A claim (TOML)::
     text = "sleep {difference:+.1f} points [{ci_low:+.1f}, {ci_high:+.1f}]"
 
 Values in percent or points: ``accuracy`` gives accuracy, ci_low, ci_high, ci_low_template,
-ci_high_template, test_tokens (generated), test_tokens_total (prompt too), n, n_contexts, n_templates
-of ``a``; ``paired`` gives :func:`optimize.reports.metrics.paired_bootstrap`'s fields (difference and
+ci_high_template, test_tokens (generated), test_tokens_total (prompt too), n, n_contexts, n_templates and
+coverage (the share of questions whose notes state the gold number) of ``a``; ``paired`` gives :func:`optimize.reports.metrics.paired_bootstrap`'s fields (difference and
 intervals in points, accuracy_a/b in %), tokens_a, tokens_b and token_ratio (b's generated test tokens over
 a's), sleep_tokens_a/b (generated per context) and sleep_ratio (a's over b's), with ``lenient = "b"`` (or
 "a", "ab") counting that side's unparsed replies that state the gold number as right, and with ``family = m``
@@ -81,7 +81,9 @@ def compute(claim: dict[str, Any]) -> dict[str, float]:
                 "ci_high_template": 100 * acc["ci_high_template"], "n": acc["n"],
                 "n_contexts": acc["n_contexts"], "n_templates": acc["n_templates"],
                 "test_tokens": float(a["test_completion_tokens"].mean()),
-                "test_tokens_total": float(a["test_tokens"].mean())}
+                "test_tokens_total": float(a["test_tokens"].mean()),
+                "coverage": 100 * float(a["notes_state_gold"].astype(bool).mean())
+                if "notes_state_gold" in a else float("nan")}
     b = _rows(claim["b"])
     if kind == "paired":
         lenient = claim.get("lenient", "")
