@@ -11,13 +11,14 @@ A claim (TOML)::
     b = "docs/benchmarks/standard/ours/local-qwen2.5-coder-1.5b/rows/17bd34d3c3e3.jsonl"
     text = "sleep {difference:+.1f} points [{ci_low:+.1f}, {ci_high:+.1f}]"
 
-Values in percent or points: ``accuracy`` gives accuracy, ci_low, ci_high, ci_low_template,
-ci_high_template, test_tokens (generated), test_tokens_total (prompt too), n, n_contexts, n_templates and
-coverage (the share of questions whose notes state the gold number) of ``a``; ``paired`` gives
-:func:`optimize.reports.metrics.paired_bootstrap`'s fields (difference and intervals in points,
-accuracy_a/b in %), tokens_a, tokens_b and token_ratio (b's generated test tokens over a's), sleep_tokens_a/b (generated per context) and sleep_ratio (a's over b's), with ``lenient = "b"`` (or
-"a", "ab") counting that side's unparsed replies that state the gold number as right, and with ``family = m``
-the family-wise (Bonferroni) intervals of one comparison among m with the same baseline (each at 1 - 0.05/m);
+Values in percent or points: ``accuracy`` gives accuracy, ci_low, ci_high, ci_low_template, ci_high_template,
+test_tokens (generated), test_tokens_total (prompt too), n, n_contexts, n_templates and coverage (the share of
+questions whose notes state the gold number) of ``a``; ``paired`` gives
+:func:`optimize.reports.metrics.paired_bootstrap`'s fields (difference and intervals in points, accuracy_a/b
+in %), tokens_a, tokens_b and token_ratio (b's generated test tokens over a's), sleep_tokens_a/b (generated
+per context) and sleep_ratio (a's over b's), with ``lenient = "b"`` (or "a", "ab") counting that side's
+unparsed replies that state the gold number as right, and with ``family = m`` the family-wise (Bonferroni)
+intervals of one comparison among m with the same baseline (each at 1 - 0.05/m);
 ``predictability`` gives <label>_difference, _ci_low, _ci_high (points) and _n of a minus b per predictability
 label, pooled over pairs when ``a`` and ``b`` are lists; ``latency`` (``a``, ``b``: ledger calls files)
 gives seconds_a, seconds_b and a minus b paired (difference, ci_low, ci_high, in seconds); ``search`` (``a``:
