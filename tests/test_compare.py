@@ -81,3 +81,15 @@ def test_nothing_to_compare_is_a_user_error():
         from optimize.cli.compare import run_compare
 
         run_compare(Namespace(baseline="a.jsonl", variants=[], baseline_name="baseline", out=None))
+
+
+def test_files_may_follow_an_option(tmp_path):
+    base = write_rows(tmp_path / "base.jsonl", [0] * 12)
+    other = write_rows(tmp_path / "other.jsonl", [1] * 12)
+    out = tmp_path / "table.md"
+
+    assert main(["compare", str(base), "--baseline-name", "hand-written", f"k=2={other}",
+                 "--out", str(out)]) == 0
+
+    table = pd.read_csv(out.with_suffix(".csv")).set_index("variant")
+    assert list(table.index) == ["hand-written", "k=2"] and table.loc["k=2", "difference"] == 100.0

@@ -84,6 +84,23 @@ def report_error(exc: BaseException, *, debug: bool) -> int:
     return int(status) if isinstance(status, int) else USER_ERROR_STATUS
 
 
+def parse_command_line(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """``parser.parse_args(argv)``, except that a command whose trailing positional takes many values
+    (``set_defaults(more_positionals=(dest, convert))``) also takes those given after an option: argparse
+    alone stops filling it at the first option (``compare BASE --baseline-name X OTHER`` would fail)."""
+    args, extra = parser.parse_known_args(argv)
+    more = getattr(args, "more_positionals", None)
+    if extra and more and not any(arg.startswith("-") for arg in extra):
+        dest, convert = more
+        try:
+            setattr(args, dest, list(getattr(args, dest) or []) + [convert(arg) for arg in extra])
+        except argparse.ArgumentTypeError as exc:
+            parser.error(str(exc))
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = debug_requested(argv)
@@ -91,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = [arg for arg in argv if arg != "--debug"]
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args = parse_command_line(parser, argv)
         if not getattr(args, "func", None):
             parser.print_help()
             return 2

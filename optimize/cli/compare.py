@@ -61,4 +61,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default=None, help="also write the table as markdown here (.csv beside it)")
     parser.add_argument("--plot", default=None, metavar="PNG",
                         help="also draw accuracy against sleep tokens per context (test-only runs as lines)")
-    parser.set_defaults(func=run_compare)
+    parser.set_defaults(func=run_compare, more_positionals=("variants", _variant))
