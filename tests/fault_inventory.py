@@ -299,6 +299,13 @@ BAD_INPUTS: list[Case] = [
          files={"a.jsonl": RESULT_ROW, "b.jsonl": RESULT_ROW.replace('"q1"', '"x1"')}, needs=("compare",)),
     Case("compare-bad-variant", ["compare", "{tmp}/a.jsonl", "x="], ("NAME=",),
          files={"a.jsonl": RESULT_ROW}, needs=("compare",)),
+    # rows publish (a copy of results without instance text)
+    Case("rows-publish-missing-file",
+         ["rows", "publish", "{tmp}/no-such-rows.jsonl", "--out", "{tmp}/x.jsonl"],
+         ("no-such-rows.jsonl", "sleeptime evaluate"), needs=("rows",)),
+    Case("rows-publish-torn-row", ["rows", "publish", "{tmp}/a.jsonl", "--out", "{tmp}/x.jsonl"],
+         ("a.jsonl:2", "resume"), files={"a.jsonl": RESULT_ROW + '{"question_id": "q2", "pred'},
+         needs=("rows",)),
     # ui (the server is never started: these fail before)
     Case("ui-public-host", ["ui", "--host", "0.0.0.0", "--tracking-uri", "sqlite:///{tmp}/m.db"],
          ("0.0.0.0", "loopback")),

@@ -55,7 +55,19 @@ def public_row(row: dict) -> dict:
 def publish_rows(source: str | os.PathLike, target: str | os.PathLike) -> int:
     """Write :func:`public_row` of every row of ``source`` to ``target`` (its configuration beside it, as
     ``evaluate`` writes it) and return the number of rows."""
-    rows = read_results(source)
+    rows = []
+    with Path(source).open(encoding="utf-8") as handle:  # strict: a copy must not drop a row unnoticed
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                from optimize.errors import UserError
+
+                raise UserError(f"{source}:{number} is not a JSON row ({exc.msg}); finish or resume the run "
+                                "that writes it (an interrupted write leaves a partial last line), then "
+                                "publish again") from exc
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     text = "".join(json.dumps(public_row(row), default=str) + "\n" for row in rows)
