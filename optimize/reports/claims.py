@@ -83,8 +83,7 @@ def compute(claim: dict[str, Any]) -> dict[str, float]:
                 "n_contexts": acc["n_contexts"], "n_templates": acc["n_templates"],
                 "test_tokens": float(a["test_completion_tokens"].mean()),
                 "test_tokens_total": float(a["test_tokens"].mean()),
-                "coverage": 100 * float(a["notes_state_gold"].astype(bool).mean())
-                if "notes_state_gold" in a else float("nan")}
+                "coverage": _coverage(a)}
     b = _rows(claim["b"])
     if kind == "paired":
         lenient = claim.get("lenient", "")
@@ -101,6 +100,12 @@ def compute(claim: dict[str, Any]) -> dict[str, float]:
                "tokens": claim.get("tokens", "completion")}
     cost_a, cost_b = summarize(a, **options)["cost_per_query"], summarize(b, **options)["cost_per_query"]
     return {"cost_a": cost_a, "cost_b": cost_b, "cost_ratio": cost_b / cost_a}
+
+
+def _coverage(rows: pd.DataFrame) -> float:
+    """Percent of questions whose notes state the gold number; NaN for rows without notes (test-time only)."""
+    stated = rows["notes_state_gold"].dropna() if "notes_state_gold" in rows else pd.Series(dtype=bool)
+    return 100 * float(stated.astype(bool).mean()) if len(stated) else float("nan")
 
 
 def _pairs(claim: dict[str, Any]) -> list[tuple[str, str]]:
