@@ -140,7 +140,10 @@ def token_ratio_table(configs: pd.DataFrame) -> pd.DataFrame:
     """
     sleep, test = split_by_sleep(configs)
     rows = []
-    for _, s in sleep.sort_values("mean_test_tokens").iterrows():
+    # Ties (equal test tokens) are broken by verbosity, then id, so the first row does not depend on the order
+    # in which a run's configurations finished.
+    order = [c for c in ("mean_test_tokens", "test_verbosity", "config_id") if c in sleep]
+    for _, s in sleep.sort_values(order, kind="stable").iterrows():
         t, matched = matched_baseline(s, test)
         row = {**_sleep_fields(s), "sleep_ci_low": s.get("accuracy_ci_low"),
                "sleep_ci_high": s.get("accuracy_ci_high"), "sleep_test_tokens": s["mean_test_tokens"]}
