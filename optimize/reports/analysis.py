@@ -462,6 +462,34 @@ def unparsed_reply_correct(row: Mapping[str, Any]) -> bool | None:
     return is_correct(quoted.group(1), row.get("gold")) if quoted else None
 
 
+def lenient_correct(rows: pd.DataFrame) -> pd.Series:
+    """Each row right, or unparsed with a reply that states the gold number (:func:`unparsed_reply_correct`):
+    the lenient reading of a run.
+
+    Example:
+        >>> rows = pd.DataFrame({"correct": [True, False, False], "parse_error": [False, True, True],
+        ...                      "reply_correct": [None, True, False]})
+        >>> lenient_correct(rows).tolist()
+        [True, True, False]
+    """
+    return pd.Series([as_bool(row["correct"]) or bool(unparsed_reply_correct(row))
+                      for row in rows.to_dict("records")], index=rows.index, dtype=bool)
+
+
+def notes_coverage(rows: pd.DataFrame) -> float:
+    """The share of questions whose learned context states the gold number (``notes_state_gold``, which
+    ``evaluate`` writes); NaN for rows without notes (test-time only, or made before the column existed).
+
+    Example:
+        >>> notes_coverage(pd.DataFrame({"notes_state_gold": [True, False, None, True]}))
+        0.6666666666666666
+        >>> import math; math.isnan(notes_coverage(pd.DataFrame({"correct": [True]})))
+        True
+    """
+    stated = rows["notes_state_gold"].dropna() if "notes_state_gold" in rows else pd.Series(dtype=bool)
+    return float(stated.astype(bool).mean()) if len(stated) else math.nan
+
+
 def failure_rates(rows: pd.DataFrame) -> dict[str, float]:
     """Share of rows whose test call hit its token cap, the number whose reply could not be parsed (counted
     wrong), and how many of those state the gold number all the same (``unparsed_right``: what a lenient

@@ -64,6 +64,7 @@ def compute(claim: dict[str, Any]) -> dict[str, float]:
     kind = claim.get("kind")
     if kind not in KINDS:
         raise ValueError(f"claim kind must be one of {KINDS}, got {kind!r}: {claim.get('text')!r}")
+    from optimize.reports.analysis import notes_coverage
     from optimize.reports.metrics import accuracy_intervals, paired_bootstrap, summarize
 
     if kind == "predictability":
@@ -83,7 +84,7 @@ def compute(claim: dict[str, Any]) -> dict[str, float]:
                 "n_contexts": acc["n_contexts"], "n_templates": acc["n_templates"],
                 "test_tokens": float(a["test_completion_tokens"].mean()),
                 "test_tokens_total": float(a["test_tokens"].mean()),
-                "coverage": _coverage(a)}
+                "coverage": 100 * notes_coverage(a)}
     b = _rows(claim["b"])
     if kind == "paired":
         lenient = claim.get("lenient", "")
@@ -100,12 +101,6 @@ def compute(claim: dict[str, Any]) -> dict[str, float]:
                "tokens": claim.get("tokens", "completion")}
     cost_a, cost_b = summarize(a, **options)["cost_per_query"], summarize(b, **options)["cost_per_query"]
     return {"cost_a": cost_a, "cost_b": cost_b, "cost_ratio": cost_b / cost_a}
-
-
-def _coverage(rows: pd.DataFrame) -> float:
-    """Percent of questions whose notes state the gold number; NaN for rows without notes (test-time only)."""
-    stated = rows["notes_state_gold"].dropna() if "notes_state_gold" in rows else pd.Series(dtype=bool)
-    return 100 * float(stated.astype(bool).mean()) if len(stated) else float("nan")
 
 
 def _pairs(claim: dict[str, Any]) -> list[tuple[str, str]]:
@@ -181,13 +176,10 @@ def _table(claim: dict[str, Any]) -> dict[str, float]:
 
 
 def _lenient(rows: pd.DataFrame) -> pd.DataFrame:
-    """``rows`` with an unparsed reply that states the gold number counted right
-    (:func:`optimize.reports.analysis.unparsed_reply_correct`)."""
-    from optimize.reports.analysis import unparsed_reply_correct
-    from optimize.reports.metrics import as_bool
+    """``rows`` read leniently (:func:`optimize.reports.analysis.lenient_correct`)."""
+    from optimize.reports.analysis import lenient_correct
 
-    right = [as_bool(r["correct"]) or bool(unparsed_reply_correct(r)) for r in rows.to_dict("records")]
-    return rows.assign(correct=right)
+    return rows.assign(correct=lenient_correct(rows))
 
 
 @dataclass

@@ -34,6 +34,7 @@ from typing import Any
 import pandas as pd
 
 from optimize.errors import UserError
+from optimize.reports.server_settings import comparable, describe, recorded_settings
 
 COLUMNS = ("variant", "server", "n", "contexts", "templates", "accuracy", "ci_context", "ci_template",
            "lenient", "coverage", "test_tokens", "test_prompt_tokens", "sleep_tokens", "sleep_seconds",
@@ -106,12 +107,9 @@ def notes_summary(rows: pd.DataFrame) -> dict[str, Any]:
         >>> summary["lenient"], summary["coverage"], summary["sleep_tokens"]
         (66.7, 66.7, 50.0)
     """
-    from optimize.reports.analysis import unparsed_reply_correct
+    from optimize.reports.analysis import lenient_correct, notes_coverage
 
-    # Rows made before ``reply_correct`` existed are read from the reply their parse error quotes.
-    lenient = rows["correct"].astype(bool) | pd.Series(
-        [bool(unparsed_reply_correct(row)) for row in rows.to_dict("records")], index=rows.index, dtype=bool)
-    stated = rows["notes_state_gold"].dropna() if "notes_state_gold" in rows else pd.Series(dtype=bool)
+    lenient = lenient_correct(rows)
     first = rows.drop_duplicates("context_id")
     sleep_tokens = first.get("sleep_completion_tokens", pd.Series(dtype=float))
     made = {}
@@ -119,7 +117,7 @@ def notes_summary(rows: pd.DataFrame) -> dict[str, Any]:
         counts = rows[column].dropna() if column in rows else pd.Series(dtype=float)
         made[name] = int(counts.sum()) if len(counts) else math.nan
     return {**made, "lenient": _pct(float(lenient.mean())) if len(rows) else math.nan,
-            "coverage": _pct(float(stated.astype(bool).mean())) if len(stated) else math.nan,
+            "coverage": _pct(notes_coverage(rows)),
             "test_prompt_tokens": round(float(rows["test_prompt_tokens"].mean()), 1)
             if "test_prompt_tokens" in rows else math.nan,
             "sleep_tokens": round(float(sleep_tokens.mean()), 1) if sleep_tokens.sum() else math.nan,
@@ -185,14 +183,10 @@ def variant_row(name: str, rows: pd.DataFrame, baseline: pd.DataFrame | None,
 
 def _same_settings(a: dict | None, b: dict | None) -> bool:
     """Runs pair when both recorded the same local-server settings, or neither ran on a local server."""
-    from optimize.reports.server_settings import comparable
-
     return (a is None and b is None) or comparable(a, b)
 
 
 def _settings_label(settings: dict | None) -> str:
-    from optimize.reports.server_settings import describe
-
     return describe(settings) if settings else ""
 
 
@@ -211,8 +205,6 @@ def comparison_table(baseline: str | Path, variants: dict[str, tuple[str | None,
         >>> table[["variant", "accuracy", "paired", "difference"]].to_dict("records")[1]
         {'variant': 'b', 'accuracy': 75.0, 'paired': 4, 'difference': 25.0}
     """
-    from optimize.reports.server_settings import describe, recorded_settings
-
     base = _rows(baseline)
     base_settings = recorded_settings(baseline)
     lines = [{**variant_row(baseline_name, base, None, {}), "server": _settings_label(base_settings)}]
