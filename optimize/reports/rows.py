@@ -8,8 +8,9 @@ import warnings
 from pathlib import Path
 
 
-def read_results(path: str | os.PathLike) -> list[dict]:
-    """Rows already written to a results JSONL file (a torn last line from an interrupted run is skipped)."""
+def read_results(path: str | os.PathLike, *, strict: bool = False) -> list[dict]:
+    """Rows already written to a results JSONL file (a torn last line from an interrupted run is skipped);
+    ``strict`` refuses a line that is not JSON instead, naming it (for a copy that must not lose a row)."""
     path = Path(path)
     if not path.exists():
         return []
@@ -20,7 +21,13 @@ def read_results(path: str | os.PathLike) -> list[dict]:
                 continue
             try:
                 rows.append(json.loads(line))
-            except json.JSONDecodeError:
+            except json.JSONDecodeError as exc:
+                if strict:
+                    from optimize.errors import UserError
+
+                    raise UserError(f"{path}:{number} is not a JSON row ({exc.msg}); finish or resume the "
+                                    "run that writes it (an interrupted write leaves a partial last line), "
+                                    "then try again") from exc
                 warnings.warn(f"{path}:{number} is not a complete JSON row (interrupted write?); it will be "
                               "redone", stacklevel=2)
     return rows
@@ -55,19 +62,7 @@ def public_row(row: dict) -> dict:
 def publish_rows(source: str | os.PathLike, target: str | os.PathLike) -> int:
     """Write :func:`public_row` of every row of ``source`` to ``target`` (its configuration beside it, as
     ``evaluate`` writes it) and return the number of rows."""
-    rows = []
-    with Path(source).open(encoding="utf-8") as handle:  # strict: a copy must not drop a row unnoticed
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                from optimize.errors import UserError
-
-                raise UserError(f"{source}:{number} is not a JSON row ({exc.msg}); finish or resume the run "
-                                "that writes it (an interrupted write leaves a partial last line), then "
-                                "publish again") from exc
+    rows = read_results(source, strict=True)
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     text = "".join(json.dumps(public_row(row), default=str) + "\n" for row in rows)
