@@ -60,15 +60,23 @@ def test_majority_needs_more_than_half_of_all_samples():
     assert agreed_values([{"a": 1, "b": 2}, {"a": 1}, {"a": 2, "b": 2}]) == {"a": 1, "b": 2}
 
 
+def _listing_or_second_answer(messages) -> str | None:
+    """The script every anticipating test shares: two questions listed, question 2 answered 7; None for the
+    calls each test answers its own way (question 1, the re-derivation)."""
+    text = messages[-1]["content"]
+    if "## count ##" in text:
+        return chat_adapter_reply(questions="1. How many in total?\n2. How many left?")
+    if "How many left?" in text:
+        return chat_adapter_reply(reasoning="10 - 3 = 7", answer="7")
+    return None
+
+
 def _anticipating_engine(answers_by_seed: dict[int, str], rederived: str):
     """Lists two questions; answers question 1 by the request's seed, question 2 always with 7."""
 
     def reply(messages, request):
-        text = messages[-1]["content"]
-        if "## count ##" in text:
-            return chat_adapter_reply(questions="1. How many in total?\n2. How many left?")
-        if "How many left?" in text:
-            return chat_adapter_reply(reasoning="10 - 3 = 7", answer="7")
+        if (shared := _listing_or_second_answer(messages)) is not None:
+            return shared
         if "double-check" in messages[0]["content"]:  # the greedy re-derivation (verbosity 4)
             return chat_adapter_reply(reasoning="checked", answer=rederived)
         seed = request.get("seed")
@@ -130,11 +138,8 @@ def test_rows_keep_the_notes_and_whether_they_state_the_gold_number(tmp_path):
 
 def test_an_unparseable_answer_drops_its_question_not_the_learned_context():
     def reply(messages, request):
-        text = messages[-1]["content"]
-        if "## count ##" in text:
-            return chat_adapter_reply(questions="1. How many in total?\n2. How many left?")
-        if "How many left?" in text:
-            return chat_adapter_reply(reasoning="10 - 3 = 7", answer="7")
+        if (shared := _listing_or_second_answer(messages)) is not None:
+            return shared
         return "[[ ## reasoning ## ]]\nSo the total is \\boxed{12}."  # no answer field: unparseable
 
     with FakeEngine(reply) as engine:
