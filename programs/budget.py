@@ -27,6 +27,14 @@ SLEEP_STRATEGIES = ("notes", "anticipate", "compute", "anticipate+compute")
 # How a test-time answer is produced: "answer" replies in text at test_verbosity; "code" writes a program
 # per question and runs it in the sandbox (program-of-thought), the tool-using test-time-only baseline.
 TEST_STRATEGIES = ("answer", "code")
+# How the k samples of computed values combine (compute strategies; notes are concatenated, anticipated
+# answers kept where most samples agree): "agree" keeps a value more than half the programs give under the
+# same name, so every kept value is checked; "union" keeps every name whose programs do not disagree (a
+# majority of those that computed it), so more samples state more quantities.
+SLEEP_COMBINES = ("agree", "union")
+# Fields added after rows and studies existed: at these values they are left out of every id (budget ids,
+# run configs, store keys), so what was made before a field existed keeps its id and resumes.
+ID_DEFAULTS: dict[str, Any] = {"sleep_combine": "agree"}
 
 
 class BudgetError(ValueError):
@@ -101,6 +109,8 @@ class Budget:
                                      "strategies only)", (1, 32))
     sleep_verbosity: int = _field(3, "how much the sleep phase reasons to answer an anticipated question: "
                                      "0 = answer directly .. 4 = step by step and double-check", (0, 4))
+    sleep_combine: str = _field("agree", "how the k samples of computed values combine (compute strategies "
+                                         "only): " + ", ".join(SLEEP_COMBINES))
     test_strategy: str = _field("answer", "how an answer is produced: " + ", ".join(TEST_STRATEGIES))
     sleep_model: str | None = _field(DEFAULT_MODEL, "model spec of the sleep phase (None: the LM set with "
                                                     "dspy.configure)")
@@ -120,6 +130,7 @@ class Budget:
         _check_model("sleep_model", self.sleep_model)
         _check_model("test_model", self.test_model)
         _check_choice("sleep_strategy", self.sleep_strategy, SLEEP_STRATEGIES)
+        _check_choice("sleep_combine", self.sleep_combine, SLEEP_COMBINES)
         _check_choice("test_strategy", self.test_strategy, TEST_STRATEGIES)
         if self.test_strategy == "code" and self.use_sleep:
             raise BudgetError("Budget.test_strategy='code' writes a program from the context alone and "
@@ -151,6 +162,18 @@ class Budget:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
 
+    def identity_dict(self) -> dict[str, Any]:
+        """The fields that identify this Budget in ids: :meth:`to_dict` without fields at their
+        ``ID_DEFAULTS`` value (added after ids existed; leaving them out keeps those ids).
+
+        Example:
+            >>> "sleep_combine" in Budget().identity_dict()
+            False
+            >>> Budget(sleep_combine="union").identity_dict()["sleep_combine"]
+            'union'
+        """
+        return {k: v for k, v in self.to_dict().items() if not (k in ID_DEFAULTS and v == ID_DEFAULTS[k])}
+
     @classmethod
     def from_json(cls, text: str) -> Budget:
         try:
@@ -177,4 +200,6 @@ class Budget:
                 parts["sleep_questions"] = self.sleep_questions
             if self.sleep_strategy == "anticipate":
                 parts["sleep_verbosity"] = self.sleep_verbosity
+            elif self.sleep_combine != ID_DEFAULTS["sleep_combine"]:
+                parts["sleep_combine"] = self.sleep_combine
         return json.dumps(parts, sort_keys=True)

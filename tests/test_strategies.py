@@ -6,11 +6,12 @@ import json
 
 import pytest
 
+from optimize.experiments.runner import budget_id
 from programs.binding import LMBinding
 from programs.budget import Budget, BudgetError
 from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
 from programs.strategies import build_sleep_module
-from programs.strategies.agreement import agreed_values, majority_value
+from programs.strategies.agreement import agreed_values, majority_value, uncontested_values
 from programs.strategies.anticipate import AnticipateAndSolve, parse_questions
 
 
@@ -146,3 +147,41 @@ def test_an_unparseable_answer_drops_its_question_not_the_learned_context():
         notes, outcomes = _notes(engine, samples=1)
     assert notes.splitlines() == ["- How many left? 7 (10 - 3 = 7)"]
     assert outcomes == {"agreed": 1, "rederived": 0, "dropped": 1}
+
+
+def test_union_keeps_names_only_some_samples_computed_and_drops_names_they_split_on():
+    samples = [{"total_eggs": 16, "eggs_eaten": 3}, {"Total_Eggs": 16, "price": 2.0}, {"eggs_eaten": 4}]
+    # eggs_eaten: 3 against 4 is a disagreement (dropped); price: one sample, nothing contradicts it.
+    assert uncontested_values(samples) == {"total_eggs": 16, "price": 2.0}
+    assert agreed_values(samples) == {}  # no name matched in more than half of all three samples
+    assert uncontested_values([{"a": 1}, {"a": 1}, {"a": 2}]) == {"a": 1}
+
+
+def test_sleep_combine_keys_computed_contexts_apart_and_leaves_every_earlier_id_where_it_was():
+    compute = Budget(sleep_strategy="compute", sleep_samples=4)
+    assert compute.replace(sleep_combine="union").sleep_key() != compute.sleep_key()
+    assert "sleep_combine" not in json.loads(compute.sleep_key())
+    # Notes are concatenated whatever the rule: the rule must not move their stored contexts.
+    assert Budget().replace(sleep_combine="union").sleep_key() == Budget().sleep_key()
+    # Ids of Budgets made before the field existed (this one names committed benchmark rows) stay put.
+    assert budget_id(Budget(test_verbosity=1, test_max_tokens=512, sleep_model="local:qwen2.5-coder-1.5b",
+                            test_model="local:qwen2.5-coder-1.5b")) == "68145318bcf4"
+    assert budget_id(compute.replace(sleep_combine="union")) != budget_id(compute)
+    with pytest.raises(BudgetError, match="agree, union"):
+        Budget(sleep_combine="vote")
+
+
+def test_computed_notes_combine_samples_by_the_rule_the_budget_names():
+    programs = ["total_eggs = 16\neggs_eaten = 3", "total_eggs = 16\nprice = 2.0", "eggs_eaten = 4"]
+
+    def reply(messages, request):
+        return chat_adapter_reply(code=programs[(request.get("seed") or 0) % 3])
+
+    made = {}
+    for rule in ("agree", "union"):
+        with FakeEngine(reply) as engine:
+            lm = LMBinding(f"openai/fake@{engine.api_base}", phase="sleep", max_tokens=256)
+            budget = Budget(sleep_strategy="compute", sleep_samples=3, sleep_combine=rule)
+            made[rule] = build_sleep_module(budget, lm=lm, seed=0)(context="16 eggs.").learned_context
+    assert made["union"] == "- total eggs = 16\n- price = 2"
+    assert made["agree"] == "- total eggs = 16"

@@ -60,7 +60,7 @@ def run_config(program, *, data: dict | None = None, api_base: str | None = None
         evaluate(program, examples, ledger=ledger, results_path="out.jsonl", config=config)
     """
     budget = getattr(program, "budget", None)
-    budget_dict = dict(budget.to_dict()) if budget is not None else {}
+    budget_dict = dict(budget.identity_dict()) if budget is not None else {}
     budget_dict.pop("compiled", None)
     resolved = getattr(budget, "resolved_test_max_tokens", None)
     if resolved is not None:

@@ -48,7 +48,7 @@ SUMMARY_METRICS = (
     "mean_test_seconds",
 )
 SLEEP_FIELDS = ("sleep_samples", "sleep_rounds", "sleep_max_tokens", "sleep_model", "sleep_strategy",
-                "sleep_questions", "sleep_verbosity")
+                "sleep_questions", "sleep_verbosity", "sleep_combine")
 DEFAULT_MAX_ERROR_RATE = 0.5
 # Digits kept when a metric is logged or used as an objective: more would be noise in the UI's columns.
 _DIGITS = {"accuracy": 4, "accuracy_ci_low": 4, "accuracy_ci_high": 4, "error_rate": 4}
@@ -88,7 +88,7 @@ class TrialFailed(RuntimeError):
 # -- identities and labels -----------------------------------------------------------------------------------
 def budget_id(budget) -> str:
     """A short stable id of a Budget (file names, config ids)."""
-    return hashlib.sha1(budget.to_json().encode()).hexdigest()[:12]
+    return hashlib.sha1(json.dumps(budget.identity_dict(), sort_keys=True).encode()).hexdigest()[:12]
 
 
 def safe_budget_dict(budget) -> dict[str, Any]:
@@ -126,6 +126,8 @@ def run_label(budget) -> str:
     if strategy != "notes":
         strategy += f" q={budget.sleep_questions}" if strategy.startswith("anticipate") else ""
         strategy += f" sv={budget.sleep_verbosity}" if strategy.startswith("anticipate q") else ""
+        if "compute" in strategy and budget.sleep_combine != "agree":
+            strategy += f" {budget.sleep_combine}"
     sleep = ("sleep" if strategy == "notes" else f"sleep {strategy}") + f" k={budget.sleep_samples}"
     sleep += f" r={budget.sleep_rounds}" if budget.sleep_rounds else ""
     if budget.sleep_model == budget.test_model:

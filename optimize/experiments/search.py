@@ -87,6 +87,7 @@ class SearchSpace:
     sleep_strategy: tuple[str, ...] = ("notes",)
     sleep_questions: tuple[int, ...] = (8,)
     sleep_verbosity: tuple[int, ...] = (3,)
+    sleep_combine: tuple[str, ...] = ("agree",)
     test_model: tuple[str, ...] = ("local:qwen2.5-coder-0.5b",)
     test_strategy: tuple[str, ...] = ("answer",)
     compiled: tuple[str | None, ...] = (None,)

@@ -44,5 +44,5 @@ def build_sleep_module(budget: Budget, *, lm: LMBinding | None, combine: str = "
     from programs.strategies.computed import ComputedNotes
 
     questions = budget.sleep_questions if strategy == "anticipate+compute" else 0
-    return ComputedNotes(questions=questions, samples=budget.sleep_samples, temperature=temperature,
-                         seed=seed, lm=lm)
+    return ComputedNotes(questions=questions, samples=budget.sleep_samples, combine=budget.sleep_combine,
+                         temperature=temperature, seed=seed, lm=lm)

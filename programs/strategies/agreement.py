@@ -1,4 +1,9 @@
-"""Agreement across samples: a value is kept when most samples give it, never concatenated with rivals."""
+"""Agreement across samples: a value is kept when most samples give it, never concatenated with rivals.
+
+Two rules combine computed values: :func:`agreed_values` (``agree``: a value more than half of all samples
+give) and :func:`uncontested_values` (``union``: every name whose samples do not disagree). Both drop a name
+its samples disagree on; they differ on a name only some samples computed.
+"""
 
 from __future__ import annotations
 
@@ -55,3 +60,29 @@ def agreed_values(samples: Sequence[dict[str, float]]) -> dict[str, float]:
             kept[name] = value
     return kept
 
+
+
+def uncontested_values(samples: Sequence[dict[str, float]]) -> dict[str, float]:
+    """Per name, the value most of the samples that computed it give; names they split on are dropped.
+
+    A name only one sample computed is kept (nothing contradicts it), so more samples state more quantities;
+    names are matched as words (``total_eggs`` and ``Total_Eggs`` are one name), in order of first appearance.
+
+    Example:
+        >>> uncontested_values([{"total": 12, "left": 5}, {"Total": 12, "left": 6}, {"eggs": 3.0}])
+        {'total': 12, 'eggs': 3.0}
+    """
+    by_name: dict[str, list[tuple[str, float]]] = {}
+    for sample in samples:
+        for name, value in sample.items():
+            by_name.setdefault(_words(name), []).append((name, value))
+    kept: dict[str, float] = {}
+    for given in by_name.values():
+        value = majority_value([value for _, value in given])
+        if value is not None:
+            kept[given[0][0]] = value
+    return kept
+
+
+def _words(name: str) -> str:
+    return " ".join(part for part in name.lower().split("_") if part)

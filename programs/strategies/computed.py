@@ -5,8 +5,9 @@ from __future__ import annotations
 import dspy
 
 from programs.binding import LMBinding, module_fingerprint, prepare_phase
+from programs.budget import ID_DEFAULTS, SLEEP_COMBINES
 from programs.sampling import active_lm, rollout_lm
-from programs.strategies.agreement import agreed_values
+from programs.strategies.agreement import agreed_values, uncontested_values
 from programs.strategies.anticipate import anticipating_predictor, parse_questions
 from programs.strategies.compute import ComputeQuantities, quantities_as_notes
 
@@ -18,9 +19,11 @@ class ComputedNotes(dspy.Module):
     answer to each as well as every other quantity; with ``questions=0`` it computes every quantity the
     context supports. ``samples`` programs are written (rollout copies of the LM after the first, at
     ``temperature`` with ``seed``) and run in the sandbox (:class:`ComputeQuantities`: one repair, then
-    text notes); with several, a value is kept when more than half of the programs that ran give the same
-    value under the same name, and dropped otherwise. When no program runs, the first sample's text notes
-    are the learned context. The prediction counts ``repairs`` and ``fallbacks`` over the samples.
+    text notes); with several, ``combine="agree"`` keeps a value when more than half of the programs that
+    ran give the same value under the same name, and ``combine="union"`` keeps every name the programs that
+    computed it do not disagree on (:mod:`programs.strategies.agreement`). When no program runs, the first
+    sample's text notes are the learned context. The prediction counts ``repairs`` and ``fallbacks`` over
+    the samples.
 
     Example:
         >>> from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
@@ -39,14 +42,17 @@ class ComputedNotes(dspy.Module):
         (['How many apples in total?'], 0, 0)
     """
 
-    def __init__(self, *, questions: int = 0, samples: int = 1, temperature: float = 0.7, seed: int = 0,
-                 timeout_seconds: float = 10.0, memory_mb: int | None = 512,
-                 lm: LMBinding | None = None) -> None:
+    def __init__(self, *, questions: int = 0, samples: int = 1, combine: str = "agree",
+                 temperature: float = 0.7, seed: int = 0, timeout_seconds: float = 10.0,
+                 memory_mb: int | None = 512, lm: LMBinding | None = None) -> None:
         super().__init__()
         if samples > 1 and temperature <= 0:
             raise ValueError(f"{samples} samples at temperature {temperature} would all be identical; "
                              "pass temperature > 0 (e.g. 0.7) or samples=1")
+        if combine not in SLEEP_COMBINES:
+            raise ValueError(f"unknown combine rule {combine!r}; use one of {', '.join(SLEEP_COMBINES)}")
         self.questions, self.samples, self.temperature, self.seed = questions, samples, temperature, seed
+        self.combine = combine
         self.lm_binding = lm
         self.anticipate = anticipating_predictor()
         self.compute = ComputeQuantities(timeout_seconds=timeout_seconds, memory_mb=memory_mb)
@@ -56,7 +62,12 @@ class ComputedNotes(dspy.Module):
         return module_fingerprint(self, self.lm_binding, strategy="computed", questions=self.questions,
                                   temperature=self.temperature if self.samples > 1 else 0.0, seed=self.seed,
                                   timeout_seconds=self.compute.timeout_seconds,
-                                  memory_mb=self.compute.memory_mb)
+                                  memory_mb=self.compute.memory_mb, **self._combine_setting())
+
+    def _combine_setting(self) -> dict[str, str]:
+        """The combine rule as a fingerprint setting; the default is left out, so contexts stored before the
+        rule existed keep their keys."""
+        return {} if self.combine == ID_DEFAULTS["sleep_combine"] else {"combine": self.combine}
 
     def forward(self, context: str) -> dspy.Prediction:
         adapter, config = prepare_phase(self, self.lm_binding)
@@ -76,7 +87,8 @@ class ComputedNotes(dspy.Module):
         elif len(runs) == 1:
             notes = ran[0].learned_context
         else:
-            notes = quantities_as_notes(agreed_values([run.quantities for run in ran]))
+            combined = agreed_values if self.combine == "agree" else uncontested_values
+            notes = quantities_as_notes(combined([run.quantities for run in ran]))
         return dspy.Prediction(learned_context=notes, questions=questions, codes=[run.code for run in runs],
                                repairs=sum(run.repairs for run in runs),
                                fallbacks=sum(bool(run.fallback) for run in runs))

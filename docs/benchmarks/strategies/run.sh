@@ -41,6 +41,10 @@ declare -A CONFIGS=(
   [sleep-compute-v0-k2]="--sleep-strategy compute --sleep-samples 2 --test-verbosity 0"
   [sleep-compute-v0-k4]="--sleep-strategy compute --sleep-samples 4 --test-verbosity 0"
   [sleep-compute-v0-k8]="--sleep-strategy compute --sleep-samples 8 --test-verbosity 0"
+  # Round 2 (PROTOCOL.md): the same programs combined by union, every name they do not disagree on.
+  [sleep-compute-union-v0-k2]="--sleep-strategy compute --sleep-samples 2 --sleep-combine union --test-verbosity 0"
+  [sleep-compute-union-v0-k4]="--sleep-strategy compute --sleep-samples 4 --sleep-combine union --test-verbosity 0"
+  [sleep-compute-union-v0-k8]="--sleep-strategy compute --sleep-samples 8 --sleep-combine union --test-verbosity 0"
 )
 ORDER=(sleep-notes-v0 sleep-compute-v0 sleep-anticipate-compute-v0 test-only-code test-only-v1 test-only-v0
        sleep-anticipate-v0 test-only-v3)
