@@ -27,6 +27,8 @@ from programs.lm.ledger import TokenLedger, Usage, default_ledger
 from programs.persistence import SavableProgram, rebuild_program
 from programs.store import InMemoryStore, learned_context_key
 from programs.strategies import build_sleep_module
+from programs.strategies.computed import ComputedNotes
+from programs.strategies.sample_cache import SampleCache
 from programs.test_time import TestTimeAnswerer
 
 __all__ = ["BudgetedProgram", "SleepResult", "SleepTimeProgram"]
@@ -149,11 +151,14 @@ class BudgetedProgram(SavableProgram, dspy.Module):
         reports: list[dict | None] = []
 
         def make() -> tuple[str, Usage]:
+            samples = SampleCache(self.store, model) if isinstance(self.rewriter, ComputedNotes) else None
             with self.ledger.scope() as scope:
                 with explaining_parse_errors(scope.calls, "sleep", self.budget.sleep_max_tokens):
-                    made = self.rewriter(context=context)
+                    made = self.rewriter(context=context, **({"sample_cache": samples} if samples else {}))
             reports.append(made_report(made))
-            return made.learned_context, scope.usage("sleep")
+            # Reused samples are charged what they cost when made, as a learned context from the store is.
+            reused = samples.take_reused() if samples else Usage()
+            return made.learned_context, scope.usage("sleep") + reused
 
         result = fetch_or_make(self.store, key, make, model=model)
         return replace(result, made=reports[0]) if reports and not result.store_hit else result

@@ -7,9 +7,12 @@ import json
 import pytest
 
 from optimize.experiments.runner import budget_id
+from programs import build_program
 from programs.binding import LMBinding
 from programs.budget import Budget, BudgetError
+from programs.lm import TokenLedger
 from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
+from programs.store import InMemoryStore
 from programs.strategies import build_sleep_module
 from programs.strategies.agreement import agreed_values, majority_value, uncontested_values
 from programs.strategies.anticipate import AnticipateAndSolve, parse_questions
@@ -185,3 +188,30 @@ def test_computed_notes_combine_samples_by_the_rule_the_budget_names():
             made[rule] = build_sleep_module(budget, lm=lm, seed=0)(context="16 eggs.").learned_context
     assert made["union"] == "- total eggs = 16\n- price = 2"
     assert made["agree"] == "- total eggs = 16"
+
+
+def test_samples_are_reused_across_k_and_combine_rules_and_charged_what_they_cost():
+    writes = []
+
+    def reply(messages, request):
+        writes.append(request.get("seed"))
+        return chat_adapter_reply(code=f"total = 16\nsample_{request.get('seed') or 0} = 1")
+
+    store, ledger = InMemoryStore(), TokenLedger()
+    with FakeEngine(reply) as engine:
+        spec = f"openai/fake@{engine.api_base}"
+
+        def sleep(**knobs):
+            budget = Budget(sleep_strategy="compute", sleep_model=spec, test_model=spec, **knobs)
+            before = len(ledger.calls)
+            made = build_program(budget, ledger=ledger, store=store).sleep_phase("16 eggs.")
+            return made, ledger.calls[before:]
+
+        four, calls = sleep(sleep_samples=4, sleep_combine="union")
+        assert len(calls) == 4 and "sample 3 = 1" in four.learned_context
+        two, calls = sleep(sleep_samples=2)  # agree at k=2: samples 0 and 1 of the k=4 context, no new call
+        assert calls == [] and two.learned_context == "- total = 16" and not two.store_hit
+        per_sample = sum(c.prompt_tokens + c.completion_tokens for c in ledger.calls) / 4
+        assert two.cost["prompt_tokens"] + two.cost["completion_tokens"] == 2 * per_sample
+        eight, calls = sleep(sleep_samples=8, sleep_combine="union")
+        assert len(calls) == 4 and eight.learned_context.count("\n") == 8  # total + one line per sample

@@ -81,6 +81,15 @@ class Usage:
         self.seconds += call.seconds
         self.truncated_calls += 1 if call.truncated else 0
 
+    def __add__(self, other: Usage) -> Usage:
+        """Both totals together (e.g. calls made now plus the recorded cost of work reused).
+
+        Example:
+            >>> (Usage(calls=1, prompt_tokens=10) + Usage(completion_tokens=3, seconds=0.5)).total_tokens
+            13
+        """
+        return Usage(**{name: getattr(self, name) + getattr(other, name) for name in asdict(self)})
+
     def as_dict(self) -> dict:
         return {**asdict(self), "total_tokens": self.total_tokens}
 

@@ -10,6 +10,7 @@ from programs.sampling import active_lm, rollout_lm
 from programs.strategies.agreement import agreed_values, uncontested_values
 from programs.strategies.anticipate import anticipating_predictor, parse_questions
 from programs.strategies.compute import ComputeQuantities, quantities_as_notes
+from programs.strategies.sample_cache import SampleCache
 
 
 class ComputedNotes(dspy.Module):
@@ -23,7 +24,8 @@ class ComputedNotes(dspy.Module):
     ran give the same value under the same name, and ``combine="union"`` keeps every name the programs that
     computed it do not disagree on (:mod:`programs.strategies.agreement`). When no program runs, the first
     sample's text notes are the learned context. The prediction counts ``repairs`` and ``fallbacks`` over
-    the samples.
+    the samples. Given a ``sample_cache`` (:class:`~programs.strategies.sample_cache.SampleCache`), each
+    sample is read from it when made before, by any k or combine rule, and stored there when made now.
 
     Example:
         >>> from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
@@ -69,26 +71,47 @@ class ComputedNotes(dspy.Module):
         rule existed keep their keys."""
         return {} if self.combine == ID_DEFAULTS["sleep_combine"] else {"combine": self.combine}
 
-    def forward(self, context: str) -> dspy.Prediction:
+    def _sample_fingerprint(self, questions: list[str], index: int) -> str:
+        """What shapes sample ``index`` (not k, not the combine rule): prompts, questions, cap, bounds, and
+        after the greedy first sample the temperature and seed."""
+        sampled = {"temperature": self.temperature, "seed": self.seed} if index else {}
+        cap = self.lm_binding.max_tokens if self.lm_binding is not None else None
+        return module_fingerprint(self.compute, self.lm_binding, strategy="computed sample",
+                                  questions=questions, max_tokens=cap,
+                                  timeout_seconds=self.compute.timeout_seconds,
+                                  memory_mb=self.compute.memory_mb, **sampled)
+
+    def _sample(self, context: str, questions: list[str], index: int, cache: SampleCache | None) -> dict:
+        """Sample ``index``: a program written (on a rollout copy of the LM after the first) and run."""
+
+        def make() -> dict:
+            lm = None if index == 0 else rollout_lm(active_lm(self.compute.write), index,
+                                                    temperature=self.temperature, seed=self.seed)
+            run = self.compute(context=context, questions=questions or None, lm=lm)
+            return {"learned_context": run.learned_context, "quantities": dict(run.quantities),
+                    "code": run.code, "repairs": int(run.repairs), "fallback": bool(run.fallback)}
+
+        if cache is None:
+            return make()
+        return cache.fetch_or_make(context, self._sample_fingerprint(questions, index), index, make)
+
+    def forward(self, context: str, sample_cache: SampleCache | None = None) -> dspy.Prediction:
         adapter, config = prepare_phase(self, self.lm_binding)
         questions: list[str] = []
         with dspy.context(adapter=adapter):
             if self.questions:
                 listed = self.anticipate(context=context, count=self.questions, config=config).questions
                 questions = parse_questions(listed, self.questions)
-            runs = []
-            for index in range(self.samples):
-                lm = None if index == 0 else rollout_lm(active_lm(self.compute.write), index,
-                                                        temperature=self.temperature, seed=self.seed)
-                runs.append(self.compute(context=context, questions=questions or None, lm=lm))
-        ran = [run for run in runs if not run.fallback]
+            runs = [self._sample(context, questions, index, sample_cache) for index in range(self.samples)]
+        ran = [run for run in runs if not run["fallback"]]
         if not ran:
-            notes = runs[0].learned_context
+            notes = runs[0]["learned_context"]
         elif len(runs) == 1:
-            notes = ran[0].learned_context
+            notes = ran[0]["learned_context"]
         else:
             combined = agreed_values if self.combine == "agree" else uncontested_values
-            notes = quantities_as_notes(combined([run.quantities for run in ran]))
-        return dspy.Prediction(learned_context=notes, questions=questions, codes=[run.code for run in runs],
-                               repairs=sum(run.repairs for run in runs),
-                               fallbacks=sum(bool(run.fallback) for run in runs))
+            notes = quantities_as_notes(combined([run["quantities"] for run in ran]))
+        return dspy.Prediction(learned_context=notes, questions=questions,
+                               codes=[run["code"] for run in runs],
+                               repairs=sum(run["repairs"] for run in runs),
+                               fallbacks=sum(run["fallback"] for run in runs))
