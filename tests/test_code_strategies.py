@@ -167,3 +167,14 @@ def test_a_run_counts_the_repairs_and_fallbacks_of_each_learned_context_on_the_r
     assert len(made) == 1 and (made["sleep_repairs"].item(), made["sleep_fallbacks"].item()) == (1, 1)
     assert rows[rows["store_hit"]]["sleep_repairs"].isna().all()
     assert rows["correct"].all() and (rows["learned_context"] == TEXT_NOTES).all()
+
+
+def test_a_program_written_without_its_field_header_is_still_run():
+    # A sampled reply the adapter cannot parse (seen at temperature 0.7): the program is in it, fenced, with
+    # the completion marker inside the fence. It must be run, not fail the context's learned context.
+    unparsed = f"```python\n{GOOD}\n\n[[ ## completed ## ]]\n```"
+    ledger = TokenLedger()
+    with FakeEngine(lambda messages, request: unparsed) as engine:
+        result = ComputeQuantities(lm=binding(engine, "sleep", ledger))(context=CONTEXT)
+    assert (result.repairs, result.fallback) == (0, False)
+    assert "- scones left = 42" in result.learned_context

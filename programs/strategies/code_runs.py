@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from programs.sandbox import Sandbox, SandboxRun
 
 _FENCE = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)(?:```|$)", re.DOTALL | re.IGNORECASE)
+_MARKER = re.compile(r"\[\[ ## \w+ ## \]\]")
 
 
 def extract_code(reply: str | None) -> str:
@@ -23,6 +24,17 @@ def extract_code(reply: str | None) -> str:
     text = reply or ""
     fenced = _FENCE.search(text)
     return (fenced.group(1) if fenced else text).strip()
+
+
+def reply_without_field_markers(reply: str | None) -> str:
+    """A reply the adapter could not parse, without its ``[[ ## field ## ]]`` marker lines: what is left of a
+    program written without its field header is still the program (the sandbox decides whether it runs).
+
+    Example:
+        >>> reply_without_field_markers("```python\\nhens = 16\\n[[ ## completed ## ]]\\n```")
+        '```python\\nhens = 16\\n```'
+    """
+    return "\n".join(line for line in (reply or "").splitlines() if not _MARKER.fullmatch(line.strip()))
 
 
 def format_number(value: int | float) -> str:

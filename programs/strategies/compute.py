@@ -3,12 +3,21 @@ list what it computed."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import dspy
+from dspy.utils.exceptions import AdapterParseError
 
 from programs.binding import LMBinding, module_fingerprint, prepare_phase
 from programs.sandbox import SandboxRun, thread_sandbox
 from programs.signatures import LearnContext
-from programs.strategies.code_runs import extract_code, format_number, readable_name, run_with_one_repair
+from programs.strategies.code_runs import (
+    extract_code,
+    format_number,
+    readable_name,
+    reply_without_field_markers,
+    run_with_one_repair,
+)
 from programs.strategies.signatures import (
     RepairQuantitiesProgram,
     WriteQuantitiesForQuestionsProgram,
@@ -28,6 +37,25 @@ def quantities_problem(run: SandboxRun) -> str | None:
     if not run.values:
         return "the program ran but defined no top-level int or float variables; store each quantity in one"
     return None
+
+
+def output_or_reply(call: Callable[[], dspy.Prediction], field: str) -> str:
+    """A predictor's output ``field``, or, when the adapter cannot parse the reply (a sampled program written
+    without its field header), the reply without field markers: the program is still in it, and a sample
+    whose reply cannot be read must not cost its context the other samples.
+
+    Example:
+        >>> from dspy.utils.exceptions import AdapterParseError
+        >>> reply = "n = 3\\n[[ ## completed ## ]]"
+        >>> def unparsed():
+        ...     raise AdapterParseError("ChatAdapter", dspy.Signature("context -> code"), reply)
+        >>> output_or_reply(unparsed, "code")
+        'n = 3'
+    """
+    try:
+        return getattr(call(), field) or ""
+    except AdapterParseError as error:
+        return reply_without_field_markers(error.lm_response)
 
 
 def quantities_as_notes(values: dict[str, int | float]) -> str:
@@ -91,14 +119,14 @@ class ComputeQuantities(dspy.Module):
         with dspy.context(adapter=adapter):
             if questions:
                 listed = "\n".join(f"{index}. {question}" for index, question in enumerate(questions, 1))
-                reply = self.write_for_questions(context=context, questions=listed, config=config,
-                                                 **on_lm).code
+                reply = output_or_reply(lambda: self.write_for_questions(
+                    context=context, questions=listed, config=config, **on_lm), "code")
             else:
-                reply = self.write(context=context, config=config, **on_lm).code
+                reply = output_or_reply(lambda: self.write(context=context, config=config, **on_lm), "code")
 
             def repair(code: str, error: str) -> str:
-                fixed = self.repair(context=context, code=code, error=error, config=config,
-                                    **on_lm).fixed_code
+                fixed = output_or_reply(lambda: self.repair(context=context, code=code, error=error,
+                                                            config=config, **on_lm), "fixed_code")
                 return extract_code(fixed)
 
             attempt = run_with_one_repair(sandbox, extract_code(reply), problem_of=quantities_problem,
@@ -106,7 +134,8 @@ class ComputeQuantities(dspy.Module):
             if attempt.ok:
                 notes, values = quantities_as_notes(attempt.run.values), dict(attempt.run.values)
             else:
-                notes = (self.notes(context=context, config=config, **on_lm).learned_context or "").strip()
+                notes = output_or_reply(lambda: self.notes(context=context, config=config, **on_lm),
+                                        "learned_context").strip()
                 values = {}
         return dspy.Prediction(learned_context=notes, code=attempt.code, quantities=values,
                                repairs=attempt.repairs, fallback=not attempt.ok, error=attempt.problem,

@@ -45,6 +45,9 @@ declare -A CONFIGS=(
   [sleep-compute-union-v0-k2]="--sleep-strategy compute --sleep-samples 2 --sleep-combine union --test-verbosity 0"
   [sleep-compute-union-v0-k4]="--sleep-strategy compute --sleep-samples 4 --sleep-combine union --test-verbosity 0"
   [sleep-compute-union-v0-k8]="--sleep-strategy compute --sleep-samples 8 --sleep-combine union --test-verbosity 0"
+  # Dev diagnostics of round 2 (not candidates): the same notes read at test verbosity 1.
+  [sleep-compute-v1]="--sleep-strategy compute --test-verbosity 1"
+  [sleep-compute-union-v1-k8]="--sleep-strategy compute --sleep-samples 8 --sleep-combine union --test-verbosity 1"
 )
 ORDER=(sleep-notes-v0 sleep-compute-v0 sleep-anticipate-compute-v0 test-only-code test-only-v1 test-only-v0
        sleep-anticipate-v0 test-only-v3)
