@@ -50,7 +50,11 @@ def _rows(path: str) -> pd.DataFrame:
     if not file.exists():
         raise FileNotFoundError(f"rows file {path} of a claim is not in the repository; commit it or change "
                                 "the claim's text to say the number is not recomputable from the repo")
-    return pd.read_csv(file) if file.suffix == ".csv" else pd.read_json(file, lines=True)
+    if file.suffix == ".csv":
+        return pd.read_csv(file)
+    from optimize.reports.rows import read_results
+
+    return pd.DataFrame(read_results(file))
 
 
 def compute(claim: dict[str, Any]) -> dict[str, float]:

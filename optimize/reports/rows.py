@@ -9,8 +9,20 @@ from pathlib import Path
 
 
 def read_results(path: str | os.PathLike, *, strict: bool = False) -> list[dict]:
-    """Rows already written to a results JSONL file (a torn last line from an interrupted run is skipped);
-    ``strict`` refuses a line that is not JSON instead, naming it (for a copy that must not lose a row)."""
+    """Rows already written to a results JSONL file, one per question: a question answered again (a failed
+    row retried on resume) is its later row, in the first one's place. A torn last line from an interrupted
+    run is skipped; ``strict`` refuses a line that is not JSON instead, naming it (for a copy that must not
+    lose a row).
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = Path(folder) / "rows.jsonl"
+        ...     _ = path.write_text('{"question_id": "q1", "error": "timeout"}\\n{"question_id": "q2"}\\n'
+        ...                         '{"question_id": "q1", "error": null}\\n')
+        ...     read_results(path)
+        [{'question_id': 'q1', 'error': None}, {'question_id': 'q2'}]
+    """
     path = Path(path)
     if not path.exists():
         return []
@@ -30,7 +42,10 @@ def read_results(path: str | os.PathLike, *, strict: bool = False) -> list[dict]
                                     "then try again") from exc
                 warnings.warn(f"{path}:{number} is not a complete JSON row (interrupted write?); it will be "
                               "redone", stacklevel=2)
-    return rows
+    latest: dict[object, dict] = {}
+    for index, row in enumerate(rows):
+        latest[row.get("question_id", ("row", index))] = row
+    return list(latest.values())
 
 
 # Fields that quote a question's instance: its text, the reply (which restates it), the notes made from it.

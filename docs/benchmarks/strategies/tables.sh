@@ -4,22 +4,32 @@
 # dev: every candidate of PROTOCOL.md against today's notes. test: the chosen strategy (compute) and the
 # standard run's 1-slot runs on the same 238 questions against the chosen comparator, test-only v3 (the
 # standard run's 7211c54413d6: the same budget, prompts and server settings as the protocol's test-only-v3,
-# so it is not run twice). A file that does not exist yet is left out and named.
+# so it is not run twice). A file that does not exist yet, or has fewer rows than the baseline (a run still going),
+# is left out and named.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 HERE=docs/benchmarks/strategies
 STD=docs/benchmarks/standard/ours/local-qwen2.5-coder-1.5b
 STD05=docs/benchmarks/standard/ours/local-qwen2.5-coder-0.5b
 
-variants() {  # NAME=PATH ... -> only those whose file exists
+questions() {  # FILE -> how many questions it answered (a retried question's later row replaces its first)
+  python3 -c 'import json, sys; print(len({json.loads(l)["question_id"] for l in open(sys.argv[1]) if l.strip()}))' "$1"
+}
+
+variants() {  # N NAME=PATH ... -> only those whose run is complete (N questions, as many as the baseline)
+  local total="$1"; shift
   for item in "$@"; do
-    if [ -f "${item##*=}" ]; then echo "$item"; else echo "left out (not run yet): ${item##*=}" >&2; fi
+    local file="${item##*=}"
+    if [ ! -f "$file" ]; then echo "left out (not run yet): $file" >&2
+    elif [ "$(questions "$file")" -lt "$total" ]; then
+      echo "left out (still running: $(questions "$file") of $total questions): $file" >&2
+    else echo "$item"; fi
   done
 }
 
 table() {  # OUT BASELINE_NAME BASELINE NAME=PATH...
   local out="$1" name="$2" baseline="$3"; shift 3
-  mapfile -t items < <(variants "$@")
+  mapfile -t items < <(variants "$(questions "$baseline")" "$@")
   python3 -m optimize compare "$baseline" "${items[@]}" --baseline-name "$name" \
     --out "$HERE/$out.md" --plot "$HERE/$out.png" > /dev/null
   echo "written: $HERE/$out.md, .csv, .png"
