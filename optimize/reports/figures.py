@@ -118,7 +118,8 @@ def _label_points(ax, points: list[tuple[float, float, str, str]]) -> None:
     for x, y, text, color in sorted(points, key=lambda p: (p[0], p[1])):
         near = sum(1 for px, py in placed if abs(px - x) / x_span < 0.06 and abs(py - y) / y_span < 0.06)
         placed.append((x, y))
-        top = (y - min(ys)) / y_span > 0.8 and max(ys) > min(ys)  # near the top: stack downwards
+        low, high = ax.get_ylim()
+        top = (y - low) / ((high - low) or 1.0) > 0.9  # near the axes' top edge: stack downwards
         offset = -(12 + 11 * near) if top else 4 + 11 * near
         ax.annotate(text, (x, y), xytext=(5, offset), textcoords="offset points", fontsize=8,
                     color=color)
