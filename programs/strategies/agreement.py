@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from programs.answers import ABS_TOLERANCE, REL_TOLERANCE
+from programs.strategies.code_runs import readable_name
 
 
 def same_value(a: float, b: float) -> bool:
@@ -61,7 +62,6 @@ def agreed_values(samples: Sequence[dict[str, float]]) -> dict[str, float]:
     return kept
 
 
-
 def uncontested_values(samples: Sequence[dict[str, float]]) -> dict[str, float]:
     """Per name, the value most of the samples that computed it give; names they split on are dropped.
 
@@ -75,7 +75,7 @@ def uncontested_values(samples: Sequence[dict[str, float]]) -> dict[str, float]:
     by_name: dict[str, list[tuple[str, float]]] = {}
     for sample in samples:
         for name, value in sample.items():
-            by_name.setdefault(_words(name), []).append((name, value))
+            by_name.setdefault(readable_name(name.lower()), []).append((name, value))
     kept: dict[str, float] = {}
     for given in by_name.values():
         value = majority_value([value for _, value in given])
@@ -83,6 +83,3 @@ def uncontested_values(samples: Sequence[dict[str, float]]) -> dict[str, float]:
             kept[given[0][0]] = value
     return kept
 
-
-def _words(name: str) -> str:
-    return " ".join(part for part in name.lower().split("_") if part)

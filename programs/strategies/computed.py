@@ -5,7 +5,7 @@ from __future__ import annotations
 import dspy
 
 from programs.binding import LMBinding, module_fingerprint, prepare_phase
-from programs.budget import ID_DEFAULTS, SLEEP_COMBINES
+from programs.budget import SLEEP_COMBINES
 from programs.sampling import active_lm, rollout_lm
 from programs.strategies.agreement import agreed_values, uncontested_values
 from programs.strategies.anticipate import anticipating_predictor, parse_questions
@@ -64,12 +64,7 @@ class ComputedNotes(dspy.Module):
         return module_fingerprint(self, self.lm_binding, strategy="computed", questions=self.questions,
                                   temperature=self.temperature if self.samples > 1 else 0.0, seed=self.seed,
                                   timeout_seconds=self.compute.timeout_seconds,
-                                  memory_mb=self.compute.memory_mb, **self._combine_setting())
-
-    def _combine_setting(self) -> dict[str, str]:
-        """The combine rule as a fingerprint setting; the default is left out, so contexts stored before the
-        rule existed keep their keys."""
-        return {} if self.combine == ID_DEFAULTS["sleep_combine"] else {"combine": self.combine}
+                                  memory_mb=self.compute.memory_mb)
 
     def _sample_fingerprint(self, questions: list[str], index: int) -> str:
         """What shapes sample ``index`` (not k, not the combine rule): prompts, questions, cap, bounds, and

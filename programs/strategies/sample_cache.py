@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from programs.learned_contexts import fetch_or_make
 from programs.lm.ledger import TokenLedger, Usage
 from programs.store import InMemoryStore, learned_context_key
 
@@ -42,18 +43,18 @@ class SampleCache:
         """Sample ``index`` of the module whose sample ``fingerprint`` is given: stored, else ``make()``'s
         (a JSON-able dict), stored with the cost of the calls it made."""
         key = learned_context_key(context, fingerprint, json.dumps({"sample": index}), self.model)
-        with self.store.lock(key):
-            found = self.store.get(key)
-            if found is not None:
-                self.reused += Usage(prompt_tokens=found.prompt_tokens,
-                                     completion_tokens=found.completion_tokens, seconds=found.seconds)
-                return json.loads(found.learned_context)
+
+        def make_now() -> tuple[str, Usage]:
             with TokenLedger().scope() as scope:
                 sample = make()
-            spent = scope.usage()
-            self.store.put(key, json.dumps(sample, sort_keys=True), prompt_tokens=spent.prompt_tokens,
-                           completion_tokens=spent.completion_tokens, seconds=spent.seconds, model=self.model)
-        return sample
+            return json.dumps(sample, sort_keys=True), scope.usage()
+
+        found = fetch_or_make(self.store, key, make_now, model=self.model)
+        if found.store_hit:
+            cost = found.cost
+            self.reused += Usage(prompt_tokens=cost["prompt_tokens"],
+                                 completion_tokens=cost["completion_tokens"], seconds=cost["seconds"])
+        return json.loads(found.learned_context)
 
     def take_reused(self) -> Usage:
         """The recorded cost of the samples reused since the last call, and start counting again."""

@@ -19,10 +19,11 @@ questions() {  # FILE -> how many questions it answered (a retried question's la
 variants() {  # N NAME=PATH ... -> only those whose run is complete (N questions, as many as the baseline)
   local total="$1"; shift
   for item in "$@"; do
-    local file="${item##*=}"
-    if [ ! -f "$file" ]; then echo "left out (not run yet): $file" >&2
-    elif [ "$(questions "$file")" -lt "$total" ]; then
-      echo "left out (still running: $(questions "$file") of $total questions): $file" >&2
+    local file="${item##*=}" answered
+    if [ ! -f "$file" ]; then echo "left out (not run yet): $file" >&2; continue; fi
+    answered="$(questions "$file")"
+    if [ "$answered" -lt "$total" ]; then
+      echo "left out (still running: $answered of $total questions): $file" >&2
     else echo "$item"; fi
   done
 }
