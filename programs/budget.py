@@ -30,8 +30,9 @@ TEST_STRATEGIES = ("answer", "code")
 # How the k samples of computed values combine (compute strategies; notes are concatenated, anticipated
 # answers kept where most samples agree): "agree" keeps a value more than half the programs give under the
 # same name, so every kept value is checked; "union" keeps every name whose programs do not disagree (a
-# majority of those that computed it), so more samples state more quantities.
-SLEEP_COMBINES = ("agree", "union")
+# majority of those that computed it), so more samples state more quantities; "ranked" states the union's
+# values one line each (under all their names), the value most programs computed first, saying how many did.
+SLEEP_COMBINES = ("agree", "union", "ranked")
 # Fields added after rows and studies existed: at these values they are left out of every id (budget ids,
 # run configs, store keys), so what was made before a field existed keeps its id and resumes.
 ID_DEFAULTS: dict[str, Any] = {"sleep_combine": "agree"}

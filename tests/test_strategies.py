@@ -8,14 +8,16 @@ import pytest
 
 from optimize.experiments.runner import budget_id
 from programs import build_program
+from programs.answers import states_number
 from programs.binding import LMBinding
 from programs.budget import Budget, BudgetError
 from programs.lm import TokenLedger
 from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
 from programs.store import InMemoryStore
 from programs.strategies import build_sleep_module
-from programs.strategies.agreement import agreed_values, majority_value, uncontested_values
+from programs.strategies.agreement import agreed_values, majority_value, ranked_values, uncontested_values
 from programs.strategies.anticipate import AnticipateAndSolve, parse_questions
+from programs.strategies.compute import ranked_notes
 
 
 def test_budget_names_the_allowed_strategies():
@@ -170,7 +172,7 @@ def test_sleep_combine_keys_computed_contexts_apart_and_leaves_every_earlier_id_
     assert budget_id(Budget(test_verbosity=1, test_max_tokens=512, sleep_model="local:qwen2.5-coder-1.5b",
                             test_model="local:qwen2.5-coder-1.5b")) == "68145318bcf4"
     assert budget_id(compute.replace(sleep_combine="union")) != budget_id(compute)
-    with pytest.raises(BudgetError, match="agree, union"):
+    with pytest.raises(BudgetError, match="agree, union, ranked"):
         Budget(sleep_combine="vote")
 
 
@@ -181,13 +183,31 @@ def test_computed_notes_combine_samples_by_the_rule_the_budget_names():
         return chat_adapter_reply(code=programs[(request.get("seed") or 0) % 3])
 
     made = {}
-    for rule in ("agree", "union"):
+    for rule in ("agree", "union", "ranked"):
         with FakeEngine(reply) as engine:
             lm = LMBinding(f"openai/fake@{engine.api_base}", phase="sleep", max_tokens=256)
             budget = Budget(sleep_strategy="compute", sleep_samples=3, sleep_combine=rule)
             made[rule] = build_sleep_module(budget, lm=lm, seed=0)(context="16 eggs.").learned_context
     assert made["union"] == "- total eggs = 16\n- price = 2"
     assert made["agree"] == "- total eggs = 16"
+    assert made["ranked"] == "- total eggs = 16 (most programs)\n- price = 2 (one program)"
+
+
+def test_ranked_states_each_union_value_once_most_computed_first_and_adds_no_number():
+    samples = [{"eggs": 16, "price": 2.0, "wrong_total": 99}, {"total_eggs": 16, "price": 2}, {"eggs": 16},
+               {"Eggs": 16.0, "cartons": 3}]
+    ranked = ranked_values(samples)
+    # Every value the union keeps, each once (16 under two names), and no other.
+    assert sorted(entry.value for entry in ranked) == sorted(set(uncontested_values(samples).values()))
+    assert [(entry.names, entry.support) for entry in ranked] == [
+        (("eggs", "total_eggs"), 4), (("price",), 2), (("wrong_total",), 1), (("cartons",), 1)]
+    notes = build_sleep_module(Budget(sleep_strategy="compute", sleep_samples=4, sleep_combine="ranked"),
+                               lm=None)
+    assert notes.combine == "ranked"
+    text = ranked_notes(ranked, programs=4)
+    assert text.splitlines()[0] == "- eggs, total eggs = 16 (most programs)"
+    # How many programs computed a value is said in words: coverage must not find the 4 of "4 programs".
+    assert not states_number(text, 4)
 
 
 def test_samples_are_reused_across_k_and_combine_rules_and_charged_what_they_cost():

@@ -1,8 +1,9 @@
 """Agreement across samples: a value is kept when most samples give it, never concatenated with rivals.
 
-Two rules combine computed values: :func:`agreed_values` (``agree``: a value more than half of all samples
-give) and :func:`uncontested_values` (``union``: every name whose samples do not disagree). Both drop a name
-its samples disagree on; they differ on a name only some samples computed.
+Three rules combine computed values: :func:`agreed_values` (``agree``: a value more than half of all samples
+give), :func:`uncontested_values` (``union``: every name whose samples do not disagree) and
+:func:`ranked_values` (``ranked``: the union's values, one entry per value, the most computed first). All drop
+a name its samples disagree on; they differ on a name only some samples computed.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from programs.answers import ABS_TOLERANCE, REL_TOLERANCE
 from programs.strategies.code_runs import readable_name
@@ -83,3 +85,41 @@ def uncontested_values(samples: Sequence[dict[str, float]]) -> dict[str, float]:
             kept[given[0][0]] = value
     return kept
 
+
+
+@dataclass(frozen=True)
+class RankedValue:
+    """One value of the union with every kept name it has, and how many samples computed it under any name."""
+
+    names: tuple[str, ...]
+    value: float
+    support: int
+
+
+def ranked_values(samples: Sequence[dict[str, float]]) -> list[RankedValue]:
+    """The union's values (:func:`uncontested_values`), one entry per distinct value, most computed first.
+
+    Programs name one quantity in many ways, so the union states one value under several names, and a value
+    one program got wrong sits beside the value most programs got. Here the names of a value share one entry,
+    and entries are ordered by ``support``, the number of samples that computed the value under any name
+    (ties keep the union's order).
+
+    Example:
+        >>> samples = [{"total": 12, "left": 5}, {"sum": 12.0, "left": 5}, {"total": 12, "extra": 7}]
+        >>> [(entry.names, entry.value, entry.support) for entry in ranked_values(samples)]
+        [(('total', 'sum'), 12, 3), (('left',), 5, 2), (('extra',), 7, 1)]
+    """
+    entries: list[tuple[list[str], float]] = []
+    for name, value in uncontested_values(samples).items():
+        for names, kept in entries:
+            if same_value(kept, value):
+                names.append(name)
+                break
+        else:
+            entries.append(([name], value))
+
+    def support(value: float) -> int:
+        return sum(any(same_value(value, given) for given in sample.values()) for sample in samples)
+
+    ranked = [RankedValue(tuple(names), value, support(value)) for names, value in entries]
+    return sorted(ranked, key=lambda entry: -entry.support)

@@ -3,7 +3,7 @@ list what it computed."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import dspy
 from dspy.utils.exceptions import AdapterParseError
@@ -11,6 +11,7 @@ from dspy.utils.exceptions import AdapterParseError
 from programs.binding import LMBinding, module_fingerprint, prepare_phase
 from programs.sandbox import SandboxRun, thread_sandbox
 from programs.signatures import LearnContext
+from programs.strategies.agreement import RankedValue
 from programs.strategies.code_runs import (
     extract_code,
     format_number,
@@ -67,6 +68,34 @@ def quantities_as_notes(values: dict[str, int | float]) -> str:
         - price per scone = 2.5
     """
     return "\n".join(f"- {readable_name(name)} = {format_number(value)}" for name, value in values.items())
+
+
+def support_words(support: int, programs: int) -> str:
+    """How many programs computed a value, in words: digits here would read as a quantity of the context
+    (and count as stating a gold number that happens to equal them).
+
+    Example:
+        >>> support_words(5, 8), support_words(4, 8), support_words(1, 8), support_words(1, 1)
+        ('most programs', 'some programs', 'one program', 'most programs')
+    """
+    if support * 2 > programs:
+        return "most programs"
+    return "one program" if support <= 1 else "some programs"
+
+
+def ranked_notes(entries: Sequence[RankedValue], programs: int, *, names_per_line: int = 3) -> str:
+    """One note line per value: its first ``names_per_line`` names read as words, and how many of
+    ``programs`` computed it (:func:`support_words`).
+
+    Example:
+        >>> entries = [RankedValue(("total_eggs", "eggs_total"), 16, 3), RankedValue(("price",), 2.0, 1)]
+        >>> print(ranked_notes(entries, programs=3))
+        - total eggs, eggs total = 16 (most programs)
+        - price = 2 (one program)
+    """
+    return "\n".join(f"- {', '.join(readable_name(name) for name in entry.names[:names_per_line])} = "
+                     f"{format_number(entry.value)} ({support_words(entry.support, programs)})"
+                     for entry in entries)
 
 
 class ComputeQuantities(dspy.Module):

@@ -7,9 +7,9 @@ import dspy
 from programs.binding import LMBinding, module_fingerprint, prepare_phase
 from programs.budget import SLEEP_COMBINES
 from programs.sampling import active_lm, rollout_lm
-from programs.strategies.agreement import agreed_values, uncontested_values
+from programs.strategies.agreement import agreed_values, ranked_values, uncontested_values
 from programs.strategies.anticipate import anticipating_predictor, parse_questions
-from programs.strategies.compute import ComputeQuantities, quantities_as_notes
+from programs.strategies.compute import ComputeQuantities, quantities_as_notes, ranked_notes
 from programs.strategies.sample_cache import SampleCache
 
 
@@ -21,11 +21,13 @@ class ComputedNotes(dspy.Module):
     context supports. ``samples`` programs are written (rollout copies of the LM after the first, at
     ``temperature`` with ``seed``) and run in the sandbox (:class:`ComputeQuantities`: one repair, then
     text notes); with several, ``combine="agree"`` keeps a value when more than half of the programs that
-    ran give the same value under the same name, and ``combine="union"`` keeps every name the programs that
-    computed it do not disagree on (:mod:`programs.strategies.agreement`). When no program runs, the first
-    sample's text notes are the learned context. The prediction counts ``repairs`` and ``fallbacks`` over
-    the samples. Given a ``sample_cache`` (:class:`~programs.strategies.sample_cache.SampleCache`), each
-    sample is read from it when made before, by any k or combine rule, and stored there when made now.
+    ran give the same value under the same name, ``combine="union"`` keeps every name the programs that
+    computed it do not disagree on, and ``combine="ranked"`` states the union's values one line each (under
+    their names), the value most programs computed first, with how many did
+    (:mod:`programs.strategies.agreement`). When no program runs, the first sample's text notes are the
+    learned context. The prediction counts ``repairs`` and ``fallbacks`` over the samples. Given a
+    ``sample_cache`` (:class:`~programs.strategies.sample_cache.SampleCache`), each sample is read from it
+    when made before, by any k or combine rule, and stored there when made now.
 
     Example:
         >>> from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
@@ -103,6 +105,8 @@ class ComputedNotes(dspy.Module):
             notes = runs[0]["learned_context"]
         elif len(runs) == 1:
             notes = ran[0]["learned_context"]
+        elif self.combine == "ranked":
+            notes = ranked_notes(ranked_values([run["quantities"] for run in ran]), programs=len(ran))
         else:
             combined = agreed_values if self.combine == "agree" else uncontested_values
             notes = quantities_as_notes(combined([run["quantities"] for run in ran]))

@@ -45,6 +45,10 @@ declare -A CONFIGS=(
   [sleep-compute-union-v0-k2]="--sleep-strategy compute --sleep-samples 2 --sleep-combine union --test-verbosity 0"
   [sleep-compute-union-v0-k4]="--sleep-strategy compute --sleep-samples 4 --sleep-combine union --test-verbosity 0"
   [sleep-compute-union-v0-k8]="--sleep-strategy compute --sleep-samples 8 --sleep-combine union --test-verbosity 0"
+  # Round 3: the union's values one line each, the value most programs computed first.
+  [sleep-compute-ranked-v0-k2]="--sleep-strategy compute --sleep-samples 2 --sleep-combine ranked --test-verbosity 0"
+  [sleep-compute-ranked-v0-k4]="--sleep-strategy compute --sleep-samples 4 --sleep-combine ranked --test-verbosity 0"
+  [sleep-compute-ranked-v0-k8]="--sleep-strategy compute --sleep-samples 8 --sleep-combine ranked --test-verbosity 0"
   # Dev diagnostics of round 2 (not candidates): the same notes read at test verbosity 1.
   [sleep-compute-v1]="--sleep-strategy compute --test-verbosity 1"
   [sleep-compute-union-v1-k8]="--sleep-strategy compute --sleep-samples 8 --sleep-combine union --test-verbosity 1"
