@@ -47,6 +47,10 @@ table dev-table-combine "compute k=1" "$D/sleep-compute-v0.jsonl" \
   "compute k=2=$D/sleep-compute-v0-k2.jsonl" "compute k=4=$D/sleep-compute-v0-k4.jsonl" \
   "union k=2=$D/sleep-compute-union-v0-k2.jsonl" "union k=4=$D/sleep-compute-union-v0-k4.jsonl" \
   "union k=8=$D/sleep-compute-union-v0-k8.jsonl"
+# Round 3 on dev: the union's values ranked by how many programs computed them, against union k=8.
+table dev-table-ranked "union k=8" "$D/sleep-compute-union-v0-k8.jsonl" \
+  "union k=4=$D/sleep-compute-union-v0-k4.jsonl" "ranked k=4=$D/sleep-compute-ranked-v0-k4.jsonl" \
+  "ranked k=8=$D/sleep-compute-ranked-v0-k8.jsonl"
 
 T=$HERE/test
 table test-table "test-only v3" "$STD/rows/7211c54413d6.jsonl" \
@@ -58,13 +62,16 @@ table test-table "test-only v3" "$STD/rows/7211c54413d6.jsonl" \
 
 # Scaling sleep compute (PROTOCOL.md step 3 and round 2), every point against the cheapest, today's notes k=1,
 # at test verbosity 0: notes k=1, 2, 4; compute k=1, 2, 4, 8 combined by agreement; the same programs combined
-# by union at k=2, 4, 8 (at k=1 both rules are compute k=1); test-only v3 as the line to reach.
+# by union at k=2, 4, 8 (at k=1 both rules are compute k=1), and ranked (round 3) if its dev rule passed;
+# test-only v3 as the line to reach.
 table scaling-table "notes k=1" "$STD/latency/edfce045fa52-warm.jsonl" \
   "notes k=2=$STD/rows/8b658ae2f8ab.jsonl" "notes k=4=$STD/rows/a64b6f108bd3.jsonl" \
   "compute k=1=$T/sleep-compute-v0.jsonl" "compute k=2=$T/sleep-compute-v0-k2.jsonl" \
   "compute k=4=$T/sleep-compute-v0-k4.jsonl" "compute k=8=$T/sleep-compute-v0-k8.jsonl" \
   "union k=2=$T/sleep-compute-union-v0-k2.jsonl" "union k=4=$T/sleep-compute-union-v0-k4.jsonl" \
-  "union k=8=$T/sleep-compute-union-v0-k8.jsonl" "test-only v3=$STD/rows/7211c54413d6.jsonl"
+  "union k=8=$T/sleep-compute-union-v0-k8.jsonl" "ranked k=2=$T/sleep-compute-ranked-v0-k2.jsonl" \
+  "ranked k=4=$T/sleep-compute-ranked-v0-k4.jsonl" "ranked k=8=$T/sleep-compute-ranked-v0-k8.jsonl" \
+  "test-only v3=$STD/rows/7211c54413d6.jsonl"
 
 # The 0.5B answering from the 1.5B's notes, against today's notes read by the same 0.5B (1 slot).
 table test-table-0.5b "notes (0.5B answers)" "$STD05/rows/92d24450855a.jsonl" \
