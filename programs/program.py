@@ -27,8 +27,7 @@ from programs.lm.ledger import TokenLedger, Usage, default_ledger
 from programs.persistence import SavableProgram, rebuild_program
 from programs.store import InMemoryStore, learned_context_key
 from programs.strategies import build_sleep_module
-from programs.strategies.computed import ComputedNotes
-from programs.strategies.sample_cache import SampleCache
+from programs.strategies.sample_cache import SampleCache, keeps_samples
 from programs.test_time import TestTimeAnswerer
 
 __all__ = ["BudgetedProgram", "SleepResult", "SleepTimeProgram"]
@@ -151,7 +150,7 @@ class BudgetedProgram(SavableProgram, dspy.Module):
         reports: list[dict | None] = []
 
         def make() -> tuple[str, Usage]:
-            samples = SampleCache(self.store, model) if isinstance(self.rewriter, ComputedNotes) else None
+            samples = SampleCache(self.store, model) if keeps_samples(self.rewriter) else None
             with self.ledger.scope() as scope:
                 with explaining_parse_errors(scope.calls, "sleep", self.budget.sleep_max_tokens):
                     made = self.rewriter(context=context, **({"sample_cache": samples} if samples else {}))

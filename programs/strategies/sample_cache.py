@@ -10,6 +10,7 @@ their recorded cost (its ``sleep_tokens``), while the ledger shows only the call
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,3 +62,16 @@ class SampleCache:
         reused, self.reused = self.reused, Usage()
         return reused
 
+
+
+def keeps_samples(module: object) -> bool:
+    """Whether a sleep module keeps its samples in a :class:`SampleCache` (its ``forward`` takes one).
+
+    Example:
+        >>> from programs.strategies.computed import ComputedNotes
+        >>> from programs.sleep_time import SleepTimeRewriter
+        >>> keeps_samples(ComputedNotes()), keeps_samples(SleepTimeRewriter())
+        (True, False)
+    """
+    forward = getattr(module, "forward", None)
+    return forward is not None and "sample_cache" in inspect.signature(forward).parameters
