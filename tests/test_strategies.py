@@ -235,3 +235,12 @@ def test_samples_are_reused_across_k_and_combine_rules_and_charged_what_they_cos
         assert two.cost["prompt_tokens"] + two.cost["completion_tokens"] == 2 * per_sample
         eight, calls = sleep(sleep_samples=8, sleep_combine="union")
         assert len(calls) == 4 and eight.learned_context.count("\n") == 8  # total + one line per sample
+
+
+def test_asking_whether_a_module_keeps_samples_does_not_trip_dspys_forward_warning(caplog):
+    from programs.strategies.sample_cache import keeps_samples
+
+    with caplog.at_level("WARNING"):
+        assert keeps_samples(build_sleep_module(Budget(sleep_strategy="compute"), lm=None))
+        assert not keeps_samples(build_sleep_module(Budget(), lm=None))
+    assert "forward" not in caplog.text

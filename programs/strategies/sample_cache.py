@@ -73,5 +73,5 @@ def keeps_samples(module: object) -> bool:
         >>> keeps_samples(ComputedNotes()), keeps_samples(SleepTimeRewriter())
         (True, False)
     """
-    forward = getattr(module, "forward", None)
+    forward = getattr(type(module), "forward", None)  # on the class: DSPy warns when an instance's is read
     return forward is not None and "sample_cache" in inspect.signature(forward).parameters
