@@ -25,8 +25,9 @@ DEFAULT_TEST_MAX_TOKENS: dict[int, int] = {0: 256, 1: 512, 2: 1024, 3: 1024, 4: 
 # "anticipate+compute" lists likely questions and writes one program answering each of them.
 SLEEP_STRATEGIES = ("notes", "anticipate", "compute", "anticipate+compute")
 # How a test-time answer is produced: "answer" replies in text at test_verbosity; "code" writes a program
-# per question and runs it in the sandbox (program-of-thought), the tool-using test-time-only baseline.
-TEST_STRATEGIES = ("answer", "code")
+# per question and runs it in the sandbox (program-of-thought), the tool-using test-time-only baseline;
+# "pick" has the model name the notes line that answers and copies its value (needs a sleep phase).
+TEST_STRATEGIES = ("answer", "code", "pick")
 # How the k samples of computed values combine (compute strategies; notes are concatenated, anticipated
 # answers kept where most samples agree): "agree" keeps a value more than half the programs give under the
 # same name, so every kept value is checked; "union" keeps every name whose programs do not disagree (a
@@ -136,6 +137,9 @@ class Budget:
         if self.test_strategy == "code" and self.use_sleep:
             raise BudgetError("Budget.test_strategy='code' writes a program from the context alone and "
                               "reads no notes: use it with use_sleep=False (a test-time-only baseline)")
+        if self.test_strategy == "pick" and not self.use_sleep:
+            raise BudgetError("Budget.test_strategy='pick' answers by picking a line of the learned context: "
+                              "use it with use_sleep=True, or test_strategy='answer' without a sleep phase")
         if self.compiled is not None and (not isinstance(self.compiled, str) or not self.compiled.strip()):
             raise BudgetError(f"Budget.compiled must be a path string or null, got {self.compiled!r}")
 

@@ -82,6 +82,10 @@ class BudgetedProgram(SavableProgram, dspy.Module):
             from programs.strategies.pot import ProgramOfThoughtAnswerer
 
             self.answerer = ProgramOfThoughtAnswerer(lm=test_lm)
+        elif budget.test_strategy == "pick":
+            from programs.strategies.pick import NoteLinePicker
+
+            self.answerer = NoteLinePicker(lm=test_lm)
         else:
             self.answerer = TestTimeAnswerer(verbosity=budget.test_verbosity,
                                              with_learned_context=budget.use_sleep, lm=test_lm)

@@ -118,7 +118,7 @@ def model_label(spec: str) -> str:
 def run_label(budget) -> str:
     """What ran, in a few words: ``sleep k=2 + v0 (1.5B)``, ``test-only v3 (0.5B)``,
     ``sleep anticipate+compute q=8 k=1 + v0 (1.5B)``, ``test-only code (1.5B)``."""
-    test = "code" if budget.test_strategy == "code" else f"v{budget.test_verbosity}"
+    test = budget.test_strategy if budget.test_strategy != "answer" else f"v{budget.test_verbosity}"
     compiled = " compiled" if budget.compiled else ""
     if not budget.use_sleep:
         return f"test-only {test}{compiled} ({model_label(budget.test_model)})"

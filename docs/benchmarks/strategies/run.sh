@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sleep-time strategies against test-time-only budgets (docs/benchmarks/strategies/PROTOCOL.md).
 #   bash docs/benchmarks/strategies/run.sh dev                 # the selection runs (dev split, 9 contexts)
+#   bash docs/benchmarks/strategies/run.sh dev-all NAME [NAME...]  # round 4's screen: the whole dev split
 #   bash docs/benchmarks/strategies/run.sh test NAME [NAME...]  # chosen configurations on the test split
 #   bash docs/benchmarks/strategies/run.sh gsm-symbolic NAME [NAME...]  # the same on the third-party held-out set
 # GSM-Symbolic rows quote third-party instances, so they go to mlruns/strategies/gsm-symbolic/ (not committed) and a
@@ -27,6 +28,7 @@ TEST_MODEL="${TEST_MODEL:-$MODEL}"
 STORE="${STORE:-mlruns/strategies-store.sqlite}"
 CONTEXTS=()
 [ "$SPLIT" = dev ] && CONTEXTS=(--contexts 9)
+if [ "$SPLIT" = dev-all ]; then DATA=(--split dev); fi  # round 4's screen: every dev context (238 questions)
 
 declare -A CONFIGS=(
   [sleep-notes-v0]="--sleep-strategy notes --test-verbosity 0"
@@ -49,6 +51,10 @@ declare -A CONFIGS=(
   [sleep-compute-ranked-v0-k2]="--sleep-strategy compute --sleep-samples 2 --sleep-combine ranked --test-verbosity 0"
   [sleep-compute-ranked-v0-k4]="--sleep-strategy compute --sleep-samples 4 --sleep-combine ranked --test-verbosity 0"
   [sleep-compute-ranked-v0-k8]="--sleep-strategy compute --sleep-samples 8 --sleep-combine ranked --test-verbosity 0"
+  # Round 4: the same notes, answered by picking the line that answers (its value copied by code).
+  [sleep-compute-pick]="--sleep-strategy compute --test-strategy pick"
+  [sleep-compute-union-pick-k4]="--sleep-strategy compute --sleep-samples 4 --sleep-combine union --test-strategy pick"
+  [sleep-compute-union-pick-k8]="--sleep-strategy compute --sleep-samples 8 --sleep-combine union --test-strategy pick"
   # Dev diagnostics of round 2 (not candidates): the same notes read at test verbosity 1.
   [sleep-compute-v1]="--sleep-strategy compute --test-verbosity 1"
   [sleep-compute-union-v1-k8]="--sleep-strategy compute --sleep-samples 8 --sleep-combine union --test-verbosity 1"
