@@ -51,6 +51,12 @@ table dev-table-combine "compute k=1" "$D/sleep-compute-v0.jsonl" \
 table dev-table-ranked "union k=8" "$D/sleep-compute-union-v0-k8.jsonl" \
   "union k=4=$D/sleep-compute-union-v0-k4.jsonl" "ranked k=4=$D/sleep-compute-ranked-v0-k4.jsonl" \
   "ranked k=8=$D/sleep-compute-ranked-v0-k8.jsonl"
+# Round 4's screen on the whole dev split: compute k=1's notes answered by picking a line, against answering.
+DA=$HERE/dev-all
+if [ -f "$DA/sleep-compute-v0.jsonl" ]; then
+  table dev-all-table-pick "compute k=1, answer v0" "$DA/sleep-compute-v0.jsonl" \
+    "compute k=1, pick=$DA/sleep-compute-pick.jsonl"
+fi
 
 T=$HERE/test
 table test-table "test-only v3" "$STD/rows/7211c54413d6.jsonl" \
