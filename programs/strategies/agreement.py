@@ -89,7 +89,12 @@ def uncontested_values(samples: Sequence[dict[str, float]]) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class RankedValue:
-    """One value of the union with every kept name it has, and how many samples computed it under any name."""
+    """One value of the union with every kept name it has, and how many samples computed it under any name.
+
+    Example:
+        >>> RankedValue(names=("total", "sum"), value=12, support=3).names[0]
+        'total'
+    """
 
     names: tuple[str, ...]
     value: float

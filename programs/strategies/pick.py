@@ -31,7 +31,12 @@ class PickNoteLine(dspy.Signature):
 
 @dataclass(frozen=True)
 class NoteLine:
-    """One line of notes: its name (the text before ``=``, in lower case words) and its value, if any."""
+    """One line of notes: its name (the text before ``=``, in lower case words) and its value, if any.
+
+    Example:
+        >>> note_lines("- Eggs_Sold = 9")[0]
+        NoteLine(text='- Eggs_Sold = 9', name='eggs sold', value=9.0)
+    """
 
     text: str
     name: str
