@@ -14,19 +14,8 @@ import dspy
 
 from programs.answers import extract_number
 from programs.binding import LMBinding, prepare_phase
-from programs.signatures import CONTEXT_DESC, LEARNED_DESC
 from programs.strategies.code_runs import format_number
-
-
-class PickNoteLine(dspy.Signature):
-    """Answer the question about the facts from the notes, which were worked out in advance from the same
-    facts. Find the one notes line whose value is the answer and copy that line exactly, name and value.
-    Do not compute anything."""
-
-    context: str = dspy.InputField(prefix="Facts:", desc=CONTEXT_DESC)
-    learned_context: str = dspy.InputField(prefix="Notes:", desc=LEARNED_DESC)
-    question: str = dspy.InputField(prefix="Question:", desc="a question about the facts")
-    line: str = dspy.OutputField(prefix="Line:", desc="the notes line that answers the question, copied")
+from programs.strategies.signatures import PickNoteLine
 
 
 @dataclass(frozen=True)

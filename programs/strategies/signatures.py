@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dspy
 
-from programs.signatures import CONTEXT_DESC
+from programs.signatures import CONTEXT_DESC, LEARNED_DESC
 
 
 class AnticipateQuestions(dspy.Signature):
@@ -79,3 +79,14 @@ class RepairAnswerProgram(dspy.Signature):
     code: str = dspy.InputField(prefix="Program:", desc="the program that failed")
     error: str = dspy.InputField(prefix="Error:", desc="what went wrong when it ran")
     fixed_code: str = dspy.OutputField(prefix="Fixed program:", desc=CODE_DESC)
+
+
+class PickNoteLine(dspy.Signature):
+    """Answer the question about the facts from the notes, which were worked out in advance from the same
+    facts. Find the one notes line whose value is the answer and copy that line exactly, name and value.
+    Do not compute anything."""
+
+    context: str = dspy.InputField(prefix="Facts:", desc=CONTEXT_DESC)
+    learned_context: str = dspy.InputField(prefix="Notes:", desc=LEARNED_DESC)
+    question: str = dspy.InputField(prefix="Question:", desc="a question about the facts")
+    line: str = dspy.OutputField(prefix="Line:", desc="the notes line that answers the question, copied")
