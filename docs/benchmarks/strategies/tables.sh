@@ -31,6 +31,7 @@ variants() {  # N NAME=PATH ... -> only those whose run is complete (N questions
 table() {  # OUT BASELINE_NAME BASELINE NAME=PATH...
   local out="$1" name="$2" baseline="$3"; shift 3
   mapfile -t items < <(variants "$(questions "$baseline")" "$@")
+  if [ ${#items[@]} -eq 0 ]; then echo "not written (nothing complete to compare yet): $HERE/$out.md"; return; fi
   python3 -m optimize compare "$baseline" "${items[@]}" --baseline-name "$name" \
     --out "$HERE/$out.md" --plot "$HERE/$out.png" > /dev/null
   echo "written: $HERE/$out.md, .csv, .png"
