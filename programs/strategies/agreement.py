@@ -10,16 +10,38 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from programs.answers import ABS_TOLERANCE, REL_TOLERANCE
 from programs.strategies.code_runs import readable_name
+
+T = TypeVar("T")
 
 
 def same_value(a: float, b: float) -> bool:
     """Whether two numbers are the same answer, within the scoring function's tolerances."""
     return math.isclose(a, b, rel_tol=REL_TOLERANCE, abs_tol=ABS_TOLERANCE)
+
+
+def value_groups(items: Iterable[tuple[T, float]]) -> list[tuple[float, list[T]]]:
+    """``(item, value)`` pairs grouped by value within the scoring tolerances, in order of first appearance:
+    each group is its first value and the items that give it.
+
+    Example:
+        >>> value_groups([("a", 12), ("b", 5), ("c", 12.0)])
+        [(12, ['a', 'c']), (5, ['b'])]
+    """
+    groups: list[tuple[float, list[T]]] = []
+    for item, value in items:
+        for first, members in groups:
+            if same_value(first, value):
+                members.append(item)
+                break
+        else:
+            groups.append((value, [item]))
+    return groups
 
 
 def majority_value(values: Sequence[float | None]) -> float | None:
@@ -33,16 +55,8 @@ def majority_value(values: Sequence[float | None]) -> float | None:
     readable = [value for value in values if value is not None]
     if not readable:
         return None
-    groups: list[list[float]] = []
-    for value in readable:
-        for group in groups:
-            if same_value(group[0], value):
-                group.append(value)
-                break
-        else:
-            groups.append([value])
-    best = max(groups, key=len)
-    return best[0] if len(best) * 2 > len(values) else None
+    value, given = max(value_groups((value, value) for value in readable), key=lambda group: len(group[1]))
+    return value if len(given) * 2 > len(values) else None
 
 
 def agreed_values(samples: Sequence[dict[str, float]]) -> dict[str, float]:
@@ -114,17 +128,9 @@ def ranked_values(samples: Sequence[dict[str, float]]) -> list[RankedValue]:
         >>> [(entry.names, entry.value, entry.support) for entry in ranked_values(samples)]
         [(('total', 'sum'), 12, 3), (('left',), 5, 2), (('extra',), 7, 1)]
     """
-    entries: list[tuple[list[str], float]] = []
-    for name, value in uncontested_values(samples).items():
-        for names, kept in entries:
-            if same_value(kept, value):
-                names.append(name)
-                break
-        else:
-            entries.append(([name], value))
-
     def support(value: float) -> int:
         return sum(any(same_value(value, given) for given in sample.values()) for sample in samples)
 
-    ranked = [RankedValue(tuple(names), value, support(value)) for names, value in entries]
+    entries = value_groups(uncontested_values(samples).items())
+    ranked = [RankedValue(tuple(names), value, support(value)) for value, names in entries]
     return sorted(ranked, key=lambda entry: -entry.support)

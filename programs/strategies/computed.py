@@ -105,11 +105,13 @@ class ComputedNotes(dspy.Module):
             notes = runs[0]["learned_context"]
         elif len(runs) == 1:
             notes = ran[0]["learned_context"]
-        elif self.combine == "ranked":
-            notes = ranked_notes(ranked_values([run["quantities"] for run in ran]), programs=len(ran))
         else:
-            combined = agreed_values if self.combine == "agree" else uncontested_values
-            notes = quantities_as_notes(combined([run["quantities"] for run in ran]))
+            computed = [run["quantities"] for run in ran]
+            if self.combine == "ranked":
+                notes = ranked_notes(ranked_values(computed), programs=len(ran))
+            else:
+                combined = agreed_values if self.combine == "agree" else uncontested_values
+                notes = quantities_as_notes(combined(computed))
         return dspy.Prediction(learned_context=notes, questions=questions,
                                codes=[run["code"] for run in runs],
                                repairs=sum(run["repairs"] for run in runs),

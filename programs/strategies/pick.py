@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import dspy
 
-from programs.answers import extract_number
+from programs.answers import extract_number, numbers_in
 from programs.binding import LMBinding, prepare_phase
 from programs.strategies.code_runs import format_number
 from programs.strategies.signatures import PickNoteLine
@@ -51,16 +51,11 @@ def note_lines(notes: str) -> list[NoteLine]:
             continue
         match = _ASSIGNMENT.match(text)
         if match:
-            name, value = match["name"], _first_number(match["value"])
+            name, value = match["name"], next(numbers_in(match["value"]), None)
         else:
             name, value = text.strip().lstrip("-* "), extract_number(text)
         lines.append(NoteLine(text.strip(), _words(name), value))
     return lines
-
-
-def _first_number(text: str) -> float | None:
-    found = re.search(r"-?\d[\d,]*(?:\.\d+)?", text)
-    return extract_number(found.group(0)) if found else None
 
 
 def _words(text: str) -> str:

@@ -63,7 +63,6 @@ class SampleCache:
         return reused
 
 
-
 def keeps_samples(module: object) -> bool:
     """Whether a sleep module keeps its samples in a :class:`SampleCache` (its ``forward`` takes one).
 
