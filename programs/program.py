@@ -26,9 +26,8 @@ from programs.learned_contexts import SleepResult, fetch_or_make, made_report
 from programs.lm.ledger import TokenLedger, Usage, default_ledger
 from programs.persistence import SavableProgram, rebuild_program
 from programs.store import InMemoryStore, learned_context_key
-from programs.strategies import build_sleep_module
+from programs.strategies import build_answerer, build_sleep_module
 from programs.strategies.sample_cache import SampleCache, keeps_samples
-from programs.test_time import TestTimeAnswerer
 
 __all__ = ["BudgetedProgram", "SleepResult", "SleepTimeProgram"]
 
@@ -78,17 +77,7 @@ class BudgetedProgram(SavableProgram, dspy.Module):
         run_time = dict(adapter=adapter, ledger=self.shared.ledger, api_base=api_base, lm_options=lm_options)
         test_lm = LMBinding(budget.test_model, phase="test", max_tokens=budget.resolved_test_max_tokens,
                             **run_time)
-        if budget.test_strategy == "code":
-            from programs.strategies.pot import ProgramOfThoughtAnswerer
-
-            self.answerer = ProgramOfThoughtAnswerer(lm=test_lm)
-        elif budget.test_strategy == "pick":
-            from programs.strategies.pick import NoteLinePicker
-
-            self.answerer = NoteLinePicker(lm=test_lm)
-        else:
-            self.answerer = TestTimeAnswerer(verbosity=budget.test_verbosity,
-                                             with_learned_context=budget.use_sleep, lm=test_lm)
+        self.answerer = build_answerer(budget, lm=test_lm)
         self.rewriter = None
         if budget.use_sleep:
             sleep_lm = LMBinding(budget.sleep_model, phase="sleep", max_tokens=budget.sleep_max_tokens,

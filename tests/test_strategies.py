@@ -14,7 +14,7 @@ from programs.budget import Budget, BudgetError
 from programs.lm import TokenLedger
 from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
 from programs.store import InMemoryStore
-from programs.strategies import build_sleep_module
+from programs.strategies import build_answerer, build_sleep_module
 from programs.strategies.agreement import agreed_values, majority_value, ranked_values, uncontested_values
 from programs.strategies.anticipate import AnticipateAndSolve, parse_questions
 from programs.strategies.compute import ranked_notes
@@ -52,6 +52,18 @@ def test_build_sleep_module_sizes_the_strategy_from_the_budget():
     assert isinstance(module, AnticipateAndSolve)
     assert (module.questions, module.verbosity, module.samples) == (5, 2, 3)
     assert type(build_sleep_module(Budget(), lm=None)).__name__ == "SleepTimeRewriter"
+
+
+def test_build_answerer_picks_the_test_strategy_and_every_program_uses_it():
+    from programs import build_program
+
+    answerer = build_answerer(Budget(use_sleep=False, test_verbosity=3), lm=None)
+    assert type(answerer).__name__ == "TestTimeAnswerer"
+    assert (answerer.verbosity, answerer.with_learned_context) == (3, False)
+    for strategy, name in (("answer", "TestTimeAnswerer"), ("pick", "NoteLinePicker")):
+        assert type(build_program(Budget(test_strategy=strategy)).answerer).__name__ == name
+    code = build_program(Budget(use_sleep=False, test_strategy="code")).answerer
+    assert type(code).__name__ == "ProgramOfThoughtAnswerer"
 
 
 def test_parse_questions_drops_non_questions_and_repeats():

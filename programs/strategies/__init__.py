@@ -5,7 +5,8 @@
 ahead; ``compute`` has the model write a program whose values, run in the sandbox
 (:mod:`programs.sandbox`), are the notes; ``anticipate+compute`` writes one program that also answers each
 anticipated question (both :class:`~programs.strategies.computed.ComputedNotes`). Several samples agree
-per question or per computed name. :func:`build_sleep_module` picks and sizes one from a Budget. The
+per question or per computed name. :func:`build_sleep_module` picks and sizes one from a Budget;
+:func:`build_answerer` picks the test-time module the same way (``answer``, ``code``, ``pick``). The
 answer phase does not care which strategy made the notes. Modules here import only ``programs`` modules
 below the program layer (signatures, binding, sampling, answers, sandbox).
 """
@@ -46,3 +47,27 @@ def build_sleep_module(budget: Budget, *, lm: LMBinding | None, combine: str = "
     questions = budget.sleep_questions if strategy == "anticipate+compute" else 0
     return ComputedNotes(questions=questions, samples=budget.sleep_samples, combine=budget.sleep_combine,
                          temperature=temperature, seed=seed, lm=lm)
+
+
+def build_answerer(budget: Budget, *, lm: LMBinding | None) -> dspy.Module:
+    """The test-phase module a Budget asks for (``budget.test_strategy``), sized by its test fields.
+
+    Example:
+        >>> from programs.budget import Budget
+        >>> type(build_answerer(Budget(test_strategy="pick"), lm=None)).__name__
+        'NoteLinePicker'
+        >>> type(build_answerer(Budget(use_sleep=False, test_verbosity=2), lm=None)).__name__
+        'TestTimeAnswerer'
+    """
+    strategy = budget.test_strategy
+    if strategy == "code":
+        from programs.strategies.pot import ProgramOfThoughtAnswerer
+
+        return ProgramOfThoughtAnswerer(lm=lm)
+    if strategy == "pick":
+        from programs.strategies.pick import NoteLinePicker
+
+        return NoteLinePicker(lm=lm)
+    from programs.test_time import TestTimeAnswerer
+
+    return TestTimeAnswerer(verbosity=budget.test_verbosity, with_learned_context=budget.use_sleep, lm=lm)
