@@ -80,9 +80,11 @@ table scaling-table "notes k=1" "$STD/latency/edfce045fa52-warm.jsonl" \
   "ranked k=4=$T/sleep-compute-ranked-v0-k4.jsonl" "ranked k=8=$T/sleep-compute-ranked-v0-k8.jsonl" \
   "test-only v3=$STD/rows/7211c54413d6.jsonl"
 
-# The 0.5B answering from the 1.5B's notes, against today's notes read by the same 0.5B (1 slot).
+# The 0.5B answering from the 1.5B's notes (compute k=1, and union k=8, the 1.5B's best point on test), against
+# today's notes read by the same 0.5B (1 slot).
 table test-table-0.5b "notes (0.5B answers)" "$STD05/rows/92d24450855a.jsonl" \
   "compute (0.5B answers)=$T/sleep-compute-v0-answer-qwen2.5-coder-0.5b.jsonl" \
+  "union k=8 (0.5B answers)=$T/sleep-compute-union-v0-k8-answer-qwen2.5-coder-0.5b.jsonl" \
   "test-only v2 (0.5B)=$STD05/rows/b6221da0bfe5.jsonl"
 
 G=$HERE/gsm-symbolic
