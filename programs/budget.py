@@ -35,8 +35,20 @@ TEST_STRATEGIES = ("answer", "code", "pick")
 # values one line each (under all their names), the value most programs computed first, saying how many did.
 SLEEP_COMBINES = ("agree", "union", "ranked")
 # Fields added after rows and studies existed: at these values they are left out of every id (budget ids,
-# run configs, store keys), so what was made before a field existed keeps its id and resumes.
-ID_DEFAULTS: dict[str, Any] = {"sleep_combine": "agree"}
+# run configs, store keys), so what was made before a field existed keeps its id and resumes. Their defaults
+# are therefore fixed; a field added later joins this list at its default.
+ID_DEFAULTS: dict[str, Any] = {"sleep_strategy": "notes", "sleep_questions": 8, "sleep_verbosity": 3,
+                               "sleep_combine": "agree", "test_strategy": "answer"}
+
+
+def identity_fields(budget: dict[str, Any]) -> dict[str, Any]:
+    """A Budget dict (or a recorded one) without the fields at their ``ID_DEFAULTS`` value: what ids hash.
+
+    Example:
+        >>> identity_fields({"test_verbosity": 0, "sleep_strategy": "notes", "test_strategy": "pick"})
+        {'test_verbosity': 0, 'test_strategy': 'pick'}
+    """
+    return {k: v for k, v in budget.items() if not (k in ID_DEFAULTS and v == ID_DEFAULTS[k])}
 
 
 class BudgetError(ValueError):
@@ -177,7 +189,7 @@ class Budget:
             >>> Budget(sleep_combine="union").identity_dict()["sleep_combine"]
             'union'
         """
-        return {k: v for k, v in self.to_dict().items() if not (k in ID_DEFAULTS and v == ID_DEFAULTS[k])}
+        return identity_fields(self.to_dict())
 
     @classmethod
     def from_json(cls, text: str) -> Budget:

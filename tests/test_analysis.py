@@ -128,7 +128,7 @@ def test_every_question_is_registered_once_with_its_table_section_and_groups():
     assert len({q.table for q in QUESTIONS}) == 7
     assert all(set(q.groups) <= set(GROUPS) and callable(q.build) and callable(q.section) for q in QUESTIONS)
     assert groups_for(["q1", "q3", "q4"]) == ("pareto",)
-    assert groups_for(["q2", "q1"]) == ("pareto", "scaling")
+    assert groups_for(["q2", "q1"]) == ("pareto", "scaling", "strategies")
     assert BY_ID["q5"].groups == ("compiled",)
     assert parse_only("q3,q1,q3") == ("q3", "q1")
     with pytest.raises(ValueError, match="--only"):

@@ -127,10 +127,12 @@ def test_quick_preset_runs_the_documented_configurations():
     assert scaling == {(True, 0, 1, 0), (True, 0, 2, 0), (False, 0, 1, 0)}
     assert [(b.use_sleep, b.test_verbosity) for b in groups["compiled"]] == [(True, 0)]
     assert [(b.use_sleep, b.test_verbosity) for b in groups["latency"]] == [(True, 0), (False, 0)]
+    strategies = [(b.sleep_strategy, b.sleep_samples, b.test_verbosity) for b in groups["strategies"]]
+    assert strategies == [("compute", 1, 0)]  # one program per context: the quick size stays quick
     every = [b for group in groups.values() for b in group]
     assert {b.sleep_model for b in every} == {"local:qwen2.5-coder-1.5b"}
     assert {b.test_model for b in every} == {"local:qwen2.5-coder-0.5b"}
-    assert len({budget_id(b) for b in every}) == 7  # k=1 and the compile/latency baselines are shared
+    assert len({budget_id(b) for b in every}) == 8  # k=1 and the compile/latency baselines are shared
     quick = PRESETS["quick"]
     assert (quick.contexts, quick.search_trials, quick.compile_max_demos) == (3, 3, 2)
 
@@ -195,9 +197,12 @@ def examples(contexts: int = 2, per_context: int = 3, prefix: str = "c") -> list
 
 def reply(messages, request):
     text = messages[-1]["content"]
+    boxes = int(re.search(r"has (\d+) boxes", text).group(1))
+    if "[[ ## code ## ]]" in messages[0]["content"]:  # a compute program (the quick size runs compute k=1)
+        return chat_adapter_reply(code=f"boxes = {boxes}")
     if "[[ ## question ## ]]" not in text:
         return chat_adapter_reply(learned_context="- boxes = noted")
-    gold = int(re.search(r"has (\d+) boxes", text).group(1))
+    gold = boxes
     lucky = int(hashlib.sha1(text.split("How many")[-1].encode()).hexdigest()[:4], 16) % 2 == 0
     right = "[[ ## learned_context ## ]]" in text or lucky
     steps = " step" * (20 if "double-check" in messages[0]["content"] else 3)
@@ -240,6 +245,7 @@ def finished(tmp_path_factory):
         "first_requests": first,
         "second_requests": second,
         "dir": run.results_dir,
+        "run": run,
     }
 
 
@@ -248,6 +254,20 @@ def test_a_second_run_reuses_every_finished_row(finished):
     assert finished["second_requests"] == 0
     rows = list((finished["dir"]).glob("*/*/rows/*.jsonl"))
     assert rows, "rows persist per configuration"
+
+
+def test_the_quick_run_answers_its_sleep_strategy_beside_todays_notes(finished):
+    from optimize.bench.orchestration import answers_on_file
+
+    q2 = pd.read_csv(finished["dir"] / "q2_sleep_scaling.csv")
+    notes_k1 = q2[(q2["sleep_strategy"] == "notes") & (q2["sleep_samples"] == 1)]["config_id"].iloc[0]
+    compute = q2[q2["sleep_strategy"] == "compute"].set_index("versus")
+    reference = compute.loc["sleep k=1, rounds=0"]
+    assert reference["config_b"] == notes_k1 != reference["config_a"]
+    assert reference["n"] == 6  # answered, and paired on every question
+    assert list((finished["dir"] / "ours").glob("*/strategies/configs.csv"))
+    present, needed = answers_on_file(finished["run"])
+    assert present == needed == 6 * 8  # 6 questions x (6 of the pareto group, notes k=2, compute k=1)
 
 
 def test_every_question_has_a_table_and_a_summary_section(finished):
@@ -340,6 +360,8 @@ def test_standard_preset_runs_the_issue_configurations():
     assert pareto == {(True, 0), (True, 1)} | {(False, v) for v in range(4)}
     assert {b.sleep_samples for b in groups["scaling"] if b.use_sleep} == {1, 2, 4}
     assert {b.test_verbosity for b in groups["scaling"]} == {0}
+    assert [(b.sleep_strategy, b.sleep_combine, b.sleep_samples) for b in groups["strategies"]] == [
+        ("compute", "agree", 1), ("compute", "union", 2), ("compute", "union", 4), ("compute", "union", 8)]
 
 
 def test_search_trials_and_contexts_override_the_size():

@@ -47,6 +47,16 @@ def test_runs_on_file_reads_the_settings_recorded_beside_rows_and_reruns(tmp_pat
     assert [r["label"] for r in reruns] == ["latency/k1-warm.jsonl", "latency/k1-cold.jsonl"]
 
 
+def test_a_rerun_still_going_is_not_paired_on_the_questions_it_has(tmp_path):
+    for sub, name, rows in (("rows", "k1.jsonl", frame([1, 0, 1, 0])), ("reruns", "k1.jsonl", frame([0, 0])),
+                            ("latency", "k1-warm.jsonl", frame([1, 0, 0, 0]))):
+        (tmp_path / sub).mkdir(exist_ok=True)
+        rows.to_json(tmp_path / sub / name, orient="records", lines=True)
+        (tmp_path / sub / f"{name}.config.json").write_text(json.dumps({"server": {"slots": 1}}))
+    _, reruns = runs_on_file(tmp_path)
+    assert [r["label"] for r in reruns] == ["latency/k1-warm.jsonl"]
+
+
 def test_answer_changes_counts_changed_answers_and_right_wrong_flips_apart():
     a = frame([1, 0, 0, 0, 1, 0], extracted=[5.0, 2.0, 3.0, None, 7.0, 1.0])
     b = frame([1, 0, 1, 0, 0, 0], extracted=[5.0, 4.0, 6.0, None, 8.0, 1.0])
@@ -58,7 +68,7 @@ def test_answer_changes_counts_changed_answers_and_right_wrong_flips_apart():
 def test_the_committed_standard_run_pairs_k4_with_a_one_slot_k1():
     table = pd.read_csv("docs/benchmarks/standard/q2_sleep_scaling.csv")
     line = table[(table["test_model"] == "local:qwen2.5-coder-1.5b") & (table["sleep_samples"] == 4)
-                 & (table["versus"] == "sleep k=1, rounds=0")].iloc[0]
+                 & (table["sleep_strategy"] == "notes") & (table["versus"] == "sleep k=1, rounds=0")].iloc[0]
     assert line["server"].startswith("1 slot") and line["b_rows_from"] == "latency/edfce045fa52-warm.jsonl"
     assert round(100 * line["difference"], 1) == 4.6 and line["ci_low"] < 0
 

@@ -28,6 +28,13 @@ TEST_PROMPT = 530  # a test prompt with context and learned context (measured on
 TEST_PROMPT_UNCACHED = 50  # a later question of the same context: the prefix is in the server's cache
 QUESTIONS_PER_CONTEXT = 3.8
 SLEEP_PROMPT, SLEEP_GENERATED = 300, 200
+# One sample of a sleep strategy per context (prompt, generated tokens), measured with the 1.5B: compute on
+# the test split (union k=8: 3,434 and 2,150 per context over 8 programs, repairs included); the anticipate
+# strategies on dev (9 contexts, docs/benchmarks/strategies/dev/).
+STRATEGY_SAMPLE_TOKENS = {"compute": (430, 270), "anticipate+compute": (880, 430), "anticipate": (2250, 1580)}
+# Strategies whose samples the store keeps (sample i is one draw at every k and combine rule): a list of
+# their k values costs the largest k, not the sum.
+SAMPLES_KEPT = ("compute", "anticipate+compute")
 # Total throughput of the local server with N parallel slots relative to one (measured: +24% at 2, +40% at 4).
 SLOT_SPEEDUP = {1: 1.0, 2: 1.24, 4: 1.4}
 
@@ -54,6 +61,33 @@ def sleep_seconds(model: str, k: int, rounds: int, n_contexts: int) -> float:
     return n_contexts * (k * one + merge + rethink)
 
 
+def strategy_samples(strategies) -> dict[str, int]:
+    """Samples each sleep strategy writes per context for a list of :class:`~optimize.bench.presets.
+    SleepStrategy`: the largest k where the store keeps samples (:data:`SAMPLES_KEPT`), else the sum.
+
+    Example:
+        >>> from optimize.bench.presets import COMPUTE_UNION_CURVE
+        >>> strategy_samples(COMPUTE_UNION_CURVE)  # k = 1, 2, 4, 8 read the same eight programs
+        {'compute': 8}
+    """
+    samples: dict[str, int] = {}
+    for entry in strategies:
+        before = samples.get(entry.strategy, 0)
+        kept = entry.strategy in SAMPLES_KEPT
+        samples[entry.strategy] = max(before, entry.samples) if kept else before + entry.samples
+    return samples
+
+
+def strategies_sleep_seconds(model: str, strategies, n_contexts: int) -> float:
+    """Serial seconds to make every sample the sleep strategies need on ``n_contexts`` contexts."""
+    prompt_speed, gen_speed = _speed(model)
+    total = 0.0
+    for strategy, samples in strategy_samples(strategies).items():
+        prompt, generated = STRATEGY_SAMPLE_TOKENS.get(strategy, (SLEEP_PROMPT, SLEEP_GENERATED))
+        total += n_contexts * samples * (prompt / prompt_speed + generated / gen_speed)
+    return total
+
+
 def slot_speedup(threads: int) -> float:
     """Throughput gain of ``threads`` concurrent requests (interpolated below 4, flat above)."""
     known = sorted(SLOT_SPEEDUP)
@@ -77,6 +111,8 @@ def estimate_seconds(preset, test_models: Sequence[str], sleep_model: str, *, n_
     if "scaling" in groups:
         sleep_budgets |= {(k, r) for k in preset.k_values for r in preset.rounds}
     parts["sleep"] = sum(sleep_seconds(sleep_model, k, r, n_contexts) for k, r in sleep_budgets)
+    if "strategies" in groups:
+        parts["sleep"] += strategies_sleep_seconds(sleep_model, preset.sleep_strategies, n_contexts)
     train_contexts = max(1, math.ceil(preset.compile_train_questions / QUESTIONS_PER_CONTEXT))
     for model in test_models:
         configs: set[tuple] = set()
@@ -87,6 +123,9 @@ def estimate_seconds(preset, test_models: Sequence[str], sleep_model: str, *, n_
             configs.add((False, preset.k_verbosity))
         grid = sum(answer_seconds(model, c[1], n_questions) for c in configs)
         parts["grid"] += grid
+        if "strategies" in groups:  # at k_verbosity; left out of the search's mean (it tries no strategy)
+            answer = answer_seconds(model, preset.k_verbosity, n_questions)
+            parts["grid"] += len(preset.sleep_strategies) * answer
         if "compiled" in groups:
             for v in preset.compile_verbosities:
                 parts["compile"] += answer_seconds(

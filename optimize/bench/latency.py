@@ -16,7 +16,6 @@ from pathlib import Path
 import pandas as pd
 
 from optimize.bench.errors import BenchmarkError
-from optimize.reports.analysis import pick
 from optimize.reports.metrics import mean_interval
 
 TEST_ONLY_MODE = "test_only"
@@ -140,13 +139,13 @@ def measure_latency(
 def latency_table(configs, frames: dict, preset, measured: dict[str, tuple]) -> pd.DataFrame:
     """Question 7: per-verbosity test seconds with vs without sleep (grid rows, as they ran), the warm/cold
     cache measurement and the timed sleep vs test-only pair (ledger calls, one request at a time)."""
-
+    from optimize.bench.selection import pick_today
 
     plain = configs[configs["compiled"].isna()] if "compiled" in configs else configs
     rows = []
     for v in [v for v in preset.verbosities if v in preset.sleep_grid]:
-        sleep = pick(plain, use_sleep=True, test_verbosity=v, sleep_samples=1, sleep_rounds=0)
-        test = pick(plain, use_sleep=False, test_verbosity=v)
+        sleep = pick_today(plain, use_sleep=True, test_verbosity=v, sleep_samples=1, sleep_rounds=0)
+        test = pick_today(plain, use_sleep=False, test_verbosity=v)
         per_config = {}
         for name, config in (("sleep", sleep), ("test_only", test)):
             if config is None or config["config_id"] not in frames:

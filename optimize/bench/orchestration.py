@@ -34,6 +34,7 @@ import pandas as pd
 from optimize.bench.errors import BenchmarkError
 from optimize.bench.presets import Preset, base_budget, preset_budgets, search_space
 from optimize.bench.questions import BY_ID, QUESTION_IDS, QUESTIONS
+from optimize.bench.selection import today_configs
 from optimize.bench.tables import PartResults, canonical_budget, canonical_id
 from optimize.reports.analysis import (
     PRICE_RATIO,
@@ -187,6 +188,10 @@ def _concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
 
 
 # -- the groups ----------------------------------------------------------------------------------------------
+SWEEPS = ("pareto", "scaling", "strategies")
+"""Groups evaluated as a sweep of fixed Budgets, whose rows files a resumed run counts as answered."""
+
+
 def _sweep(run: BenchmarkRun, part: Part, group: str, budgets: list) -> pd.DataFrame:
     from optimize.experiments.sweep import run_sweep
 
@@ -278,8 +283,10 @@ def run_group(run: BenchmarkRun, part: Part, group: str) -> None:
         return
     print(f"== {part.dataset} / {part.test_model}: {group} ({len(part.examples)} questions, "
           f"{part.n_contexts} contexts)", flush=True)
-    if group in ("pareto", "scaling"):
-        part.ran[group] = _sweep(run, part, group, part.budgets[group])
+    if group in SWEEPS:
+        budgets = part.budgets[group]
+        # A size that lists no sleep strategies has an empty group: nothing to sweep.
+        part.ran[group] = _sweep(run, part, group, budgets) if budgets else pd.DataFrame()
     elif group == "compiled":
         compiled = []
         for budget in part.budgets["compiled"]:
@@ -300,7 +307,7 @@ def part_results(run: BenchmarkRun, part: Part) -> PartResults:
     """What a part has measured, with clustered intervals and failure rates on every configuration."""
     from optimize.experiments.runner import budget_id
 
-    grid = _concat([part.ran.get(g, pd.DataFrame()) for g in ("pareto", "scaling", "compiled")])
+    grid = _concat([part.ran.get(g, pd.DataFrame()) for g in (*SWEEPS, "compiled")])
     if len(grid):
         grid = grid.drop_duplicates(subset=["config_id"]).reset_index(drop=True)
     search = part.ran.get("search", pd.DataFrame())
@@ -470,12 +477,12 @@ def make_parts(run: BenchmarkRun) -> list[Part]:
 
 def answers_on_file(run: BenchmarkRun) -> tuple[int, int]:
     """(answers already in the rows files, answers the run's grids need): how much of the estimate a resumed
-    run skips. Only the sweep groups (``pareto``, ``scaling``) are counted; rows whose LM call failed count as
+    run skips. Only the sweep groups (:data:`SWEEPS`) are counted; rows whose LM call failed count as
     missing (they are retried), unparsed replies as answered."""
     from optimize.reports.metrics import failed_rows
     from optimize.reports.rows import read_results
 
-    groups = {g for qid in run.only for g in BY_ID[qid].groups} & {"pareto", "scaling"}
+    groups = {g for qid in run.only for g in BY_ID[qid].groups} & set(SWEEPS)
     present = needed = 0
     for part in make_parts(run):
         wanted = {str(e.get("question_id")) for e in part.examples}
@@ -521,6 +528,9 @@ def run_benchmark(run: BenchmarkRun) -> Path:
         configs = configs.reset_index(drop=True)
         if not len(configs):
             configs = measured.configs
+        # The four views set notes against test-time only; the other strategies are in question 2's table
+        # (drawn here, compute k=1 would sit on the k=1 notes' points).
+        configs = today_configs(configs) if len(configs) else configs
         if len(configs) and "accuracy" in configs:
             from optimize.reports.figures import write_report
 

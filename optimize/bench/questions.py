@@ -11,6 +11,8 @@ Example:
     (('pareto',), 'q3_amortization.csv')
     >>> groups_for(["q1", "q7"])
     ('pareto', 'latency')
+    >>> BY_ID["q2"].groups  # today's notes at k samples, and the size's other sleep strategies beside them
+    ('scaling', 'strategies')
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 
 from optimize.bench import sections, tables
 
-GROUPS = ("pareto", "scaling", "compiled", "search", "latency")
+GROUPS = ("pareto", "scaling", "strategies", "compiled", "search", "latency")
 """Evaluation groups, in the order a run evaluates them (``search`` and ``latency`` are not sweeps)."""
 
 
@@ -51,7 +53,7 @@ QUESTIONS: tuple[Question, ...] = (
              "paper: ~5x fewer test-time tokens at equal accuracy at low budgets", ("pareto",),
              "q1_pareto.csv", tables.q1_table, sections.q1),
     Question("q2", "Q2. Does scaling sleep-time compute (k samples, rethink rounds) move it further?",
-             "paper: up to +13% accuracy at a fixed test budget", ("scaling",),
+             "paper: up to +13% accuracy at a fixed test budget", ("scaling", "strategies"),
              "q2_sleep_scaling.csv", tables.q2_table, sections.q2),
     Question("q3", "Q3. With N questions per context, how much lower is the average cost per query?",
              "paper: 2.5x lower average cost per query at N=10, t=10", ("pareto",),

@@ -31,7 +31,9 @@ def _rows(path: Path) -> pd.DataFrame:
 
 def runs_on_file(model_dir: str | Path) -> tuple[dict[str, Any], list[dict]]:
     """``(server settings by config id of rows/, reruns)`` of one part folder; a rerun is a dict with
-    ``config_id``, ``label`` (its path under the part), ``server`` and ``frame``."""
+    ``config_id``, ``label`` (its path under the part), ``server`` and ``frame``. A rerun that has not yet
+    answered every question of its run in ``rows/`` (one still going) is left out: paired on the questions
+    it has, it would stand in for the run on a few of them."""
     from optimize.reports.server_settings import recorded_settings
 
     model_dir = Path(model_dir)
@@ -39,15 +41,32 @@ def runs_on_file(model_dir: str | Path) -> tuple[dict[str, Any], list[dict]]:
               for path in sorted((model_dir / "rows").glob("*.jsonl"))}
     # A plain rerun (``reruns/<id>.jsonl``, made by :func:`optimize.bench.tables.rerun_command`) first, then
     # warm timed runs: the grid's rows were made with the prompt cache on, so warm is the closer match.
-    reruns = [{"config_id": path.name[: -len(".jsonl")], "label": f"reruns/{path.name}",
-               "server": recorded_settings(path), "frame": _rows(path)}
-              for path in sorted((model_dir / "reruns").glob("*.jsonl"))]
+    found = [(path.name[: -len(".jsonl")], f"reruns/{path.name}", path)
+             for path in sorted((model_dir / "reruns").glob("*.jsonl"))]
     for mode in LATENCY_MODES:
-        for path in sorted((model_dir / "latency").glob(f"*-{mode}.jsonl")):
-            config_id = path.name[: -len(f"-{mode}.jsonl")]
-            reruns.append({"config_id": config_id, "label": f"latency/{path.name}",
-                           "server": recorded_settings(path), "frame": _rows(path)})
+        found += [(path.name[: -len(f"-{mode}.jsonl")], f"latency/{path.name}", path)
+                  for path in sorted((model_dir / "latency").glob(f"*-{mode}.jsonl"))]
+    reruns = []
+    for config_id, label, path in found:
+        frame = _rows(path)
+        if _complete(frame, _rows(model_dir / "rows" / f"{config_id}.jsonl")):
+            reruns.append({"config_id": config_id, "label": label, "server": recorded_settings(path),
+                           "frame": frame})
     return server, reruns
+
+
+def _complete(rerun: pd.DataFrame, run: pd.DataFrame) -> bool:
+    """Whether ``rerun`` answered every question ``run`` did (any rerun counts when the run has no rows).
+
+    Example:
+        >>> run = pd.DataFrame({"question_id": ["q1", "q2"]})
+        >>> _complete(run.head(1), run), _complete(run, run), _complete(run.head(1), pd.DataFrame())
+        (False, True, True)
+    """
+    if not len(run):
+        return len(rerun) > 0
+    answered = set(rerun["question_id"].astype(str)) if len(rerun) else set()
+    return set(run["question_id"].astype(str)) <= answered
 
 
 def answer_changes(a: pd.DataFrame, b: pd.DataFrame) -> dict[str, Any]:

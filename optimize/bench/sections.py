@@ -183,10 +183,10 @@ def q1(df: pd.DataFrame) -> list[str]:
 
 def q2(df: pd.DataFrame) -> list[str]:
     out = []
-    scaled = df[
-        (df["versus"] == "sleep k=1, rounds=0") & ((df["sleep_samples"] > 1) | (df["sleep_rounds"] > 0))
-    ]
-    if scaled.empty:
+    notes, strategies = _q2_notes(df), _q2_strategies(df)
+    more = (notes["sleep_samples"] > 1) | (notes["sleep_rounds"] > 0)
+    scaled = notes[(notes["versus"] == "sleep k=1, rounds=0") & more]
+    if scaled.empty and strategies.empty:
         out.append("- **Answer:** only k=1 without rethink ran; no scaling measurement.")
         return out
     for _, r in scaled.sort_values(["sleep_samples", "sleep_rounds"]).iterrows():
@@ -194,11 +194,93 @@ def q2(df: pd.DataFrame) -> list[str]:
             f"- **Answer (k={int(r['sleep_samples'])}, rounds={int(r['sleep_rounds'])}, verbosity "
             f"{int(r['test_verbosity'])}, minus k=1):** " + paired_text(_paired(r)) + "."
         )
-    out.append(
-        "- **What it shows:** each k is paired with k=1 on the same questions; reading only the largest "
-        "gain would be biased upwards. Every configuration's difference against test-time only is in the "
-        "table."
-    )
+    if len(scaled):
+        out.append(
+            "- **What it shows:** each k is paired with k=1 on the same questions; reading only the largest "
+            "gain would be biased upwards. Every configuration's difference against test-time only is in the "
+            "table."
+        )
+    out += _q2_strategy_lines(strategies)
+    return out
+
+
+def _q2_notes(df: pd.DataFrame) -> pd.DataFrame:
+    """Question 2's lines of today's notes (a table written before strategies were listed has only those)."""
+    if "sleep_strategy" not in df:
+        return df
+    return df[df["sleep_strategy"].isna() | (df["sleep_strategy"] == "notes")]
+
+
+def _q2_strategies(df: pd.DataFrame) -> pd.DataFrame:
+    """Question 2's lines of the other sleep strategies (``compute``, ...), including those not run yet."""
+    if "sleep_strategy" not in df:
+        return df.iloc[:0]
+    return df[df["sleep_strategy"].notna() & (df["sleep_strategy"] != "notes")]
+
+
+def strategy_name(r: Any) -> str:
+    """A q2 line's sleep strategy in words: ``compute union k=8``; the rule only where samples combine.
+
+    Example:
+        >>> strategy_name({"sleep_strategy": "compute", "sleep_combine": "union", "sleep_samples": 8})
+        'compute union k=8'
+        >>> strategy_name({"sleep_strategy": "compute", "sleep_combine": "agree", "sleep_samples": 1})
+        'compute k=1'
+    """
+    samples = int(r["sleep_samples"])
+    rule = f" {r['sleep_combine']}" if samples > 1 else ""
+    return f"{r['sleep_strategy']}{rule} k={samples}"
+
+
+def _pair_rows(r: Any, reference: str) -> str:
+    """`` (1 slot, speculative none; notes k=1 rows from latency/x-warm.jsonl)``: the settings a q2 pair was
+    made under and which rows of the reference were used when they are a rerun."""
+    server = r.get("server")
+    if not isinstance(server, str):
+        return ""
+    rerun = r.get("b_rows_from")
+    used = f"; {reference} rows from {rerun}" if isinstance(rerun, str) and rerun != "rows" else ""
+    return f" ({server}{used})"
+
+
+def _q2_strategy_lines(df: pd.DataFrame) -> list[str]:
+    """Each sleep strategy minus today's notes k=1 and minus test-time only, and those not run yet."""
+    if df.empty:
+        return []
+    out = []
+    ran = df[df["versus"] != "not run"]
+    order = ["sleep_strategy", "sleep_samples"]
+    for (_, _), pair in ran.sort_values(order).groupby(order, sort=False):
+        by_versus = {r["versus"]: r for _, r in pair.iterrows()}
+        first = next(iter(by_versus.values()))
+        name = strategy_name(first)
+        verbosity = int(first["test_verbosity"])
+        text = (f"- **{name}, verbosity {verbosity}** ({_pct(first['accuracy'])} "
+                f"[{_pct(first['accuracy_ci_low'])}, {_pct(first['accuracy_ci_high'])}] at "
+                f"{_num(first['mean_test_tokens'])} test tokens, "
+                f"{_num(first['sleep_tokens_per_context'], 0)} sleep tokens per context)")
+        parts = []
+        for versus, what in (("sleep k=1, rounds=0", "notes k=1"),
+                             ("test-time only", f"test-time only v{verbosity}")):
+            r = by_versus.get(versus)
+            if r is None:
+                continue
+            if isinstance(r.get("note"), str) and r["note"].startswith("not paired"):
+                parts.append(f"minus {what}: {r['note']}")
+            else:
+                parts.append(f"minus {what}{_pair_rows(r, what)}: " + paired_text(_paired(r)))
+        out.append(text + ": " + "; ".join(parts) + ".")
+    missing = df[df["versus"] == "not run"]
+    if len(missing):
+        names = ", ".join(strategy_name(r) for _, r in missing.iterrows())
+        out.append(f"- Not run yet (no rows on file; a resumed `benchmark` run answers them): {names}.")
+    if len(ran):
+        out.append(
+            "- **What it shows:** each sleep strategy is paired with today's notes at k=1 and with test-time "
+            "only at the same verbosity, on the same questions and under the same server settings; its sleep "
+            "tokens per context say what its samples cost. Each interval is its own, not family-wise across "
+            "the strategies."
+        )
     return out
 
 

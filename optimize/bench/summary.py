@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from optimize.bench.questions import QUESTIONS
+from optimize.bench.selection import with_strategy_columns
 from optimize.markdown import markdown_table
 
 CONFIG_COLUMNS = [
@@ -31,6 +32,8 @@ CONFIG_COLUMNS = [
     "test_max_tokens",
     "sleep_samples",
     "sleep_rounds",
+    "sleep_strategy",
+    "sleep_combine",
     "compiled",
     "n",
     "accuracy",
@@ -157,6 +160,8 @@ def write_summary(results_dir: str | Path) -> Path:
                 lines.append(f"- (no headline: the table is incomplete: {exc})")
             lines += ["", "<details><summary>every row</summary>", "", _table(part), "</details>", ""]
     configs = _read(results_dir / "configs.csv")
+    if "sleep_strategy" in configs:  # a line written before strategies existed ran today's notes
+        configs = with_strategy_columns(configs)
     lines += ["## Every configuration that ran", ""]
     if configs.empty:
         lines.append("(none)")

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from optimize.bench.selection import pick_today, strategy_defaults, with_strategy_columns
 from optimize.reports.analysis import (
     PREDICTABILITY_ORDER,
     amortization_table,
@@ -196,37 +197,60 @@ def q3_table(part: PartResults) -> pd.DataFrame:
     return amortization_table(grid) if len(grid) else pd.DataFrame()
 
 
+Q2_REFERENCE = "sleep k=1, rounds=0"
+"""Question 2's reference: today's notes, one sample, no rethink, at the same verbosity."""
+
+
 def q2_table(part: PartResults) -> pd.DataFrame:
-    """Question 2: every (k, rounds) sleep config at the fixed verbosity, paired against k=1/no rethink and
-    against test-time only at the same verbosity, each pair made under the same server settings
-    (:func:`paired_same_server`)."""
+    """Question 2: every (k, rounds) config of today's notes at the fixed verbosity, then every sleep
+    strategy of the size (``preset.sleep_strategies``), each paired against notes k=1/no rethink and against
+    test-time only at the same verbosity, each pair made under the same server settings
+    (:func:`paired_same_server`). A strategy with no rows yet gets one line, ``versus`` "not run"."""
     preset = part.preset
     if part.configs.empty:
         return pd.DataFrame()
     v = preset.k_verbosity
     plain = _plain(part.configs)
-    reference = pick(plain, use_sleep=True, test_verbosity=v, sleep_samples=1, sleep_rounds=0)
-    test_only = pick(plain, use_sleep=False, test_verbosity=v)
+    reference = pick_today(plain, use_sleep=True, test_verbosity=v, sleep_samples=1, sleep_rounds=0)
+    test_only = pick_today(plain, use_sleep=False, test_verbosity=v)
+    notes = strategy_defaults()["sleep_strategy"]
     rows = []
     for k in preset.k_values:
         for r in preset.rounds:
-            config = pick(plain, use_sleep=True, test_verbosity=v, sleep_samples=k, sleep_rounds=r)
-            if config is None:
-                continue
-            base = {
-                "config_id": config["config_id"],
-                "test_verbosity": v,
-                "sleep_samples": k,
-                "sleep_rounds": r,
-                "accuracy": config["accuracy"],
-                "accuracy_ci_low": config.get("accuracy_ci_low_context", config.get("accuracy_ci_low")),
-                "accuracy_ci_high": config.get("accuracy_ci_high_context", config.get("accuracy_ci_high")),
-                "mean_test_tokens": config["mean_test_tokens"],
-                "sleep_tokens_per_context": config.get("sleep_tokens_per_context"),
-            }
-            rows.append(paired_same_server(part, config, reference, **base, versus="sleep k=1, rounds=0"))
-            rows.append(paired_same_server(part, config, test_only, **base, versus="test-time only"))
+            config = pick_today(plain, use_sleep=True, test_verbosity=v, sleep_samples=k, sleep_rounds=r)
+            if config is not None:
+                # Notes samples are concatenated whatever the Budget's combine rule says: no rule to name.
+                rows += _q2_pairs(part, config, reference, test_only, sleep_strategy=notes,
+                                  sleep_combine=None)
+    for strategy in preset.sleep_strategies:
+        wanted = {"test_verbosity": v, "sleep_rounds": 0, **strategy.budget_fields()}
+        config = pick(with_strategy_columns(plain), use_sleep=True,
+                      test_strategy=strategy_defaults()["test_strategy"], **wanted)
+        if config is None:
+            rows.append({**wanted, "versus": "not run", "n": 0,
+                         "note": f"not run: no rows of {strategy.label} at verbosity {v} on file"})
+            continue
+        rows += _q2_pairs(part, config, reference, test_only, sleep_strategy=strategy.strategy,
+                          sleep_combine=strategy.combine)
     return pd.DataFrame(rows)
+
+
+def _q2_pairs(part: PartResults, config, reference, test_only, **strategy: Any) -> list[dict[str, Any]]:
+    """One q2 config's two lines: minus the reference (:data:`Q2_REFERENCE`), minus test-time only."""
+    base = {
+        "config_id": config["config_id"],
+        "test_verbosity": int(config["test_verbosity"]),
+        "sleep_samples": int(config["sleep_samples"]),
+        "sleep_rounds": int(config["sleep_rounds"]),
+        **strategy,
+        "accuracy": config["accuracy"],
+        "accuracy_ci_low": config.get("accuracy_ci_low_context", config.get("accuracy_ci_low")),
+        "accuracy_ci_high": config.get("accuracy_ci_high_context", config.get("accuracy_ci_high")),
+        "mean_test_tokens": config["mean_test_tokens"],
+        "sleep_tokens_per_context": config.get("sleep_tokens_per_context"),
+    }
+    return [paired_same_server(part, config, reference, **base, versus=Q2_REFERENCE),
+            paired_same_server(part, config, test_only, **base, versus="test-time only")]
 
 
 def q4_table(part: PartResults) -> pd.DataFrame:
@@ -237,8 +261,8 @@ def q4_table(part: PartResults) -> pd.DataFrame:
     plain = _plain(part.configs) if len(part.configs) else part.configs
     rows, pooled_a, pooled_b = [], [], []
     for v in part.preset.sleep_grid:
-        sleep = pick(plain, use_sleep=True, test_verbosity=v, sleep_samples=1, sleep_rounds=0)
-        test = pick(plain, use_sleep=False, test_verbosity=v)
+        sleep = pick_today(plain, use_sleep=True, test_verbosity=v, sleep_samples=1, sleep_rounds=0)
+        test = pick_today(plain, use_sleep=False, test_verbosity=v)
         if sleep is None or test is None or {sleep["config_id"], test["config_id"]} - set(part.frames):
             continue
         ids = {"sleep_config_id": sleep["config_id"], "test_config_id": test["config_id"]}
@@ -269,8 +293,8 @@ def q5_table(part: PartResults) -> pd.DataFrame:
         return pd.DataFrame()
     for v in part.preset.compile_verbosities:
         fields = {"use_sleep": True, "test_verbosity": v, "sleep_samples": 1, "sleep_rounds": 0}
-        plain = pick(part.configs, **fields, compiled=None)
-        compiled = pick(part.configs, **fields, compiled="any")
+        plain = pick_today(part.configs, **fields, compiled=None)
+        compiled = pick_today(part.configs, **fields, compiled="any")
         extra: dict[str, Any] = {"test_verbosity": v}
         for name, row in (("compiled", compiled), ("uncompiled", plain)):
             if row is not None:

@@ -97,6 +97,70 @@ def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
     return changed + ([f"fields in only one of them: {', '.join(only)}"] if only else [])
 
 
+def current_identity(config: dict) -> dict:
+    """A recorded configuration as this version identifies it: its Budget without the fields at their
+    ``programs.budget.ID_DEFAULTS`` value (fields added after ids existed), its other keys unchanged.
+
+    Example:
+        >>> current_identity({"program": "P", "budget": {"test_verbosity": 0, "test_strategy": "answer"}})
+        {'program': 'P', 'budget': {'test_verbosity': 0}}
+    """
+    from programs.budget import identity_fields
+
+    if not isinstance(config.get("budget"), dict):
+        return dict(config)
+    return {**config, "budget": identity_fields(config["budget"])}
+
+
+def upgrade_ids(results_path: str | os.PathLike) -> int:
+    """Rewrite a results file's ``config_id`` (and its ``.config.json``) under this version's identity
+    (:func:`current_identity`), so ``evaluate`` and ``benchmark`` resume it; rows are otherwise unchanged.
+    Returns how many rows changed (0: already current). Refuses a file with no configuration beside it or
+    a row of another configuration, naming the file and line.
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "rows.jsonl"
+        >>> old = {"program": "P", "budget": {"test_verbosity": 0, "test_strategy": "answer"}}
+        >>> _ = Path(f"{path}.config.json").write_text(json.dumps(old))
+        >>> _ = path.write_text(json.dumps({"question_id": "q1", "config_id": config_id(old)}) + "\\n")
+        >>> upgrade_ids(path), upgrade_ids(path)
+        (1, 0)
+        >>> json.loads(path.read_text())["config_id"] == config_id(current_identity(old))
+        True
+    """
+    path, saved = Path(results_path), _config_path(results_path)
+    if not saved.exists():
+        raise ResumeMismatchError(f"{path} has no {saved.name} beside it, so the configuration its rows "
+                                  "were made under is unknown; it cannot be upgraded (answer it again with "
+                                  "evaluate)")
+    recorded = json.loads(saved.read_text(encoding="utf-8"))
+    server = {SERVER_KEY: recorded.pop(SERVER_KEY)} if SERVER_KEY in recorded else {}
+    current = current_identity(recorded)
+    old_id, new_id = config_id(recorded), config_id(current)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    rows, changed = [], 0
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if row.get("config_id") not in (old_id, new_id):
+            raise ResumeMismatchError(f"{path}:{number}: config_id {row.get('config_id')!r} is neither the "
+                                      f"recorded configuration's ({old_id}) nor its upgrade ({new_id}); "
+                                      "the file mixes configurations: split it before upgrading")
+        changed += row.get("config_id") != new_id
+        rows.append({**row, "config_id": new_id})
+    if changed or current != recorded:
+        # Written whole and then renamed, so an interrupted upgrade leaves the old file intact.
+        for target, text in ((path, "".join(json.dumps(r, default=str) + "\n" for r in rows)),
+                             (saved, json.dumps({**current, **server}, indent=2, sort_keys=True, default=str)
+                              + "\n")):
+            partial = target.with_name(target.name + ".partial")
+            partial.write_text(text, encoding="utf-8")
+            partial.replace(target)
+    return changed
+
+
 def check_resume(results_path: str | os.PathLike, rows: list[dict], config: dict) -> None:
     """Refuse to resume ``results_path`` if any of its rows was written under another configuration."""
     wanted = config_id(config)
@@ -113,9 +177,22 @@ def check_resume(results_path: str | os.PathLike, rows: list[dict], config: dict
             detail = ""
     elif any(row.get("config_id") is None for row in foreign):
         detail = "; its rows record no configuration (written by an older version)"
+    if saved.exists() and _upgrades_to(saved, config):
+        raise ResumeMismatchError(redact(
+            f"{results_path} was written by an older version that identified this same configuration "
+            f"differently: run `sleeptime rows upgrade {results_path}` once, then resume"))
     raise ResumeMismatchError(redact(
         f"{results_path} holds {len(foreign)} row(s) of another configuration{detail}. Its rows would be "
         "reported as this run's: write to a new --out file, or delete it to start over"))
+
+
+def _upgrades_to(saved: Path, config: dict) -> bool:
+    """Whether the configuration recorded in ``saved`` is ``config`` under this version's identity."""
+    try:
+        recorded = {k: v for k, v in json.loads(saved.read_text()).items() if k != SERVER_KEY}
+    except (OSError, json.JSONDecodeError):
+        return False
+    return config_id(current_identity(recorded)) == config_id(config) != config_id(recorded)
 
 
 def _write_config(results_path: str | os.PathLike, config: dict, *, fresh: bool,
