@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from answer_rows import answer_rows  # beside this file
 
 from optimize.bench.estimate import STRATEGY_SAMPLE_TOKENS, estimate_seconds, strategy_samples
 from optimize.bench.presets import (
@@ -100,17 +101,7 @@ def test_the_estimate_counts_the_programs_the_store_shares_once():
 
 # -- selection: a compute config is never today's notes -----------------------------------------------------
 def frame(correct, *, sleep=True, tokens=10):
-    n = len(correct)
-    return pd.DataFrame({
-        "question_id": [f"q{i}" for i in range(n)], "context_id": [f"c{i // 2}" for i in range(n)],
-        "template_id": [f"t{i % 3}" for i in range(n)],
-        "predictability": [("high", "medium", "low")[i % 3] for i in range(n)],
-        "correct": correct, "extracted": [float(c) for c in correct], "error": [None] * n,
-        "test_completion_tokens": [tokens] * n, "test_prompt_tokens": [300] * n,
-        "test_tokens": [300 + tokens] * n, "sleep_completion_tokens": [100 if sleep else 0] * n,
-        "sleep_prompt_tokens": [200 if sleep else 0] * n, "sleep_tokens": [300 if sleep else 0] * n,
-        "test_seconds": [1.0] * n,
-        "truncated": [False] * n, "parse_error": [False] * n})
+    return answer_rows(correct, sleep=sleep, test_completion=tokens, test_prompt=300).assign(test_seconds=1.0)
 
 
 # A compute k=1 config first, with the same use_sleep, verbosity, k and rounds as today's notes k=1 and a

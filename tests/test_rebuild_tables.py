@@ -7,6 +7,7 @@ import json
 
 import pandas as pd
 import pytest
+from answer_rows import answer_rows  # beside this file
 
 from optimize.bench.presets import PRESETS
 from optimize.bench.rebuild import committed_part, rebuild_tables
@@ -17,17 +18,8 @@ ONE, FOUR = {"slots": 1, "speculative": "none"}, {"slots": 4, "speculative": "no
 
 
 def rows(correct, *, sleep=False):
-    n = len(correct)
-    return pd.DataFrame({
-        "question_id": [f"q{i}" for i in range(n)], "context_id": [f"c{i // 2}" for i in range(n)],
-        "template_id": [f"t{i % 3}" for i in range(n)],
-        "predictability": [("high", "medium", "low")[i % 3] for i in range(n)],
-        "correct": correct, "extracted": [float(c) for c in correct], "error": [None] * n,
-        "test_completion_tokens": [10 if sleep else 100] * n,
-        "test_prompt_tokens": [400 if sleep else 250] * n,
-        "test_tokens": [410 if sleep else 350] * n, "sleep_completion_tokens": [120 if sleep else 0] * n,
-        "sleep_prompt_tokens": [300 if sleep else 0] * n, "sleep_tokens": [420 if sleep else 0] * n,
-        "truncated": [False] * n, "parse_error": [False] * n})
+    return answer_rows(correct, sleep=sleep, test_completion=10 if sleep else 100,
+                       test_prompt=400 if sleep else 250, sleep_prompt=300, sleep_completion=120)
 
 
 CONFIGS = {  # id: (use_sleep, verbosity, correct, server)
