@@ -68,6 +68,12 @@ SUFFIX=""
 [ "$TEST_MODEL" != "$MODEL" ] && SUFFIX="-answer-${TEST_MODEL#local:}"
 NAMES=("$@")
 [ ${#NAMES[@]} -eq 0 ] && NAMES=("${ORDER[@]}")
+# The programs computed strategies keep in the store, committed for our own splits (never GSM-Symbolic's, which
+# quote third-party instances): a new machine reads them back, so a larger k writes only the new samples.
+SAMPLES=""
+case "$SPLIT" in dev|dev-all) SAMPLES="docs/benchmarks/strategies/samples/dev-compute.jsonl" ;;
+                 test) SAMPLES="docs/benchmarks/strategies/samples/test-compute.jsonl" ;; esac
+if [ -n "$SAMPLES" ] && [ -f "$SAMPLES" ]; then python3 -m optimize samples import "$SAMPLES" --store "$STORE"; fi
 for name in "${NAMES[@]}"; do
   flags="${CONFIGS[$name]:-}"
   [ -n "$flags" ] || { echo "unknown configuration $name; known: ${!CONFIGS[*]}" >&2; exit 2; }
@@ -81,4 +87,9 @@ for name in "${NAMES[@]}"; do
   python3 -m optimize evaluate "${DATA[@]}" "${CONTEXTS[@]}" --sleep-model "$MODEL" --test-model "$TEST_MODEL" \
     $flags --store "$STORE" --out "$rows" --tolerate-errors
   if [ "$SPLIT" = gsm-symbolic ]; then python3 -m optimize rows publish "$rows" --out "$public"; fi
+  if [ -n "$SAMPLES" ] && [[ "$flags" == *"--sleep-strategy compute"* ]]; then
+    # shellcheck disable=SC2086
+    python3 -m optimize samples export "${DATA[@]}" "${CONTEXTS[@]}" --sleep-model "$MODEL" $flags \
+      --store "$STORE" --out "$SAMPLES"
+  fi
 done
