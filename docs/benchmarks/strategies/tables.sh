@@ -65,7 +65,7 @@ table test-table "test-only v3" "$STD/rows/7211c54413d6.jsonl" \
   "compute k=4=$T/sleep-compute-v0-k4.jsonl" "compute k=8=$T/sleep-compute-v0-k8.jsonl" \
   "notes=$STD/latency/edfce045fa52-warm.jsonl" "notes k=2=$STD/rows/8b658ae2f8ab.jsonl" \
   "notes k=4=$STD/rows/a64b6f108bd3.jsonl" "test-only v0=$STD/latency/17bd34d3c3e3-warm.jsonl" \
-  "test-only v1=$STD/rows/31aa6e03d1bd.jsonl" "test-only v2=$STD/rows/5c2d2a984249.jsonl"
+  "test-only v1=$STD/reruns/31aa6e03d1bd.jsonl" "test-only v2=$STD/rows/5c2d2a984249.jsonl"
 
 # Scaling sleep compute (PROTOCOL.md step 3 and round 2), every point against the cheapest, today's notes k=1,
 # at test verbosity 0: notes k=1, 2, 4; compute k=1, 2, 4, 8 combined by agreement; the same programs combined
