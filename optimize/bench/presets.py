@@ -63,8 +63,18 @@ class SleepStrategy:
     @property
     def label(self) -> str:
         """``compute union k=8``; the combine rule is named only where samples are combined."""
-        rule = f" {self.combine}" if self.samples > 1 else ""
-        return f"{self.strategy}{rule} k={self.samples}"
+        return strategy_label(self.strategy, self.combine, self.samples)
+
+
+def strategy_label(strategy: str, combine: str, samples: int) -> str:
+    """A sleep strategy configuration in words, the same in presets, tables and summaries.
+
+    Example:
+        >>> strategy_label("compute", "union", 8), strategy_label("compute", "agree", 1)
+        ('compute union k=8', 'compute k=1')
+    """
+    rule = f" {combine}" if samples > 1 else ""
+    return f"{strategy}{rule} k={samples}"
 
 
 # The strategies study's scaling curve (docs/benchmarks/strategies/PROTOCOL.md, round 2): compute k=1, then
@@ -225,4 +235,4 @@ def search_space(preset: Preset, test_model: str, sleep_model: str):
 
 
 __all__ = ["COMPUTE_UNION_CURVE", "PRESETS", "Preset", "SleepStrategy", "base_budget", "preset_budgets",
-           "replace", "search_space"]
+           "replace", "search_space", "strategy_label"]

@@ -227,9 +227,9 @@ def strategy_name(r: Any) -> str:
         >>> strategy_name({"sleep_strategy": "compute", "sleep_combine": "agree", "sleep_samples": 1})
         'compute k=1'
     """
-    samples = int(r["sleep_samples"])
-    rule = f" {r['sleep_combine']}" if samples > 1 else ""
-    return f"{r['sleep_strategy']}{rule} k={samples}"
+    from optimize.bench.presets import strategy_label
+
+    return strategy_label(r["sleep_strategy"], r["sleep_combine"], int(r["sleep_samples"]))
 
 
 def _pair_rows(r: Any, reference: str) -> str:
