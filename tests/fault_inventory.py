@@ -306,6 +306,23 @@ BAD_INPUTS: list[Case] = [
     Case("rows-publish-torn-row", ["rows", "publish", "{tmp}/a.jsonl", "--out", "{tmp}/x.jsonl"],
          ("a.jsonl:2", "resume"), files={"a.jsonl": RESULT_ROW + '{"question_id": "q2", "pred'},
          needs=("rows",)),
+    # rows upgrade (a file of an older version given this version's ids)
+    Case("rows-upgrade-without-config", ["rows", "upgrade", "{tmp}/a.jsonl"], ("a.jsonl.config.json",),
+         files={"a.jsonl": RESULT_ROW}, needs=("rows",)),
+    # samples export / import (programs a computed strategy kept, between stores)
+    Case("samples-import-missing-file",
+         ["samples", "import", "{tmp}/none.jsonl", "--store", "{tmp}/s.sqlite"],
+         ("none.jsonl", "samples export"), needs=("samples",)),
+    Case("samples-import-malformed-line",
+         ["samples", "import", "{tmp}/s.jsonl", "--store", "{tmp}/s.sqlite"],
+         ("s.jsonl:1",), files={"s.jsonl": "{not json\n"}, needs=("samples",)),
+    Case("samples-export-notes-strategy",
+         ["samples", "export", "--data", "{tmp}/good.jsonl", "--split", "all", "--store", "{tmp}/afile",
+          "--out", "{tmp}/x.jsonl"], ("sleep-strategy compute",), needs=("samples",)),
+    Case("samples-export-missing-store",
+         ["samples", "export", "--data", "{tmp}/good.jsonl", "--split", "all", "--sleep-strategy", "compute",
+          "--store", "{tmp}/no-such.sqlite", "--out", "{tmp}/x.jsonl"], ("no-such.sqlite",),
+         needs=("samples",)),
     # ui (the server is never started: these fail before)
     Case("ui-public-host", ["ui", "--host", "0.0.0.0", "--tracking-uri", "sqlite:///{tmp}/m.db"],
          ("0.0.0.0", "loopback")),

@@ -100,9 +100,14 @@ def test_the_tables_are_rebuilt_from_rows_and_a_part_without_rows_keeps_its_line
 
 def test_the_committed_standard_run_pairs_q1_and_q4_only_at_equal_settings():
     q1 = pd.read_csv("docs/benchmarks/standard/q1_pareto.csv")
-    mine = q1[(q1["dataset"] == "ours") & (q1["test_model"] == MODEL)]
-    assert (mine["paired_n"] == 0).all()
-    assert mine["paired_note"].str.contains("reruns/31aa6e03d1bd.jsonl").all()
+    mine = q1[(q1["dataset"] == "ours") & (q1["test_model"] == MODEL)].set_index("sleep_config_id")
+    # Sleep v0 pairs with test-only v1 through both 1-slot reruns; every pair is made at one setting.
+    v0 = mine.loc["edfce045fa52"]
+    assert (v0["paired_n"], v0["paired_server"]) == (238, "1 slot, speculative none")
+    assert (v0["paired_a_rows_from"], v0["paired_b_rows_from"]) == ("latency/edfce045fa52-warm.jsonl",
+                                                                    "reruns/31aa6e03d1bd.jsonl")
+    unpaired = mine[mine["paired_n"] == 0]
+    assert unpaired["paired_note"].str.contains("reruns/").all()
     q4 = pd.read_csv("docs/benchmarks/standard/q4_predictability.csv")
     mine = q4[q4["test_model"] == MODEL]
     assert "pooled" not in set(mine["test_verbosity"].astype(str))

@@ -181,7 +181,7 @@ def test_sleep_combine_keys_computed_contexts_apart_and_leaves_every_earlier_id_
     # Notes are concatenated whatever the rule: the rule must not move their stored contexts.
     assert Budget().replace(sleep_combine="union").sleep_key() == Budget().sleep_key()
     # Ids of Budgets made before the strategy fields existed stay put: this one names the standard run's
-    # committed sleep v1 rows (docs/benchmarks/standard/ours/local-qwen2.5-coder-1.5b/rows/27ec29f5b72f.jsonl).
+    # committed sleep v1 rows (docs/benchmarks/standard/ours/<1.5B>/rows/27ec29f5b72f.jsonl).
     assert budget_id(Budget(test_verbosity=1, sleep_model="local:qwen2.5-coder-1.5b",
                             test_model="local:qwen2.5-coder-1.5b")) == "27ec29f5b72f"
     assert budget_id(compute.replace(sleep_combine="union")) != budget_id(compute)

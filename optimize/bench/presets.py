@@ -63,18 +63,9 @@ class SleepStrategy:
     @property
     def label(self) -> str:
         """``compute union k=8``; the combine rule is named only where samples are combined."""
+        from optimize.bench.selection import strategy_label
+
         return strategy_label(self.strategy, self.combine, self.samples)
-
-
-def strategy_label(strategy: str, combine: str, samples: int) -> str:
-    """A sleep strategy configuration in words, the same in presets, tables and summaries.
-
-    Example:
-        >>> strategy_label("compute", "union", 8), strategy_label("compute", "agree", 1)
-        ('compute union k=8', 'compute k=1')
-    """
-    rule = f" {combine}" if samples > 1 else ""
-    return f"{strategy}{rule} k={samples}"
 
 
 # The strategies study's scaling curve (docs/benchmarks/strategies/PROTOCOL.md, round 2): compute k=1, then
@@ -235,4 +226,4 @@ def search_space(preset: Preset, test_model: str, sleep_model: str):
 
 
 __all__ = ["COMPUTE_UNION_CURVE", "PRESETS", "Preset", "SleepStrategy", "base_budget", "preset_budgets",
-           "replace", "search_space", "strategy_label"]
+           "replace", "search_space"]

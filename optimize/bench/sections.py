@@ -227,7 +227,7 @@ def strategy_name(r: Any) -> str:
         >>> strategy_name({"sleep_strategy": "compute", "sleep_combine": "agree", "sleep_samples": 1})
         'compute k=1'
     """
-    from optimize.bench.presets import strategy_label
+    from optimize.bench.selection import strategy_label
 
     return strategy_label(r["sleep_strategy"], r["sleep_combine"], int(r["sleep_samples"]))
 

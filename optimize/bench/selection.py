@@ -16,6 +16,17 @@ import pandas as pd
 from optimize.reports.analysis import pick
 
 
+def strategy_label(strategy: str, combine: str, samples: int) -> str:
+    """A sleep strategy configuration in words, the same in presets, tables and summaries.
+
+    Example:
+        >>> strategy_label("compute", "union", 8), strategy_label("compute", "agree", 1)
+        ('compute union k=8', 'compute k=1')
+    """
+    rule = f" {combine}" if samples > 1 else ""
+    return f"{strategy}{rule} k={samples}"
+
+
 def strategy_defaults() -> dict[str, Any]:
     """The strategy fields of a Budget that names none: today's notes at sleep time (their samples
     combined by the default rule, which notes ignore) and a text answer at test time. A configuration
@@ -69,4 +80,4 @@ def pick_today(configs: pd.DataFrame, **fields: Any):
     return pick(today_configs(configs), **fields) if len(configs) else None
 
 
-__all__ = ["pick_today", "strategy_defaults", "today_configs", "with_strategy_columns"]
+__all__ = ["pick_today", "strategy_defaults", "strategy_label", "today_configs", "with_strategy_columns"]

@@ -12,13 +12,15 @@ from optimize.errors import UserError
 
 def run_export(args: argparse.Namespace) -> int:
     from optimize.cli.flags import budget_from_args, examples_from_flags
-    from optimize.experiments.kept_samples import export_samples
+    from optimize.experiments.kept_samples import check_keeps_samples, export_samples
     from programs import build_program
     from programs.store import open_store
 
+    budget = budget_from_args(args)
+    check_keeps_samples(budget)
     if not Path(args.store).exists():
         raise UserError(f"{args.store} does not exist; give the --store the sleep phase ran with")
-    program = build_program(budget_from_args(args), store=open_store(args.store), api_base=args.api_base)
+    program = build_program(budget, store=open_store(args.store), api_base=args.api_base)
     contexts = [example.context for example in examples_from_flags(args)]
     written, missing = export_samples(program, contexts, args.out)
     print(f"written: {args.out} ({written} samples of {len(set(contexts))} contexts"

@@ -19,6 +19,23 @@ from pathlib import Path
 from optimize.errors import UserError
 
 
+def check_keeps_samples(budget) -> None:
+    """Refuse (:class:`UserError`) a Budget whose sleep phase keeps no samples by context alone: only the
+    ``compute`` strategy does (``anticipate+compute`` keys its samples by the questions it anticipated).
+
+    Example:
+        >>> from programs.budget import Budget
+        >>> check_keeps_samples(Budget(sleep_strategy="compute"))
+        >>> check_keeps_samples(Budget())
+        Traceback (most recent call last):
+        ...
+        optimize.errors.UserError: the Budget's sleep phase (notes) keeps no samples by context alone; ...
+    """
+    if not budget.use_sleep or budget.sleep_strategy != "compute":
+        raise UserError(f"the Budget's sleep phase ({budget.sleep_strategy if budget.use_sleep else 'none'}) "
+                        "keeps no samples by context alone; export samples of --sleep-strategy compute")
+
+
 def sample_keys(program, contexts: Iterable[str]) -> list[tuple[str, int, str]]:
     """``(context, index, key)`` of every sample ``program``'s sleep module keeps for ``contexts``: its
     ``budget.sleep_samples`` samples of each. Raises :class:`UserError` for a program whose sleep module
@@ -36,9 +53,10 @@ def sample_keys(program, contexts: Iterable[str]) -> list[tuple[str, int, str]]:
 
     rewriter = getattr(program, "rewriter", None)
     budget = program.budget
-    if rewriter is None or not keeps_samples(rewriter) or budget.sleep_strategy != "compute":
-        raise UserError(f"the Budget's sleep phase ({budget.sleep_strategy if budget.use_sleep else 'none'}) "
-                        "keeps no samples by context alone; export samples of --sleep-strategy compute")
+    check_keeps_samples(budget)
+    if not keeps_samples(rewriter):
+        raise UserError(f"{type(rewriter).__name__} keeps no samples; export samples of "
+                        "--sleep-strategy compute")
     model = program._sleep_model_label()
     return [(context, index, learned_context_key(context, rewriter._sample_fingerprint([], index),
                                                  json.dumps({"sample": index}), model))
@@ -101,4 +119,4 @@ def _read(path: str | os.PathLike) -> list[dict]:
     return rows
 
 
-__all__ = ["export_samples", "import_samples", "sample_keys"]
+__all__ = ["check_keeps_samples", "export_samples", "import_samples", "sample_keys"]
