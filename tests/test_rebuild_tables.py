@@ -106,13 +106,16 @@ def test_the_committed_standard_run_pairs_q1_and_q4_only_at_equal_settings():
     assert (v0["paired_n"], v0["paired_server"]) == (238, "1 slot, speculative none")
     assert (v0["paired_a_rows_from"], v0["paired_b_rows_from"]) == ("latency/edfce045fa52-warm.jsonl",
                                                                     "reruns/31aa6e03d1bd.jsonl")
-    unpaired = mine[mine["paired_n"] == 0]
-    assert unpaired["paired_note"].str.contains("reruns/").all()
+    v1 = mine.loc["27ec29f5b72f"]  # sleep v1 with test-only v1, both made again at 1 slot
+    assert (v1["paired_n"], v1["paired_server"]) == (238, "1 slot, speculative none")
+    assert (v1["paired_a_rows_from"], v1["paired_b_rows_from"]) == ("reruns/27ec29f5b72f.jsonl",
+                                                                    "reruns/31aa6e03d1bd.jsonl")
     q4 = pd.read_csv("docs/benchmarks/standard/q4_predictability.csv")
     mine = q4[q4["test_model"] == MODEL]
-    assert "pooled" not in set(mine["test_verbosity"].astype(str))
     at_v0 = mine[mine["test_verbosity"].astype(str) == "0"]
-    assert (at_v0["server"] == "4 slots, speculative none").all()
+    at_v1 = mine[mine["test_verbosity"].astype(str) == "1"]
+    assert (at_v0["server"] == "4 slots, speculative none").all()  # each verbosity paired at one setting
+    assert (at_v1["server"] == "1 slot, speculative none").all() and len(at_v1) == 3
 
 
 def test_q1_and_q3_count_tokens_both_ways_and_say_where_the_verdict_changes(results):
