@@ -170,10 +170,14 @@ def test_a_memory_bomb_is_stopped_by_the_memory_bound():
         finally:
             held_mb = 16 * len(hoard)
     """)
-    assert result.error is not None and "MemoryError" in result.error
-    # 128 MB of growth plus the free part of the heap Pyodide starts with; unbounded, it reaches 4 GB
-    assert result.values["held_mb"] <= 128 + 64
-    assert_usable(sandbox)
+    assert result.error is not None
+    # The bound stops the bomb one of two ways, depending on when V8 gives up: Pyodide's refused grow is a
+    # MemoryError the program sees, or the runtime dies at its cap and the sandbox reports the crash.
+    assert "MemoryError" in result.error or "SandboxCrash" in result.error, result.error
+    if "MemoryError" in result.error:
+        # 128 MB of growth plus the free part of the heap Pyodide starts with; unbounded, it reaches 4 GB
+        assert result.values["held_mb"] <= 128 + 64
+    assert_usable(sandbox)  # either way the next program runs
     sandbox.close()
 
 
