@@ -191,13 +191,12 @@ def recorded_id(recorded: dict) -> str:
 
 def _write(target: Path, rows: list[dict], config: dict) -> None:
     """Rows and their configuration, each written whole before it replaces what was there."""
+    from optimize.reports.rows import replace_text
+
     target.parent.mkdir(parents=True, exist_ok=True)
-    for path, text in ((target, "".join(json.dumps(row, default=str) + "\n" for row in rows)),
-                       (Path(f"{target}.config.json"),
-                        json.dumps(config, indent=2, sort_keys=True, default=str) + "\n")):
-        partial = Path(f"{path}.partial")
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(path)
+    replace_text(target, "".join(json.dumps(row, default=str) + "\n" for row in rows))
+    replace_text(Path(f"{target}.config.json"),
+                 json.dumps(config, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def resume_check(budget, rows_path: str | os.PathLike, question_ids: Sequence[str]) -> tuple[int, int]:

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from optimize.errors import UserError
+from optimize.reports.rows import replace_text
 
 
 def check_keeps_samples(budget) -> None:
@@ -79,10 +80,7 @@ def export_samples(program, contexts: Iterable[str], out: str | os.PathLike) -> 
                      "prompt_tokens": stored.prompt_tokens, "completion_tokens": stored.completion_tokens,
                      "seconds": stored.seconds, "model": stored.model}
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(f"{out}.partial")
-    partial.write_text("".join(json.dumps(kept[k], sort_keys=True) + "\n" for k in sorted(kept)),
-                       encoding="utf-8")
-    partial.replace(out)  # whole or not at all: an interrupted export leaves the last one
+    replace_text(out, "".join(json.dumps(kept[k], sort_keys=True) + "\n" for k in sorted(kept)))
     return len(keys) - missing, missing
 
 

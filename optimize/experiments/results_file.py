@@ -17,7 +17,7 @@ from typing import Any
 
 from optimize.errors import ResumeMismatchError
 from optimize.reports.metrics import is_failed_row
-from optimize.reports.rows import read_results
+from optimize.reports.rows import read_results, replace_text
 from optimize.reports.server_settings import SERVER_KEY, comparable, describe, recorded_settings
 from programs.redact import redact
 
@@ -151,13 +151,8 @@ def upgrade_ids(results_path: str | os.PathLike) -> int:
         changed += row.get("config_id") != new_id
         rows.append({**row, "config_id": new_id})
     if changed or current != recorded:
-        # Written whole and then renamed, so an interrupted upgrade leaves the old file intact.
-        for target, text in ((path, "".join(json.dumps(r, default=str) + "\n" for r in rows)),
-                             (saved, json.dumps({**current, **server}, indent=2, sort_keys=True, default=str)
-                              + "\n")):
-            partial = target.with_name(target.name + ".partial")
-            partial.write_text(text, encoding="utf-8")
-            partial.replace(target)
+        replace_text(path, "".join(json.dumps(r, default=str) + "\n" for r in rows))
+        replace_text(saved, json.dumps({**current, **server}, indent=2, sort_keys=True, default=str) + "\n")
     return changed
 
 

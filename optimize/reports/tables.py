@@ -11,8 +11,6 @@ Example::
 from __future__ import annotations
 
 import json
-import os
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -57,11 +55,12 @@ def write_tables(configs, results_dir: Path) -> Path:
     import pandas as pd
 
     from optimize.markdown import markdown_table
+    from optimize.reports.rows import replace_text
 
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
-    _replace_text(results_dir / "configs.csv", configs.to_csv(index=False))
-    _replace_text(results_dir / "configs.md",
+    replace_text(results_dir / "configs.csv", configs.to_csv(index=False))
+    replace_text(results_dir / "configs.md",
                   markdown_table(configs) if len(configs) else "(no finished configs)\n")
     frames = []
     if len(configs):
@@ -70,17 +69,9 @@ def write_tables(configs, results_dir: Path) -> Path:
             if path.exists():
                 frames.append(pd.read_csv(path))
     examples = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["config_id"])
-    _replace_text(results_dir / "examples.csv", examples.to_csv(index=False))
-    _replace_text(results_dir / "meta.json", json.dumps({"written_at": time.time()}))
+    replace_text(results_dir / "examples.csv", examples.to_csv(index=False))
+    replace_text(results_dir / "meta.json", json.dumps({"written_at": time.time()}))
     return results_dir
-
-
-def _replace_text(path: Path, text: str) -> None:
-    """Write ``path`` whole, then put it in place: workers sharing a study and its results folder read
-    each other's tables while they are rewritten, and must never see one half written."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
 
 
 def read_tables(results_dir: str | Path):
