@@ -16,13 +16,13 @@ from __future__ import annotations
 import copy
 import json
 import os
-import time
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from programs.budget import Budget, BudgetError
+from programs.files import replace_text
 from programs.redact import redact
 
 FORMAT_VERSION = 1
@@ -46,9 +46,7 @@ def package_version() -> str:
 
 
 def _write_json(path: Path, payload: Any) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{time.time_ns()}.tmp")
-    temporary.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
-    os.replace(temporary, path)  # a reader never sees half a file
+    replace_text(path, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def save_bundle(program, path: str | os.PathLike, *, data: dict | None = None, seed: int | None = None,

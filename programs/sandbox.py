@@ -40,6 +40,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from programs.files import replace_text
+
 DENO_DIR_ENV = "SLEEPTIME_DENO_DIR"
 DENO_INSTALL_HINT = 'pip install "deno==2.9.8" (it comes with the [local] extra: pip install -e ".[local]")'
 STD_IO_URL = "https://deno.land/std@0.186.0/io/mod.ts"
@@ -152,14 +154,6 @@ def _runner_path() -> Path:
     return Path(interpreter_module.__file__).resolve().with_name("runner.js")
 
 
-def _write_if_changed(path: Path, text: str) -> None:
-    if path.exists() and path.read_text() == text:
-        return
-    scratch = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
-    scratch.write_text(text)
-    os.replace(scratch, path)  # atomic: concurrent processes never read half a file
-
-
 _prepared: dict[str, Path] = {}
 _prepare_guard = threading.Lock()
 
@@ -179,8 +173,9 @@ def prepare_runtime(cache_dir: str | os.PathLike[str] | None = None, *,
         (root / "runtime").mkdir(parents=True, exist_ok=True)
         shim = root / "runtime" / "std_io.js"
         import_map = root / "runtime" / "import_map.json"
-        _write_if_changed(shim, _STD_IO_SHIM)
-        _write_if_changed(import_map, json.dumps({"imports": {STD_IO_URL: shim.as_uri()}}, indent=2) + "\n")
+        replace_text(shim, _STD_IO_SHIM, only_if_changed=True)
+        replace_text(import_map, json.dumps({"imports": {STD_IO_URL: shim.as_uri()}}, indent=2) + "\n",
+                     only_if_changed=True)
         env = dict(os.environ, DENO_DIR=str(root / "cache"), DENO_NO_PACKAGE_JSON="1", NO_COLOR="1")
         env.setdefault("DENO_TLS_CA_STORE", "system,mozilla")
         command = [find_deno(), "cache", "--no-config", "--no-lock", "--node-modules-dir=false",

@@ -67,6 +67,20 @@ def test_an_older_file_is_named_for_upgrade_then_resumes(tmp_path):
     assert [r["question_id"] for r in rows] == ["q0", "q1", "q2"] and upgrade_ids(path) == 0
 
 
+def test_a_seeded_file_upgrades_keeping_where_it_was_copied_from(tmp_path):
+    """Where seeded rows came from is provenance, like the server settings: kept, never hashed into the id."""
+    path, recorded = older_file(tmp_path)
+    saved = Path(f"{path}.config.json")
+    origin = {"rows": "docs/benchmarks/strategies/test/x.jsonl", "config_id": "abc"}
+    saved.write_text(json.dumps({**json.loads(saved.read_text()), "seeded_from": origin}))
+
+    assert upgrade_ids(path) == 3
+    after = json.loads(saved.read_text())
+    assert after["seeded_from"] == origin and after["server"] == {"slots": 1}
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert {r["config_id"] for r in rows} == {config_id(current_identity(recorded))}
+
+
 def test_another_configuration_is_still_refused_without_the_upgrade_hint(tmp_path):
     path, recorded = older_file(tmp_path)
     other = current_identity({**recorded, "budget": {**recorded["budget"], "test_verbosity": 2}})

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from optimize.bench.errors import BenchmarkError
+from optimize.experiments.results_file import PROVENANCE_KEYS, SEEDED_KEY
 
 BENCHMARK_SETTINGS: dict[str, Any] = {"adapter": "chat", "baseline": None, "baseline_samples": None,
                                       "sampler_seed": 0}
@@ -35,9 +36,6 @@ defaults: the chat adapter, no sampling baseline, sampling seed 0); its own conf
 NAMING_FIELDS = ("use_sleep", "sleep_strategy", "sleep_combine", "sleep_samples", "sleep_rounds",
                  "test_strategy", "test_verbosity", "test_model", "sleep_model")
 """The Budget fields that say which configuration a rows file holds; every other field must then agree."""
-
-SEEDED_KEY = "seeded_from"
-"""Key of a seeded rows file's ``.config.json`` naming the rows it was copied from (not part of its id)."""
 
 
 class SeedRefused(BenchmarkError):
@@ -97,7 +95,7 @@ def config_differences(recorded: dict, expected: dict, data: dict) -> list[str]:
     """
     out = []
     for key in sorted(set(recorded) | set(expected)):
-        if key in ("server", SEEDED_KEY, "data") or key in BENCHMARK_SETTINGS:
+        if key in (*PROVENANCE_KEYS, "data") or key in BENCHMARK_SETTINGS:
             continue
         mine, theirs = recorded.get(key), expected.get(key)
         if key == "budget" and isinstance(mine, dict) and isinstance(theirs, dict):
@@ -183,15 +181,15 @@ def seed_rows(source: str | os.PathLike, target: str | os.PathLike, budget, *, q
 
 
 def recorded_id(recorded: dict) -> str:
-    """The ``config_id`` rows made under a recorded configuration carry (its server settings left out)."""
-    from optimize.experiments.results_file import config_id
+    """The ``config_id`` rows made under a recorded configuration carry (its provenance left out)."""
+    from optimize.experiments.results_file import config_id, recorded_identity
 
-    return config_id({k: v for k, v in recorded.items() if k not in ("server", SEEDED_KEY)})
+    return config_id(recorded_identity(recorded))
 
 
 def _write(target: Path, rows: list[dict], config: dict) -> None:
     """Rows and their configuration, each written whole before it replaces what was there."""
-    from optimize.reports.rows import replace_text
+    from programs.files import replace_text
 
     target.parent.mkdir(parents=True, exist_ok=True)
     replace_text(target, "".join(json.dumps(row, default=str) + "\n" for row in rows))

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from optimize.errors import UserError
-from optimize.reports.rows import replace_text
+from programs.files import replace_text
 
 
 def check_keeps_samples(budget) -> None:

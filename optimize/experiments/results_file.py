@@ -17,8 +17,9 @@ from typing import Any
 
 from optimize.errors import ResumeMismatchError
 from optimize.reports.metrics import is_failed_row
-from optimize.reports.rows import read_results, replace_text
+from optimize.reports.rows import read_results
 from optimize.reports.server_settings import SERVER_KEY, comparable, describe, recorded_settings
+from programs.files import replace_text
 from programs.redact import redact
 
 
@@ -72,6 +73,22 @@ def run_config(program, *, data: dict | None = None, api_base: str | None = None
               "api_base": redact(api_base) if api_base else None, "data": data or {}}
     config.update({k: (redact(v) if isinstance(v, str) else v) for k, v in settings.items()})
     return config
+
+
+SEEDED_KEY = "seeded_from"
+PROVENANCE_KEYS = (SERVER_KEY, SEEDED_KEY)
+"""Keys of a ``.config.json`` that say how its rows were made (server settings) or where they were copied
+from (``optimize.bench.seed``), not which configuration they answer: never part of an id."""
+
+
+def recorded_identity(recorded: dict) -> dict:
+    """A recorded ``.config.json`` without its :data:`PROVENANCE_KEYS`: what its rows' ``config_id`` hashes.
+
+    Example:
+        >>> recorded_identity({"program": "P", "server": {"slots": 1}, "seeded_from": {"rows": "a.jsonl"}})
+        {'program': 'P'}
+    """
+    return {k: v for k, v in recorded.items() if k not in PROVENANCE_KEYS}
 
 
 def config_id(config: dict) -> str:
@@ -134,8 +151,9 @@ def upgrade_ids(results_path: str | os.PathLike) -> int:
         raise ResumeMismatchError(f"{path} has no {saved.name} beside it, so the configuration its rows "
                                   "were made under is unknown; it cannot be upgraded (answer it again with "
                                   "evaluate)")
-    recorded = json.loads(saved.read_text(encoding="utf-8"))
-    server = {SERVER_KEY: recorded.pop(SERVER_KEY)} if SERVER_KEY in recorded else {}
+    saved_config = json.loads(saved.read_text(encoding="utf-8"))
+    provenance = {k: v for k, v in saved_config.items() if k in PROVENANCE_KEYS}
+    recorded = recorded_identity(saved_config)
     current = current_identity(recorded)
     old_id, new_id = config_id(recorded), config_id(current)
     lines = path.read_text(encoding="utf-8").splitlines()
@@ -152,7 +170,8 @@ def upgrade_ids(results_path: str | os.PathLike) -> int:
         rows.append({**row, "config_id": new_id})
     if changed or current != recorded:
         replace_text(path, "".join(json.dumps(r, default=str) + "\n" for r in rows))
-        replace_text(saved, json.dumps({**current, **server}, indent=2, sort_keys=True, default=str) + "\n")
+        replace_text(saved, json.dumps({**current, **provenance}, indent=2, sort_keys=True, default=str)
+                     + "\n")
     return changed
 
 
@@ -166,7 +185,7 @@ def check_resume(results_path: str | os.PathLike, rows: list[dict], config: dict
     detail = ""
     if saved.exists():
         try:
-            recorded = {k: v for k, v in json.loads(saved.read_text()).items() if k != SERVER_KEY}
+            recorded = recorded_identity(json.loads(saved.read_text()))
             detail = "; it differs in " + "; ".join(_differences(recorded, config)[:8])
         except (OSError, json.JSONDecodeError):
             detail = ""
@@ -184,7 +203,7 @@ def check_resume(results_path: str | os.PathLike, rows: list[dict], config: dict
 def _upgrades_to(saved: Path, config: dict) -> bool:
     """Whether the configuration recorded in ``saved`` is ``config`` under this version's identity."""
     try:
-        recorded = {k: v for k, v in json.loads(saved.read_text()).items() if k != SERVER_KEY}
+        recorded = recorded_identity(json.loads(saved.read_text()))
     except (OSError, json.JSONDecodeError):
         return False
     return config_id(current_identity(recorded)) == config_id(config) != config_id(recorded)

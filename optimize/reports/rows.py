@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import warnings
 from pathlib import Path
 
@@ -89,10 +88,3 @@ def publish_rows(source: str | os.PathLike, target: str | os.PathLike) -> int:
     return len(rows)
 
 
-def replace_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``path`` whole, then put it in place: a reader (another worker, a resumed run) never sees one
-    half written, and an interrupted write leaves the previous file."""
-    path = Path(path)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)

@@ -55,7 +55,7 @@ def write_tables(configs, results_dir: Path) -> Path:
     import pandas as pd
 
     from optimize.markdown import markdown_table
-    from optimize.reports.rows import replace_text
+    from programs.files import replace_text
 
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
