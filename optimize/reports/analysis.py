@@ -490,6 +490,21 @@ def notes_coverage(rows: pd.DataFrame) -> float:
     return float(stated.astype(bool).mean()) if len(stated) else math.nan
 
 
+def covered_reading(rows: pd.DataFrame) -> dict[str, int]:
+    """How many questions' learned contexts state the gold number (``covered``) and how many of those the
+    answerer got right (``covered_right``): the reading half of accuracy, apart from coverage.
+
+    Example:
+        >>> covered_reading(pd.DataFrame({"notes_state_gold": [True, True, False, None],
+        ...                               "correct": [True, False, True, True]}))
+        {'covered': 2, 'covered_right': 1}
+    """
+    if "notes_state_gold" not in rows:
+        return {"covered": 0, "covered_right": 0}
+    covered = rows[bool_column(rows["notes_state_gold"].fillna(False))]
+    return {"covered": len(covered), "covered_right": int(bool_column(covered["correct"]).sum())}
+
+
 def failure_rates(rows: pd.DataFrame) -> dict[str, float]:
     """Share of rows whose test call hit its token cap, the number whose reply could not be parsed (counted
     wrong), and how many of those state the gold number all the same (``unparsed_right``: what a lenient

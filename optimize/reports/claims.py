@@ -68,7 +68,7 @@ def compute(claim: dict[str, Any]) -> dict[str, float]:
     kind = claim.get("kind")
     if kind not in KINDS:
         raise ValueError(f"claim kind must be one of {KINDS}, got {kind!r}: {claim.get('text')!r}")
-    from optimize.reports.analysis import notes_coverage
+    from optimize.reports.analysis import covered_reading, notes_coverage
     from optimize.reports.metrics import accuracy_intervals, paired_bootstrap, summarize
 
     if kind == "predictability":
@@ -88,7 +88,7 @@ def compute(claim: dict[str, Any]) -> dict[str, float]:
                 "n_contexts": acc["n_contexts"], "n_templates": acc["n_templates"],
                 "test_tokens": float(a["test_completion_tokens"].mean()),
                 "test_tokens_total": float(a["test_tokens"].mean()),
-                "coverage": 100 * notes_coverage(a)}
+                "coverage": 100 * notes_coverage(a), **covered_reading(a)}
     b = _rows(claim["b"])
     if kind == "paired":
         lenient = claim.get("lenient", "")

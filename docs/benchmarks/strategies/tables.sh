@@ -76,7 +76,8 @@ table scaling-table "notes k=1" "$STD/latency/edfce045fa52-warm.jsonl" \
   "compute k=1=$T/sleep-compute-v0.jsonl" "compute k=2=$T/sleep-compute-v0-k2.jsonl" \
   "compute k=4=$T/sleep-compute-v0-k4.jsonl" "compute k=8=$T/sleep-compute-v0-k8.jsonl" \
   "union k=2=$T/sleep-compute-union-v0-k2.jsonl" "union k=4=$T/sleep-compute-union-v0-k4.jsonl" \
-  "union k=8=$T/sleep-compute-union-v0-k8.jsonl" "ranked k=2=$T/sleep-compute-ranked-v0-k2.jsonl" \
+  "union k=8=$T/sleep-compute-union-v0-k8.jsonl" "union k=16=$T/sleep-compute-union-v0-k16.jsonl" \
+  "ranked k=2=$T/sleep-compute-ranked-v0-k2.jsonl" \
   "ranked k=4=$T/sleep-compute-ranked-v0-k4.jsonl" "ranked k=8=$T/sleep-compute-ranked-v0-k8.jsonl" \
   "test-only v3=$STD/rows/7211c54413d6.jsonl"
 
