@@ -39,17 +39,20 @@ def right_with_demos(messages, request):
     return chat_adapter_reply(reasoning="...", answer=str(boxes * 4 if "Ann" in text or demos else 0))
 
 
-def draws_of(reply, tmp_path, draws=3, **options):
+def draws_of(reply, tmp_path, draws=3, engine=None, **options):
+    """compile_draws on the fake engine (``engine``: one already running, so a rerun has the same models)."""
     from optimize.experiments.draws import compile_draws
 
-    with FakeEngine(reply) as engine:
-        spec = f"openai/fake@{engine.api_base}"
-        program, record = compile_draws(
-            Budget(sleep_model=spec, test_model=spec, test_verbosity=0), examples("Ann", 1, 6),
-            examples("Bob", 20, 6), draws=draws, out_dir=tmp_path / "out", max_demos=2, progress=False,
-            lm_options={"num_retries": 0}, data={"source": "fake"}, **options)
-        requests = list(engine.requests)
-    return program, record, requests
+    if engine is None:
+        with FakeEngine(reply) as engine:
+            return draws_of(reply, tmp_path, draws, engine, **options)
+    spec = f"openai/fake@{engine.api_base}"
+    before = len(engine.requests)
+    program, record = compile_draws(
+        Budget(sleep_model=spec, test_model=spec, test_verbosity=0), examples("Ann", 1, 6),
+        examples("Bob", 20, 6), draws=draws, out_dir=tmp_path / "out", max_demos=2, progress=False,
+        lm_options={"num_retries": 0}, data={"source": "fake"}, **options)
+    return program, record, engine.requests[before:]
 
 
 def test_draws_that_do_not_beat_hand_written_on_dev_leave_the_hand_written_program_chosen(tmp_path):
@@ -85,6 +88,29 @@ def test_a_draw_better_on_dev_is_chosen_and_ships_with_its_demos(tmp_path):
     assert loaded.dump_state() == program.dump_state() and len(program.answerer.predict.demos) == 2
     assert loaded.manifest["selection"]["chosen"]["draw"] == 0
     assert loaded.manifest["compiled_with"]["train_order"] == "data"
+
+
+def test_a_stopped_selection_resumes_from_its_saved_draws_without_compiling_again(tmp_path):
+    """Scoring four candidates on the whole dev split takes hours: a rerun must reuse the draws and rows a
+    stopped run saved (a new compile could give other demos, which the rows on file would not match)."""
+    with FakeEngine(right_with_demos) as engine:
+        first, record, _ = draws_of(right_with_demos, tmp_path, draws=2, engine=engine, track=False)
+        (tmp_path / "out" / "manifest.json").unlink()  # as if stopped before the choice was saved
+        again, resumed, requests = draws_of(right_with_demos, tmp_path, draws=2, engine=engine, track=False)
+    assert requests == []  # every draw loaded, every selection row resumed: no model call
+    assert again.dump_state() == first.dump_state()
+    assert resumed["chosen"] == record["chosen"] and resumed["draws"] == record["draws"]
+
+
+def test_a_saved_draw_of_other_settings_is_refused_naming_them(tmp_path):
+    from optimize.experiments.selection import SelectionError
+
+    with FakeEngine(right_with_demos) as engine:
+        draws_of(right_with_demos, tmp_path, draws=1, engine=engine, track=False)
+        (tmp_path / "out" / "selection" / "handwritten.jsonl").unlink()  # its rows name no seed
+        with pytest.raises(SelectionError, match=r"draw-0 holds a draw made with other settings \(seed: 0 "
+                                                 r"saved, 5 asked"):
+            draws_of(right_with_demos, tmp_path, draws=1, engine=engine, track=False, seed=5)
 
 
 def test_the_selection_is_logged_to_mlflow(tmp_path, monkeypatch):

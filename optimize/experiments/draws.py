@@ -83,12 +83,16 @@ def compile_draws(budget: Budget, trainset: list, selection_set: list, *, draws:
         programs, scored = [], []
         for index in range(draws):
             ledger = TokenLedger()
-            program, scores = compile_program(
-                budget, trainset, devset=None, optimizer=optimizer, phase=phase, ledger=ledger, store=shared,
-                api_base=api_base, adapter=adapter, out_dir=out / "draws" / f"draw-{index}",
-                seed=seed + index, shuffle_train=shuffle_train or index > 0, num_threads=num_threads,
-                data=data, track=False, lm_options=lm_options, progress=progress, command=command,
-                **compile_options)
+            bundle = out / "draws" / f"draw-{index}"
+            program = finished_draw(bundle, budget, seed=seed + index, optimizer=optimizer, phase=phase,
+                                    ledger=ledger, store=shared, api_base=api_base, lm_options=lm_options)
+            if program is None:
+                program, _ = compile_program(
+                    budget, trainset, devset=None, optimizer=optimizer, phase=phase, ledger=ledger,
+                    store=shared, api_base=api_base, adapter=adapter, out_dir=bundle, seed=seed + index,
+                    shuffle_train=shuffle_train or index > 0, num_threads=num_threads, data=data,
+                    track=False, lm_options=lm_options, progress=progress, command=command,
+                    **compile_options)
             rows, rows_path = rows_of(program, ledger, f"draw-{index}")
             manifest = json.loads((out / "draws" / f"draw-{index}" / "manifest.json").read_text())
             programs.append((program, manifest))
@@ -123,6 +127,36 @@ def compile_draws(budget: Budget, trainset: list, selection_set: list, *, draws:
             _log_selection(record, out)
             log_program_model(chosen)
     return chosen, record
+
+
+def finished_draw(bundle: Path, budget: Budget, *, seed: int, optimizer: str, phase: str, **binding: Any):
+    """The draw a stopped ``compile --draws`` already saved in ``bundle``, loaded and bound (``binding``:
+    ledger, store, api_base, lm_options), so a rerun resumes instead of compiling it again (a new compile
+    need not give the same demos, and the selection rows already on file are this bundle's); None when
+    ``bundle`` holds no finished draw (its manifest is written last). A bundle of another seed, optimizer,
+    phase or Budget is refused, naming the difference.
+
+    Example::
+
+        program = finished_draw(Path("runs/v0/draws/draw-1"), budget, seed=1, optimizer="bootstrap",
+                                phase="both")
+    """
+    from programs.api import load
+    from programs.persistence import MANIFEST_FILE
+
+    if not (bundle / MANIFEST_FILE).is_file():
+        return None
+    program = load(bundle, sleep_model=budget.sleep_model, test_model=budget.test_model, **binding)
+    how = program.manifest.get("compiled_with") or {}
+    saved = {"seed": program.manifest.get("seed"), "optimizer": how.get("optimizer"),
+             "phase": how.get("phase"), "budget": program.budget.replace(compiled=None).identity_dict()}
+    wanted = {"seed": seed, "optimizer": optimizer, "phase": phase, "budget": budget.identity_dict()}
+    differing = [f"{key}: {saved[key]!r} saved, {wanted[key]!r} asked" for key in wanted
+                 if saved[key] != wanted[key]]
+    if differing:
+        raise SelectionError(f"{bundle} holds a draw made with other settings ({'; '.join(differing)}); "
+                             "resume with the settings it was made with, or use a new --out-dir")
+    return program
 
 
 def _log_selection(record: dict, out: Path) -> None:
