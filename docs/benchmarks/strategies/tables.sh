@@ -47,7 +47,7 @@ table dev-table notes "$D/sleep-notes-v0.jsonl" \
 table dev-table-combine "compute k=1" "$D/sleep-compute-v0.jsonl" \
   "compute k=2=$D/sleep-compute-v0-k2.jsonl" "compute k=4=$D/sleep-compute-v0-k4.jsonl" \
   "union k=2=$D/sleep-compute-union-v0-k2.jsonl" "union k=4=$D/sleep-compute-union-v0-k4.jsonl" \
-  "union k=8=$D/sleep-compute-union-v0-k8.jsonl"
+  "union k=8=$D/sleep-compute-union-v0-k8.jsonl" "union k=16=$D/sleep-compute-union-v0-k16.jsonl"
 # Round 3 on dev: the union's values ranked by how many programs computed them, against union k=8.
 table dev-table-ranked "union k=8" "$D/sleep-compute-union-v0-k8.jsonl" \
   "union k=4=$D/sleep-compute-union-v0-k4.jsonl" "ranked k=4=$D/sleep-compute-ranked-v0-k4.jsonl" \
