@@ -11,8 +11,8 @@ from programs.budget import DEFAULT_TEST_MAX_TOKENS, Budget, BudgetError
 @pytest.mark.parametrize("field, value, message", [
     ("test_verbosity", 5, "Budget.test_verbosity=5 is out of range; allowed: 0..4"),
     ("test_verbosity", -1, "allowed: 0..4"),
-    ("sleep_samples", 0, "Budget.sleep_samples=0 is out of range; allowed: 1..16"),
-    ("sleep_samples", 17, "allowed: 1..16"),
+    ("sleep_samples", 0, "Budget.sleep_samples=0 is out of range; allowed: 1..32"),
+    ("sleep_samples", 33, "allowed: 1..32"),
     ("sleep_rounds", 4, "Budget.sleep_rounds=4 is out of range; allowed: 0..3"),
     ("test_max_tokens", 0, "Budget.test_max_tokens=0"),
     ("test_verbosity", 2.0, "must be an integer in 0..4"),

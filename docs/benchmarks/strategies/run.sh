@@ -49,6 +49,8 @@ declare -A CONFIGS=(
   [sleep-compute-union-v0-k8]="--sleep-strategy compute --sleep-samples 8 --sleep-combine union --test-verbosity 0"
   # Round 5 (PROTOCOL.md): the union curve's next point, 8 more programs per context.
   [sleep-compute-union-v0-k16]="--sleep-strategy compute --sleep-samples 16 --sleep-combine union --test-verbosity 0"
+  # Round 6: the last point, if k=16 gains over k=8 on test.
+  [sleep-compute-union-v0-k32]="--sleep-strategy compute --sleep-samples 32 --sleep-combine union --test-verbosity 0"
   # Round 3: the union's values one line each, the value most programs computed first.
   [sleep-compute-ranked-v0-k2]="--sleep-strategy compute --sleep-samples 2 --sleep-combine ranked --test-verbosity 0"
   [sleep-compute-ranked-v0-k4]="--sleep-strategy compute --sleep-samples 4 --sleep-combine ranked --test-verbosity 0"
