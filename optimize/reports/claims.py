@@ -68,7 +68,7 @@ def compute(claim: dict[str, Any]) -> dict[str, float]:
     kind = claim.get("kind")
     if kind not in KINDS:
         raise ValueError(f"claim kind must be one of {KINDS}, got {kind!r}: {claim.get('text')!r}")
-    from optimize.reports.analysis import covered_reading, notes_coverage
+    from optimize.reports.coverage import covered_reading, notes_coverage
     from optimize.reports.metrics import accuracy_intervals, paired_bootstrap, summarize
 
     if kind == "predictability":

@@ -107,7 +107,8 @@ def notes_summary(rows: pd.DataFrame) -> dict[str, Any]:
         >>> summary["lenient"], summary["coverage"], summary["sleep_tokens"]
         (66.7, 66.7, 50.0)
     """
-    from optimize.reports.analysis import lenient_correct, notes_coverage
+    from optimize.reports.analysis import lenient_correct
+    from optimize.reports.coverage import notes_coverage
 
     lenient = lenient_correct(rows)
     first = rows.drop_duplicates("context_id")
