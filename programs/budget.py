@@ -34,11 +34,43 @@ TEST_STRATEGIES = ("answer", "code", "pick")
 # majority of those that computed it), so more samples state more quantities; "ranked" states the union's
 # values one line each (under all their names), the value most programs computed first, saying how many did.
 SLEEP_COMBINES = ("agree", "union", "ranked")
+# The sleep-phase knobs only some strategies read (sleep_samples, sleep_max_tokens and sleep_model apply to
+# all): a Budget with one of them away from its default under a strategy that ignores it is refused, since
+# it would run the same program as the default under another id (a search would evaluate it twice).
+STRATEGY_KNOBS: dict[str, tuple[str, ...]] = {
+    "notes": ("sleep_rounds",),
+    "anticipate": ("sleep_questions", "sleep_verbosity"),
+    "compute": ("sleep_combine",),
+    "anticipate+compute": ("sleep_questions", "sleep_combine"),
+}
 # Fields added after rows and studies existed: at these values they are left out of every id (budget ids,
 # run configs, store keys), so what was made before a field existed keeps its id and resumes. Their defaults
 # are therefore fixed; a field added later joins this list at its default.
 ID_DEFAULTS: dict[str, Any] = {"sleep_strategy": "notes", "sleep_questions": 8, "sleep_verbosity": 3,
                                "sleep_combine": "agree", "test_strategy": "answer"}
+
+
+def knobs_ignored(strategy: str) -> tuple[str, ...]:
+    """The strategy-specific sleep knobs ``strategy`` does not read (they stay at their defaults with it).
+
+    Example:
+        >>> knobs_ignored("compute")
+        ('sleep_questions', 'sleep_rounds', 'sleep_verbosity')
+    """
+    every = {knob for knobs in STRATEGY_KNOBS.values() for knob in knobs}
+    return tuple(sorted(every - set(STRATEGY_KNOBS[strategy])))
+
+
+def reading_strategy(knob: str) -> dict[str, str]:
+    """``{"sleep_strategy": ...}`` of a strategy that reads ``knob`` (empty for a field every strategy reads):
+    what a Budget needs beside the knob for the knob to be valid.
+
+    Example:
+        >>> reading_strategy("sleep_combine"), reading_strategy("sleep_samples")
+        ({'sleep_strategy': 'compute'}, {})
+    """
+    readers = [name for name, knobs in STRATEGY_KNOBS.items() if knob in knobs]
+    return {"sleep_strategy": readers[0]} if readers else {}
 
 
 def identity_fields(budget: dict[str, Any]) -> dict[str, Any]:
@@ -146,6 +178,8 @@ class Budget:
         _check_choice("sleep_strategy", self.sleep_strategy, SLEEP_STRATEGIES)
         _check_choice("sleep_combine", self.sleep_combine, SLEEP_COMBINES)
         _check_choice("test_strategy", self.test_strategy, TEST_STRATEGIES)
+        if self.use_sleep:
+            self._check_knobs_apply()
         if self.test_strategy == "code" and self.use_sleep:
             raise BudgetError("Budget.test_strategy='code' writes a program from the context alone and "
                               "reads no notes: use it with use_sleep=False (a test-time-only baseline)")
@@ -154,6 +188,18 @@ class Budget:
                               "use it with use_sleep=True, or test_strategy='answer' without a sleep phase")
         if self.compiled is not None and (not isinstance(self.compiled, str) or not self.compiled.strip()):
             raise BudgetError(f"Budget.compiled must be a path string or null, got {self.compiled!r}")
+
+    def _check_knobs_apply(self) -> None:
+        """Refuse a strategy's own sleep knob set away from its default under a strategy that ignores it."""
+        defaults = {spec.name: spec.default for spec in fields(self)}
+        for knob in knobs_ignored(self.sleep_strategy):
+            value = getattr(self, knob)
+            if value != defaults[knob]:
+                readers = [name for name, knobs in STRATEGY_KNOBS.items() if knob in knobs]
+                readers = " and ".join(map(repr, readers))
+                raise BudgetError(f"Budget.{knob}={value!r} does nothing with sleep_strategy="
+                                  f"{self.sleep_strategy!r} (it is read by {readers} only): leave it at "
+                                  f"{defaults[knob]!r}, or choose such a strategy")
 
     @property
     def resolved_test_max_tokens(self) -> int:
@@ -186,7 +232,7 @@ class Budget:
         Example:
             >>> "sleep_combine" in Budget().identity_dict()
             False
-            >>> Budget(sleep_combine="union").identity_dict()["sleep_combine"]
+            >>> Budget(sleep_strategy="compute", sleep_combine="union").identity_dict()["sleep_combine"]
             'union'
         """
         return identity_fields(self.to_dict())

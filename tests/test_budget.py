@@ -1,11 +1,12 @@
 """Budget: validation names field and range; JSON round-trip; sleep_key covers what shapes c'."""
 
 import json
+import re
 from dataclasses import fields
 
 import pytest
 
-from programs.budget import DEFAULT_TEST_MAX_TOKENS, Budget, BudgetError
+from programs.budget import DEFAULT_TEST_MAX_TOKENS, STRATEGY_KNOBS, Budget, BudgetError, reading_strategy
 
 
 @pytest.mark.parametrize("field, value, message", [
@@ -68,7 +69,7 @@ def test_every_field_documents_itself_and_validation_reads_the_same_range():
         low, high = low_high
         with pytest.raises(BudgetError, match=f"allowed: {low}..{high}"):
             Budget(**{spec.name: high + 1})
-        assert getattr(Budget(**{spec.name: low}), spec.name) == low
+        assert getattr(Budget(**{spec.name: low, **reading_strategy(spec.name)}), spec.name) == low
 
 
 def test_unknown_model_spec_names_the_accepted_forms():
@@ -90,3 +91,18 @@ def test_test_cap_defaults_per_verbosity_and_an_explicit_cap_wins():
 def test_no_model_means_the_dspy_configured_lm():
     budget = Budget(sleep_model=None, test_model=None)
     assert Budget.from_json(budget.to_json()) == budget
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGY_KNOBS))
+def test_a_knob_its_strategy_ignores_is_refused_naming_who_reads_it(strategy):
+    """A knob the strategy never reads would run the default program under another id (a search would pay
+    for it twice, a user would believe it changed something)."""
+    changed = {"sleep_rounds": 1, "sleep_combine": "union", "sleep_questions": 4, "sleep_verbosity": 1}
+    for knob, value in changed.items():
+        if knob in STRATEGY_KNOBS[strategy]:
+            assert getattr(Budget(sleep_strategy=strategy, **{knob: value}), knob) == value
+        else:
+            expected = rf"Budget.{knob}=.* does nothing with sleep_strategy='{re.escape(strategy)}'"
+            with pytest.raises(BudgetError, match=expected + r" \(it is read by .*only\): leave it at"):
+                Budget(sleep_strategy=strategy, **{knob: value})
+    assert Budget(use_sleep=False, sleep_combine="union").sleep_combine == "union"  # no sleep phase to ignore

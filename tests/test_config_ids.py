@@ -20,7 +20,7 @@ def test_fields_added_after_ids_existed_are_left_out_at_their_defaults():
     assert {name: getattr(default, name) for name in ID_DEFAULTS} == ID_DEFAULTS
     assert not set(ID_DEFAULTS) & set(default.identity_dict())
     assert Budget(sleep_strategy="compute").identity_dict()["sleep_strategy"] == "compute"
-    assert Budget(sleep_questions=4).identity_dict()["sleep_questions"] == 4
+    assert Budget(sleep_strategy="anticipate", sleep_questions=4).identity_dict()["sleep_questions"] == 4
 
 
 @pytest.mark.parametrize("size_model", ["local:qwen2.5-coder-1.5b", "local:qwen2.5-coder-0.5b"])

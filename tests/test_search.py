@@ -21,6 +21,7 @@ from optimize.experiments.search import SearchSpace, run_search  # noqa: E402
 from optimize.experiments.study import SearchError, StorageError, open_storage  # noqa: E402
 from optimize.reports.pareto import pareto_front  # noqa: E402
 from optimize.reports.tables import OBJECTIVES  # noqa: E402
+from programs.budget import Budget  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -350,6 +351,26 @@ def test_a_test_token_ceiling_keeps_costlier_budgets_off_the_front(tmp_path):
     assert (configs["mean_test_tokens"] <= 60).all()
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
     assert all(t.system_attrs.get("constraints") is not None for t in complete)
+
+
+def test_a_strategy_is_only_asked_for_the_knobs_it_reads():
+    """With notes and compute in one space, rethink rounds are a notes dimension and the combine rule a
+    compute one: no trial pays for compute at rounds 2, the same program as compute at rounds 0."""
+    space = SearchSpace(use_sleep=(True,), test_verbosity=(0,), test_max_tokens=(256,), sleep_samples=(2,),
+                        sleep_max_tokens=(512,), sleep_strategy=("notes", "compute"), sleep_rounds=(0, 1, 2),
+                        sleep_combine=("agree", "union")).validate()
+    assert len(space.budget_ids()) == 3 + 2  # notes x rounds, compute x combine rules
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(40):
+        trial = study.ask()
+        params = space.suggest(trial)
+        asked = set(trial.params)
+        if params["sleep_strategy"] == "compute":
+            assert "sleep_rounds" not in asked and "sleep_rounds" not in params
+        else:
+            assert "sleep_combine" not in asked and "sleep_combine" not in params
+        Budget.from_dict(params)  # every suggestion is a valid Budget
+        study.tell(trial, 0.0)
 
 
 def test_search_space_flags_one_spelling_old_ones_hidden():

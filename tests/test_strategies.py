@@ -41,9 +41,9 @@ def test_each_strategy_and_its_knobs_key_the_store_apart():
     anticipate = Budget(sleep_strategy="anticipate")
     assert anticipate.replace(sleep_questions=4).sleep_key() != anticipate.sleep_key()
     assert anticipate.replace(sleep_verbosity=1).sleep_key() != anticipate.sleep_key()
-    # Verbosity does not shape a computed program's notes: the same learned context serves both.
-    compute = Budget(sleep_strategy="compute")
-    assert compute.replace(sleep_verbosity=1).sleep_key() == compute.sleep_key()
+    # Sleep verbosity does not shape a computed program's notes, so a compute Budget refuses it.
+    with pytest.raises(BudgetError, match="sleep_verbosity=1 does nothing with sleep_strategy='compute'"):
+        Budget(sleep_strategy="compute").replace(sleep_verbosity=1)
 
 
 def test_build_sleep_module_sizes_the_strategy_from_the_budget():
@@ -178,8 +178,9 @@ def test_sleep_combine_keys_computed_contexts_apart_and_leaves_every_earlier_id_
     compute = Budget(sleep_strategy="compute", sleep_samples=4)
     assert compute.replace(sleep_combine="union").sleep_key() != compute.sleep_key()
     assert "sleep_combine" not in json.loads(compute.sleep_key())
-    # Notes are concatenated whatever the rule: the rule must not move their stored contexts.
-    assert Budget().replace(sleep_combine="union").sleep_key() == Budget().sleep_key()
+    # Notes are concatenated whatever the rule, so a notes Budget refuses one (its contexts never move).
+    with pytest.raises(BudgetError, match="sleep_combine='union' does nothing with sleep_strategy='notes'"):
+        Budget().replace(sleep_combine="union")
     # Ids of Budgets made before the strategy fields existed stay put: this one names the standard run's
     # committed sleep v1 rows (docs/benchmarks/standard/ours/<1.5B>/rows/27ec29f5b72f.jsonl).
     assert budget_id(Budget(test_verbosity=1, sleep_model="local:qwen2.5-coder-1.5b",

@@ -59,6 +59,7 @@ from optimize.experiments.study import (
 )
 from optimize.reports.tables import OBJECTIVES, configs_table
 from optimize.tracking.runs import Tracker, default_mlruns_dir
+from programs.budget import knobs_ignored, reading_strategy
 from programs.redact import redact
 
 
@@ -115,7 +116,7 @@ class SearchSpace:
                 )
             for value in values:
                 try:
-                    Budget(**{name: value})
+                    Budget(**{name: value, **reading_strategy(name)})
                 except BudgetError as exc:
                     raise SearchError(f"search space value {name}={value!r} is invalid: {exc}") from exc
         if dims["use_sleep"] == (False,):
@@ -164,6 +165,9 @@ class SearchSpace:
             for values in itertools.product(*test, *(sleep if on else [])):
                 names = (*test_names, *(SLEEP_FIELDS if on else ()))
                 fields = dict(zip(names, values, strict=True))
+                if on:  # a knob its strategy ignores is never suggested: the Budget keeps its default
+                    ignored = knobs_ignored(fields["sleep_strategy"])
+                    fields = {k: v for k, v in fields.items() if k not in ignored}
                 ids.add(budget_id(Budget.from_dict({"use_sleep": on, **fields})))
         return ids
 
@@ -184,8 +188,11 @@ class SearchSpace:
         for name in ("test_verbosity", "test_max_tokens", "test_model", "test_strategy", "compiled"):
             params[name] = pick(name)
         if params["use_sleep"]:
+            params["sleep_strategy"] = pick("sleep_strategy")
+            ignored = knobs_ignored(params["sleep_strategy"])  # not asked: they would only repeat a Budget
             for name in SLEEP_FIELDS:
-                params[name] = pick(name)
+                if name != "sleep_strategy" and name not in ignored:
+                    params[name] = pick(name)
         return params
 
 
