@@ -147,7 +147,8 @@ class Budget:
     test_max_tokens: int | None = _field(None, "cap on generated tokens per answer; default: a cap per "
                                                "verbosity that lets the local models finish", (1, 32768))
     sleep_samples: int = _field(1, "k: independent samples of the sleep work (notes: concatenated; "
-                                   "anticipated answers and computed values: kept where most agree)", (1, 32))
+                                   "anticipated answers: kept where most agree; computed values: combined "
+                                   "by sleep_combine)", (1, 32))
     sleep_rounds: int = _field(0, "rethink rounds that check and extend the learned context", (0, 3))
     sleep_max_tokens: int = _field(512, "cap on generated tokens per sleep-time call", (1, 32768))
     sleep_strategy: str = _field("notes", "what the sleep phase does: " + ", ".join(SLEEP_STRATEGIES))
