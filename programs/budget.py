@@ -61,6 +61,17 @@ def knobs_ignored(strategy: str) -> tuple[str, ...]:
     return tuple(sorted(every - set(STRATEGY_KNOBS[strategy])))
 
 
+def strategies_reading(knob: str) -> list[str]:
+    """The sleep strategies that read ``knob`` (all of them read a field outside :data:`STRATEGY_KNOBS`,
+    which gives an empty list here).
+
+    Example:
+        >>> strategies_reading("sleep_questions"), strategies_reading("sleep_samples")
+        (['anticipate', 'anticipate+compute'], [])
+    """
+    return [name for name, knobs in STRATEGY_KNOBS.items() if knob in knobs]
+
+
 def reading_strategy(knob: str) -> dict[str, str]:
     """``{"sleep_strategy": ...}`` of a strategy that reads ``knob`` (empty for a field every strategy reads):
     what a Budget needs beside the knob for the knob to be valid.
@@ -69,7 +80,7 @@ def reading_strategy(knob: str) -> dict[str, str]:
         >>> reading_strategy("sleep_combine"), reading_strategy("sleep_samples")
         ({'sleep_strategy': 'compute'}, {})
     """
-    readers = [name for name, knobs in STRATEGY_KNOBS.items() if knob in knobs]
+    readers = strategies_reading(knob)
     return {"sleep_strategy": readers[0]} if readers else {}
 
 
@@ -196,8 +207,7 @@ class Budget:
         for knob in knobs_ignored(self.sleep_strategy):
             value = getattr(self, knob)
             if value != defaults[knob]:
-                readers = [name for name, knobs in STRATEGY_KNOBS.items() if knob in knobs]
-                readers = " and ".join(map(repr, readers))
+                readers = " and ".join(map(repr, strategies_reading(knob)))
                 raise BudgetError(f"Budget.{knob}={value!r} does nothing with sleep_strategy="
                                   f"{self.sleep_strategy!r} (it is read by {readers} only): leave it at "
                                   f"{defaults[knob]!r}, or choose such a strategy")
