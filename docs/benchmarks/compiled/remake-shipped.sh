@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Re-make the shipped whole-program BootstrapFewShot programs (1.5B in both phases) under the selection
-# protocol (optimize/selection.py), instead of choosing among draws with their test results in view.
+# protocol (optimize/experiments/selection.py), instead of choosing among draws with their test results in view.
 # Run from the repository root, on the machine with the local 1.5B; resumable (each step keeps its rows).
 #
 #   bash docs/benchmarks/compiled/remake-shipped.sh
@@ -8,7 +8,7 @@
 # 1. compile --draws 3: the study's three draws (draw 0 in data order, draws 1 and 2 shuffled with seeds 1
 #    and 2, on the study's 50 train questions) and the hand-written program each answer the WHOLE dev split
 #    (238 questions, 63 contexts, 9 templates; each candidate makes its own notes, ~50 min each on 2 cores);
-#    the rule fixed in optimize/selection.py picks one, or the hand-written program. The manifest records
+#    the rule fixed in optimize/experiments/selection.py picks one, or the hand-written program. The manifest records
 #    the rule, every dev score with its clustered interval, the set's size and detectable difference, and
 #    the spread over draws. No test row exists before this step ends.
 # 2. Only the chosen program answers the test split and GSM-Symbolic (held out from selection).
