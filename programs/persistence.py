@@ -30,6 +30,16 @@ STATE_FILE, BUDGET_FILE, MANIFEST_FILE = "program.json", "budget.json", "manifes
 SAVED_FILES = (STATE_FILE, BUDGET_FILE, MANIFEST_FILE)
 COMPILED_ROOT = Path(__file__).resolve().parent / "compiled"  # bundles shipped as package data
 _MODEL_FIELDS = ("sleep_model", "test_model")
+# Names that used to ship, so code that loads them is told why they went and what to load instead:
+# name -> (why it no longer ships, the shipped program to load, where the repository keeps the old bundle).
+WITHDRAWN_PROGRAMS = {
+    "qwen2.5-coder-1.5b/sleep-v0-bootstrap": (
+        "it was shipped on its test result (it lost to the hand-written prompts on its own 24 dev "
+        "questions), and the selection protocol's re-make (docs/benchmarks/compiled/remake-shipped.sh) "
+        "chose another draw",
+        "qwen2.5-coder-1.5b/sleep-v0-bootstrap-seed2",
+        "docs/benchmarks/compiled/1.5b-sleep-v0-bootstrap-program"),
+}
 
 
 class PersistenceError(ValueError):
@@ -136,6 +146,11 @@ def resolve_bundle(source: str | os.PathLike) -> Path:
         shipped = COMPILED_ROOT / name
         if (shipped / MANIFEST_FILE).is_file():
             return shipped
+    if name in WITHDRAWN_PROGRAMS:
+        why, instead, kept_at = WITHDRAWN_PROGRAMS[name]
+        raise PersistenceError(f"{name} is no longer shipped: {why}. Load {instead!r} instead (the "
+                               f"protocol's choice); to reproduce old results, load the bundle the "
+                               f"repository keeps at {kept_at}")
     names = ", ".join(shipped_programs()) or "none yet"
     raise PersistenceError(f"no saved program at {source}: it is not a directory written by "
                            f"program.save_bundle(dir), nor a program shipped with the package "

@@ -33,3 +33,20 @@ def test_a_claim_without_committed_rows_says_how_to_fix_it():
         compute({"kind": "accuracy", "a": "docs/benchmarks/no-such-rows.jsonl"})
     with pytest.raises(ValueError, match="kind must be one of"):
         compute({"kind": "median", "a": "x"})
+
+
+def test_the_claims_command_lists_each_sentence_with_its_files_and_fails_on_a_stale_one(tmp_path, capsys):
+    from optimize.cli.app import main
+
+    claim = tomllib.loads(CLAIMS.read_text())["claim"][0]
+    lines = [f"{key} = {value!r}".replace("'", '"') for key, value in claim.items() if isinstance(value, str)]
+    (tmp_path / "claims.toml").write_text("[[claim]]\n" + "\n".join(lines) + "\n")
+    assert main(["claims", "--claims", str(tmp_path / "claims.toml"), "--sources"]) == 0
+    listed = capsys.readouterr().out
+    assert f"`{claim['a']}`" in listed and f"`{claim['b']}`" in listed and claim["doc"] in listed
+    assert main(["claims", "--claims", str(tmp_path / "claims.toml")]) == 0
+    assert "1 of 1 claims match" in capsys.readouterr().out
+    stale = "\n".join(lines).replace("{difference:+.1f}", "{ci_high:+.1f}")
+    (tmp_path / "claims.toml").write_text("[[claim]]\n" + stale + "\n")
+    assert main(["claims", "--claims", str(tmp_path / "claims.toml")]) == 1
+    assert "no longer says what its rows give" in capsys.readouterr().out

@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "optimize.cli.benchmark",
     "optimize.cli.compare",
     "optimize.cli.rows",
+    "optimize.cli.claims",
     "optimize.cli.samples",
     "optimize.cli.serve",
 )

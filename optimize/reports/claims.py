@@ -188,7 +188,8 @@ def _lenient(rows: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass
 class ClaimResult:
-    """One claim checked: the sentence as recomputed and whether its document still says it.
+    """One claim checked: the sentence as recomputed, whether its document still says it, and the committed
+    files it is computed from.
 
     Example:
         >>> ClaimResult("README.md", "+6.3 points", found=True).found
@@ -198,6 +199,15 @@ class ClaimResult:
     doc: str
     expected: str
     found: bool
+    files: tuple[str, ...] = ()
+
+
+def _files(claim: dict[str, Any]) -> tuple[str, ...]:
+    named = []
+    for side in ("a", "b"):
+        value = claim.get(side)
+        named += value if isinstance(value, list) else [value] if value else []
+    return tuple(dict.fromkeys(named))
 
 
 def check_claims(path: Path = CLAIMS) -> list[ClaimResult]:
@@ -207,5 +217,25 @@ def check_claims(path: Path = CLAIMS) -> list[ClaimResult]:
     for claim in claims:
         text = (REPO / claim["doc"]).read_text()
         expected = claim["text"].format(**compute(claim))
-        results.append(ClaimResult(claim["doc"], expected, expected in " ".join(text.split())))
+        results.append(ClaimResult(claim["doc"], expected, expected in " ".join(text.split()), _files(claim)))
     return results
+
+
+def sources_markdown(results: list[ClaimResult]) -> str:
+    """Every checked sentence under its document, each with the committed files it is computed from.
+
+    Example:
+        >>> print(sources_markdown([ClaimResult("README.md", "+6.3 points", True, ("rows.jsonl",))]))
+        ## README.md (1 claims)
+        <BLANKLINE>
+        - "+6.3 points" <- `rows.jsonl`
+    """
+    lines: list[str] = []
+    for doc in dict.fromkeys(result.doc for result in results):
+        mine = [result for result in results if result.doc == doc]
+        lines += ([""] if lines else []) + [f"## {doc} ({len(mine)} claims)", ""]
+        for result in mine:
+            mark = "" if result.found else " **(no longer in the document)**"
+            files = ", ".join(f"`{name}`" for name in result.files)
+            lines.append(f'- "{result.expected}"{mark} <- {files}')
+    return "\n".join(lines)
