@@ -24,6 +24,9 @@ label, pooled over pairs when ``a`` and ``b`` are lists; ``latency`` (``a``, ``b
 gives seconds_a, seconds_b and a minus b paired (difference, ci_low, ci_high, in seconds); ``search`` (``a``:
 a ``q6_search.csv``) gives search_configs, found, search_to_5 and grid_to_5; ``table`` gives the columns of
 the one line of CSV ``a`` matching ``where`` (a table, not rows: say so in the claim's comment);
+``answers`` (:func:`optimize.bench.repeats.answer_changes`) gives, over the questions both runs answered, n,
+answers_changed and answers_same (extracted answers that differ / agree), correctness_changed (right<->wrong),
+a_only and b_only (right in one run only) and a minus b (difference, ci_low, ci_high, in points);
 ``cost`` gives cost_a, cost_b and cost_ratio (b over a) per query at ``n`` questions per context and
 price ratio ``t``, counting generated tokens (``tokens = "completion"``, the paper's) or prompt tokens too
 (``"total"``).
@@ -41,7 +44,7 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[2]
 CLAIMS = REPO / "docs" / "claims.toml"
-KINDS = ("accuracy", "paired", "cost", "predictability", "latency", "search", "table")
+KINDS = ("accuracy", "paired", "cost", "answers", "predictability", "latency", "search", "table")
 
 
 @cache
@@ -90,6 +93,12 @@ def compute(claim: dict[str, Any]) -> dict[str, float]:
                 "test_tokens_total": float(a["test_tokens"].mean()),
                 "coverage": 100 * notes_coverage(a), **covered_reading(a)}
     b = _rows(claim["b"])
+    if kind == "answers":
+        from optimize.bench.repeats import answer_changes
+
+        changes = answer_changes(a, b)
+        return {**changes, "answers_same": changes["n"] - changes["answers_changed"],
+                **{k: 100 * changes[k] for k in ("difference", "ci_low", "ci_high")}}
     if kind == "paired":
         lenient = claim.get("lenient", "")
         a, b = (_lenient(a) if "a" in lenient else a), (_lenient(b) if "b" in lenient else b)
