@@ -38,6 +38,10 @@ def _share(percent: str) -> float:  # accuracies as fractions, as the manifest's
     return round(float(percent) / 100, 4)
 
 
+def _shown_by(significant: str) -> str:
+    return significant if significant not in ("", "no") else "neither (both intervals include zero)"
+
+
 def held_out_result(table: Path, data: str, rows: str) -> dict:
     """The chosen program's line of a ``compare`` table against the hand-written line, as manifest fields."""
     with table.open(newline="", encoding="utf-8") as file:
@@ -55,7 +59,7 @@ def held_out_result(table: Path, data: str, rows: str) -> dict:
         "minus_hand_written": {"points": float(chosen["difference"]),  # percentage points
                                "ci_context": _interval(chosen["diff_ci_context"]),
                                "ci_template": _interval(chosen["diff_ci_template"]),
-                               "shown_by": chosen["significant"] or "neither (both intervals include zero)",
+                               "shown_by": _shown_by(chosen["significant"]),
                                "comparisons_in_family": 1},
     }
 
