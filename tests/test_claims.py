@@ -50,3 +50,14 @@ def test_the_claims_command_lists_each_sentence_with_its_files_and_fails_on_a_st
     (tmp_path / "claims.toml").write_text("[[claim]]\n" + stale + "\n")
     assert main(["claims", "--claims", str(tmp_path / "claims.toml")]) == 1
     assert "no longer says what its rows give" in capsys.readouterr().out
+
+
+def test_a_rows_selector_keeps_one_run_of_a_file_and_names_a_wrong_one():
+    demo = "docs/figures/demo/rows.csv"
+    whole = compute({"kind": "accuracy", "a": demo})
+    one = compute({"kind": "accuracy", "a": f"{demo}#config_id=4207e3a38383"})
+    assert one["n"] < whole["n"] and one["accuracy"] != whole["accuracy"]
+    with pytest.raises(ValueError, match="no row of .* has config_id = 'nope'"):
+        compute({"kind": "accuracy", "a": f"{demo}#config_id=nope"})
+    with pytest.raises(ValueError, match="has no column 'nope'"):
+        compute({"kind": "accuracy", "a": f"{demo}#nope=1"})

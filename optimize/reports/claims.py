@@ -11,7 +11,8 @@ A claim (TOML)::
     b = "docs/benchmarks/standard/ours/local-qwen2.5-coder-1.5b/rows/17bd34d3c3e3.jsonl"
     text = "sleep {difference:+.1f} points [{ci_low:+.1f}, {ci_high:+.1f}]"
 
-Values in percent or points: ``accuracy`` gives accuracy, ci_low, ci_high, ci_low_template, ci_high_template,
+A rows path may end in ``#column=value`` to keep one run of a file that holds several (the demo's
+``rows.csv``, by ``config_id``). Values in percent or points: ``accuracy`` gives accuracy, ci_low, ci_high, ci_low_template, ci_high_template,
 test_tokens (generated), test_tokens_total (prompt too), n, n_contexts, n_templates and coverage (the share of
 questions whose notes state the gold number) of ``a``; ``paired`` gives
 :func:`optimize.reports.metrics.paired_bootstrap`'s fields (difference and intervals in points, accuracy_a/b
@@ -47,8 +48,24 @@ CLAIMS = REPO / "docs" / "claims.toml"
 KINDS = ("accuracy", "paired", "cost", "answers", "predictability", "latency", "search", "table")
 
 
-@cache
 def _rows(path: str) -> pd.DataFrame:
+    """The rows of ``path``; ``file#column=value`` keeps the rows of one run in a file holding several (the
+    demo's ``rows.csv`` holds every configuration, told apart by ``config_id``)."""
+    file, _, selector = path.partition("#")
+    rows = _file_rows(file)
+    if not selector:
+        return rows
+    column, _, value = selector.partition("=")
+    if column not in rows.columns:
+        raise ValueError(f"claim rows {path}: {file} has no column {column!r}; columns: {list(rows.columns)}")
+    kept = rows[rows[column].astype(str) == value]
+    if kept.empty:
+        raise ValueError(f"claim rows {path}: no row of {file} has {column} = {value!r}")
+    return kept.reset_index(drop=True)
+
+
+@cache
+def _file_rows(path: str) -> pd.DataFrame:
     file = REPO / path
     if not file.exists():
         raise FileNotFoundError(f"rows file {path} of a claim is not in the repository; commit it or change "
@@ -216,7 +233,7 @@ def _files(claim: dict[str, Any]) -> tuple[str, ...]:
     for side in ("a", "b"):
         value = claim.get(side)
         named += value if isinstance(value, list) else [value] if value else []
-    return tuple(dict.fromkeys(named))
+    return tuple(dict.fromkeys(name.partition("#")[0] for name in named))
 
 
 def check_claims(path: Path = CLAIMS) -> list[ClaimResult]:
