@@ -88,7 +88,14 @@ table test-table-0.5b "notes (0.5B answers)" "$STD05/rows/92d24450855a.jsonl" \
   "union k=8 (0.5B answers)=$T/sleep-compute-union-v0-k8-answer-qwen2.5-coder-0.5b.jsonl" \
   "test-only v2 (0.5B)=$STD05/rows/b6221da0bfe5.jsonl"
 
+# GSM-Symbolic (PROTOCOL.md rule 11): published rows (no instance text). The union curve's points read union
+# k=8's programs; a point whose run is not complete is left out and named.
 G=$HERE/gsm-symbolic
 if [ -f "$G/test-only-v3.jsonl" ]; then
-  table gsm-symbolic-table "test-only v3" "$G/test-only-v3.jsonl" "compute=$G/sleep-compute-v0.jsonl"
+  table gsm-symbolic-table "test-only v3" "$G/test-only-v3.jsonl" "compute=$G/sleep-compute-v0.jsonl" \
+    "union k=2=$G/sleep-compute-union-v0-k2.jsonl" "union k=4=$G/sleep-compute-union-v0-k4.jsonl" \
+    "union k=8=$G/sleep-compute-union-v0-k8.jsonl"
+  table gsm-symbolic-scaling-table "compute k=1" "$G/sleep-compute-v0.jsonl" \
+    "union k=2=$G/sleep-compute-union-v0-k2.jsonl" "union k=4=$G/sleep-compute-union-v0-k4.jsonl" \
+    "union k=8=$G/sleep-compute-union-v0-k8.jsonl" "test-only v3=$G/test-only-v3.jsonl"
 fi
