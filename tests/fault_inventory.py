@@ -306,6 +306,18 @@ BAD_INPUTS: list[Case] = [
     Case("rows-publish-torn-row", ["rows", "publish", "{tmp}/a.jsonl", "--out", "{tmp}/x.jsonl"],
          ("a.jsonl:2", "resume"), files={"a.jsonl": RESULT_ROW + '{"question_id": "q2", "pred'},
          needs=("rows",)),
+    # claims (headline numbers recomputed from committed rows)
+    Case("claims-missing-file", ["claims", "--claims", "{tmp}/no-such-claims.toml"], ("no-such-claims.toml",),
+         needs=("claims",)),
+    Case("claims-malformed-toml", ["claims", "--claims", "{tmp}/claims.toml"], ("claims.toml", "line 2"),
+         files={"claims.toml": "[[claim]]\ndoc = README.md\n"}, needs=("claims",)),
+    Case("claims-claim-without-text", ["claims", "--claims", "{tmp}/claims.toml"], ("claim 1", "text"),
+         files={"claims.toml": '[[claim]]\ndoc = "README.md"\nkind = "accuracy"\na = "x.jsonl"\n'},
+         needs=("claims",)),
+    Case("claims-rows-not-committed", ["claims", "--claims", "{tmp}/claims.toml"],
+         ("no-such-rows.jsonl", "commit it"),
+         files={"claims.toml": '[[claim]]\ndoc = "README.md"\nkind = "accuracy"\na = "no-such-rows.jsonl"\n'
+                               'text = "{accuracy}"\n'}, needs=("claims",)),
     # rows upgrade (a file of an older version given this version's ids)
     Case("rows-upgrade-without-config", ["rows", "upgrade", "{tmp}/a.jsonl"], ("a.jsonl.config.json",),
          files={"a.jsonl": RESULT_ROW}, needs=("rows",)),

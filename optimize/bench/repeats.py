@@ -3,10 +3,11 @@
 A benchmark part keeps one rows file per configuration (``rows/<id>.jsonl``), reruns of some
 configurations at other server settings (``reruns/<id>.jsonl``) and, for question 7, timed reruns
 (``latency/<id>-warm.jsonl``, ``-cold.jsonl``), each with the server settings it was made under
-(:mod:`optimize.reports.server_settings`). :func:`runs_on_file` reads them all so paired tables can take
-the runs made under matching settings. :func:`answer_changes` measures run-to-run variation: how many
-extracted answers changed between two runs and how many of those flipped right/wrong, with the paired
-accuracy difference, so a repeat of one configuration can stand next to the effects it could be mistaken for.
+(:mod:`optimize.reports.server_settings`). :func:`runs_on_file` reads them all so paired tables can take the
+runs made under matching settings. :func:`optimize.reports.metrics.answer_changes` measures run-to-run
+variation: how many extracted answers changed between two runs and how many of those flipped right/wrong, with
+the paired accuracy difference, so a repeat of one configuration can stand next to the effects it could be
+mistaken for.
 
 :func:`write_run_to_run` (``python3 -m optimize.cli.repeats``) rewrites the run-to-run table under
 ``docs/benchmarks/standard/`` from committed rows (the question tables, every pair at equal server settings:
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from optimize.reports.metrics import answer_changes
 
 LATENCY_MODES = ("warm", "cold")
 
@@ -67,41 +70,6 @@ def _complete(rerun: pd.DataFrame, run: pd.DataFrame) -> bool:
         return len(rerun) > 0
     answered = set(rerun["question_id"].astype(str)) if len(rerun) else set()
     return set(run["question_id"].astype(str)) <= answered
-
-
-def answer_changes(a: pd.DataFrame, b: pd.DataFrame) -> dict[str, Any]:
-    """Two runs on the same questions: how many extracted answers differ, how many of those changed between
-    right and wrong (each way), and ``a`` minus ``b`` in accuracy with its context-clustered interval.
-
-    Example:
-        >>> a = pd.DataFrame({"question_id": [1, 2, 3, 4], "context_id": ["x", "x", "y", "y"],
-        ...                   "extracted": [3.0, 5.0, 7.0, None], "correct": [True, False, False, False]})
-        >>> b = a.assign(extracted=[3.0, 6.0, 8.0, None], correct=[True, False, True, False])
-        >>> r = answer_changes(a, b)
-        >>> r["n"], r["answers_changed"], r["correctness_changed"], r["a_only"], r["b_only"]
-        (4, 2, 1, 0, 1)
-    """
-    from optimize.reports.metrics import as_bool, paired_bootstrap
-
-    merged = a[["question_id", "extracted", "correct"]].merge(
-        b[["question_id", "extracted", "correct"]], on="question_id", suffixes=("_a", "_b"))
-    answer_a = merged["extracted_a"].map(_answer)
-    answer_b = merged["extracted_b"].map(_answer)
-    right_a, right_b = merged["correct_a"].map(as_bool), merged["correct_b"].map(as_bool)
-    paired = paired_bootstrap(a, b)
-    return {"n": int(len(merged)), "answers_changed": int((answer_a != answer_b).sum()),
-            "correctness_changed": int((right_a != right_b).sum()), "a_only": int((right_a & ~right_b).sum()),
-            "b_only": int((right_b & ~right_a).sum()), "difference": paired["difference"],
-            "ci_low": paired["ci_low"], "ci_high": paired["ci_high"]}
-
-
-def _answer(value: Any) -> str:
-    """An extracted answer as comparable text: a missing one is "none" (so two missing answers agree)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return "none"
-    return "none" if number != number else repr(number)
 
 
 def run_to_run_table(pairs: list[tuple[str, str, Path, Path]]) -> pd.DataFrame:

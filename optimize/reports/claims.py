@@ -12,24 +12,24 @@ A claim (TOML)::
     text = "sleep {difference:+.1f} points [{ci_low:+.1f}, {ci_high:+.1f}]"
 
 A rows path may end in ``#column=value`` to keep one run of a file that holds several (the demo's
-``rows.csv``, by ``config_id``). Values in percent or points: ``accuracy`` gives accuracy, ci_low, ci_high, ci_low_template, ci_high_template,
-test_tokens (generated), test_tokens_total (prompt too), n, n_contexts, n_templates and coverage (the share of
-questions whose notes state the gold number) of ``a``; ``paired`` gives
+``rows.csv``, by ``config_id``). Values in percent or points: ``accuracy`` gives accuracy, ci_low, ci_high,
+ci_low_template, ci_high_template, test_tokens (generated), test_tokens_total (prompt too), n, n_contexts,
+n_templates and coverage (the share of questions whose notes state the gold number) of ``a``; ``paired`` gives
 :func:`optimize.reports.metrics.paired_bootstrap`'s fields (difference and intervals in points, accuracy_a/b
 in %), tokens_a, tokens_b and token_ratio (b's generated test tokens over a's), sleep_tokens_a/b (generated
 per context) and sleep_ratio (a's over b's), with ``lenient = "b"`` (or "a", "ab") counting that side's
 unparsed replies that state the gold number as right, and with ``family = m`` the family-wise (Bonferroni)
-intervals of one comparison among m with the same baseline (each at 1 - 0.05/m);
-``predictability`` gives <label>_difference, _ci_low, _ci_high (points) and _n of a minus b per predictability
-label, pooled over pairs when ``a`` and ``b`` are lists; ``latency`` (``a``, ``b``: ledger calls files)
-gives seconds_a, seconds_b and a minus b paired (difference, ci_low, ci_high, in seconds); ``search`` (``a``:
-a ``q6_search.csv``) gives search_configs, found, search_to_5 and grid_to_5; ``table`` gives the columns of
-the one line of CSV ``a`` matching ``where`` (a table, not rows: say so in the claim's comment);
-``answers`` (:func:`optimize.bench.repeats.answer_changes`) gives, over the questions both runs answered, n,
+intervals of one comparison among m with the same baseline (each at 1 - 0.05/m); ``predictability`` gives
+<label>_difference, _ci_low, _ci_high (points) and _n of a minus b per predictability label, pooled over pairs
+when ``a`` and ``b`` are lists; ``latency`` (``a``, ``b``: ledger calls files) gives seconds_a, seconds_b and
+a minus b paired (difference, ci_low, ci_high, in seconds); ``search`` (``a``: a ``q6_search.csv``) gives
+search_configs, found, search_to_5 and grid_to_5; ``table`` gives the columns of the one line of CSV ``a``
+matching ``where`` (a table, not rows: say so in the claim's comment); ``answers``
+(:func:`optimize.reports.metrics.answer_changes`) gives, over the questions both runs answered, n,
 answers_changed and answers_same (extracted answers that differ / agree), correctness_changed (right<->wrong),
-a_only and b_only (right in one run only) and a minus b (difference, ci_low, ci_high, in points);
-``cost`` gives cost_a, cost_b and cost_ratio (b over a) per query at ``n`` questions per context and
-price ratio ``t``, counting generated tokens (``tokens = "completion"``, the paper's) or prompt tokens too
+a_only and b_only (right in one run only) and a minus b (difference, ci_low, ci_high, in points); ``cost``
+gives cost_a, cost_b and cost_ratio (b over a) per query at ``n`` questions per context and price ratio ``t``,
+counting generated tokens (``tokens = "completion"``, the paper's) or prompt tokens too
 (``"total"``).
 """
 
@@ -89,7 +89,7 @@ def compute(claim: dict[str, Any]) -> dict[str, float]:
     if kind not in KINDS:
         raise ValueError(f"claim kind must be one of {KINDS}, got {kind!r}: {claim.get('text')!r}")
     from optimize.reports.coverage import covered_reading, notes_coverage
-    from optimize.reports.metrics import accuracy_intervals, paired_bootstrap, summarize
+    from optimize.reports.metrics import accuracy_intervals, answer_changes, paired_bootstrap, summarize
 
     if kind == "predictability":
         return _predictability(claim)
@@ -111,8 +111,6 @@ def compute(claim: dict[str, Any]) -> dict[str, float]:
                 "coverage": 100 * notes_coverage(a), **covered_reading(a)}
     b = _rows(claim["b"])
     if kind == "answers":
-        from optimize.bench.repeats import answer_changes
-
         changes = answer_changes(a, b)
         return {**changes, "answers_same": changes["n"] - changes["answers_changed"],
                 **{k: 100 * changes[k] for k in ("difference", "ci_low", "ci_high")}}
@@ -238,9 +236,16 @@ def _files(claim: dict[str, Any]) -> tuple[str, ...]:
 
 def check_claims(path: Path = CLAIMS) -> list[ClaimResult]:
     """Every claim of ``path`` recomputed and looked up in its document."""
-    claims = tomllib.loads(path.read_text())["claim"]
+    try:
+        claims = tomllib.loads(path.read_text(encoding="utf-8")).get("claim", [])
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path} is not valid TOML ({exc}); fix that line") from exc
     results = []
-    for claim in claims:
+    for number, claim in enumerate(claims, start=1):
+        missing = [key for key in ("doc", "kind", "text", "a") if key not in claim]
+        if missing:
+            raise ValueError(f"{path}: claim {number} has no {', '.join(missing)}; every [[claim]] names its "
+                             "doc, kind, text and rows file a (see optimize/reports/claims.py)")
         text = (REPO / claim["doc"]).read_text()
         expected = claim["text"].format(**compute(claim))
         results.append(ClaimResult(claim["doc"], expected, expected in " ".join(text.split()), _files(claim)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -460,3 +461,36 @@ def as_bool(value) -> bool:
     except ValueError:
         return False
     return not math.isnan(number) and number != 0.0
+
+
+def answer_changes(a: pd.DataFrame, b: pd.DataFrame) -> dict[str, Any]:
+    """Two runs on the same questions: how many extracted answers differ, how many of those changed between
+    right and wrong (each way), and ``a`` minus ``b`` in accuracy with its context-clustered interval.
+
+    Example:
+        >>> a = pd.DataFrame({"question_id": [1, 2, 3, 4], "context_id": ["x", "x", "y", "y"],
+        ...                   "extracted": [3.0, 5.0, 7.0, None], "correct": [True, False, False, False]})
+        >>> b = a.assign(extracted=[3.0, 6.0, 8.0, None], correct=[True, False, True, False])
+        >>> r = answer_changes(a, b)
+        >>> r["n"], r["answers_changed"], r["correctness_changed"], r["a_only"], r["b_only"]
+        (4, 2, 1, 0, 1)
+    """
+    merged = a[["question_id", "extracted", "correct"]].merge(
+        b[["question_id", "extracted", "correct"]], on="question_id", suffixes=("_a", "_b"))
+    answer_a = merged["extracted_a"].map(_answer)
+    answer_b = merged["extracted_b"].map(_answer)
+    right_a, right_b = merged["correct_a"].map(as_bool), merged["correct_b"].map(as_bool)
+    paired = paired_bootstrap(a, b)
+    return {"n": int(len(merged)), "answers_changed": int((answer_a != answer_b).sum()),
+            "correctness_changed": int((right_a != right_b).sum()), "a_only": int((right_a & ~right_b).sum()),
+            "b_only": int((right_b & ~right_a).sum()), "difference": paired["difference"],
+            "ci_low": paired["ci_low"], "ci_high": paired["ci_high"]}
+
+
+def _answer(value: Any) -> str:
+    """An extracted answer as comparable text: a missing one is "none" (so two missing answers agree)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "none"
+    return "none" if number != number else repr(number)
