@@ -95,6 +95,9 @@ if [ -f "$G/test-only-v3.jsonl" ]; then
   table gsm-symbolic-table "test-only v3" "$G/test-only-v3.jsonl" "compute=$G/sleep-compute-v0.jsonl" \
     "union k=2=$G/sleep-compute-union-v0-k2.jsonl" "union k=4=$G/sleep-compute-union-v0-k4.jsonl" \
     "union k=8=$G/sleep-compute-union-v0-k8.jsonl"
+fi
+if [ -f "$G/sleep-compute-union-v0-k8.jsonl" ] && \
+   [ "$(questions "$G/sleep-compute-union-v0-k8.jsonl")" -ge "$(questions "$G/sleep-compute-v0.jsonl")" ]; then
   table gsm-symbolic-scaling-table "compute k=1" "$G/sleep-compute-v0.jsonl" \
     "union k=2=$G/sleep-compute-union-v0-k2.jsonl" "union k=4=$G/sleep-compute-union-v0-k4.jsonl" \
     "union k=8=$G/sleep-compute-union-v0-k8.jsonl" "test-only v3=$G/test-only-v3.jsonl"
