@@ -4,6 +4,7 @@ committed rows (recomputed with the clustered bootstrap), and a changed number f
 from __future__ import annotations
 
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -18,13 +19,20 @@ def test_the_document_prints_what_the_committed_rows_give(result):
                           "sentence (and docs/claims.toml's text if the sentence was reworded)")
 
 
-def test_a_number_that_no_longer_matches_its_rows_fails(tmp_path):
-    claim = tomllib.loads(CLAIMS.read_text())["claim"][0]
-    wrong = claim | {"text": claim["text"].replace("{difference:+.1f}", "{ci_high:+.1f}")}
+FIRST_CLAIM = tomllib.loads(CLAIMS.read_text())["claim"][0]
+STALE_CLAIM = FIRST_CLAIM | {"text": FIRST_CLAIM["text"].replace("{difference:+.1f}", "{ci_high:+.1f}")}
+
+
+def write_claims(path, claim: dict) -> str:
+    """``claim`` as a one-claim TOML file at ``path``; returns the path as text."""
     lines = [f"{key} = {value!r}" if isinstance(value, str) else f"{key} = {value}"
-             for key, value in wrong.items()]
-    (tmp_path / "claims.toml").write_text("[[claim]]\n" + "\n".join(lines).replace("'", '"') + "\n")
-    [result] = check_claims(tmp_path / "claims.toml")
+             for key, value in claim.items()]
+    path.write_text("[[claim]]\n" + "\n".join(lines).replace("'", '"') + "\n")
+    return str(path)
+
+
+def test_a_number_that_no_longer_matches_its_rows_fails(tmp_path):
+    [result] = check_claims(Path(write_claims(tmp_path / "claims.toml", STALE_CLAIM)))
     assert not result.found
 
 
@@ -38,17 +46,14 @@ def test_a_claim_without_committed_rows_says_how_to_fix_it():
 def test_the_claims_command_lists_each_sentence_with_its_files_and_fails_on_a_stale_one(tmp_path, capsys):
     from optimize.cli.app import main
 
-    claim = tomllib.loads(CLAIMS.read_text())["claim"][0]
-    lines = [f"{key} = {value!r}".replace("'", '"') for key, value in claim.items() if isinstance(value, str)]
-    (tmp_path / "claims.toml").write_text("[[claim]]\n" + "\n".join(lines) + "\n")
-    assert main(["claims", "--claims", str(tmp_path / "claims.toml"), "--sources"]) == 0
+    claims = write_claims(tmp_path / "claims.toml", FIRST_CLAIM)
+    assert main(["claims", "--claims", claims, "--sources"]) == 0
     listed = capsys.readouterr().out
-    assert f"`{claim['a']}`" in listed and f"`{claim['b']}`" in listed and claim["doc"] in listed
-    assert main(["claims", "--claims", str(tmp_path / "claims.toml")]) == 0
+    assert f"`{FIRST_CLAIM['a']}`" in listed and f"`{FIRST_CLAIM['b']}`" in listed
+    assert FIRST_CLAIM["doc"] in listed
+    assert main(["claims", "--claims", claims]) == 0
     assert "1 of 1 claims match" in capsys.readouterr().out
-    stale = "\n".join(lines).replace("{difference:+.1f}", "{ci_high:+.1f}")
-    (tmp_path / "claims.toml").write_text("[[claim]]\n" + stale + "\n")
-    assert main(["claims", "--claims", str(tmp_path / "claims.toml")]) == 1
+    assert main(["claims", "--claims", write_claims(tmp_path / "claims.toml", STALE_CLAIM)]) == 1
     assert "no longer says what its rows give" in capsys.readouterr().out
 
 

@@ -89,6 +89,17 @@ def _manifest(program_dir: str | Path | None) -> dict[str, Any]:
     return read_bundle(program_dir)[0] if program_dir else {}
 
 
+def interval_bounds(text: str) -> tuple[float, float]:
+    """An interval cell of a compare table read back as numbers.
+
+    Example:
+        >>> interval_bounds("[-4.1, +5.4]")
+        (-4.1, 5.4)
+    """
+    low, high = (float(part) for part in str(text).strip("[]").split(","))
+    return low, high
+
+
 def _pct(value: float) -> float:
     return round(100 * value, 1) if value == value else math.nan
 

@@ -6,13 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from optimize.reports.compare import interval_bounds
 from optimize.reports.figures import _label_points, _not_run, _pyplot, _save
-
-
-def _bounds(text: str) -> tuple[float, float]:
-    """``"[28.1, 35.3]"`` -> ``(28.1, 35.3)`` (the interval cells of a compare table)."""
-    low, high = (float(part) for part in str(text).strip("[]").split(","))
-    return low, high
 
 
 def plot_sleep_scaling(table: pd.DataFrame, path: Path, baseline: str | None = None) -> Path:
@@ -43,7 +38,7 @@ def plot_sleep_scaling(table: pd.DataFrame, path: Path, baseline: str | None = N
     points = []
     for index, (name, runs) in enumerate(sleep.groupby(strategy, sort=False)):
         color = colors(index % 10)
-        bounds = [_bounds(text) for text in runs["ci_context"]]
+        bounds = [interval_bounds(text) for text in runs["ci_context"]]
         yerr = [[acc - low for acc, (low, _) in zip(runs["accuracy"], bounds, strict=True)],
                 [high - acc for acc, (_, high) in zip(runs["accuracy"], bounds, strict=True)]]
         ax.errorbar(runs["sleep_tokens"], runs["accuracy"], yerr=yerr, fmt="o-" if len(runs) > 1 else "o",

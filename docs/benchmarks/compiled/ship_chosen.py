@@ -18,6 +18,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from optimize.reports.compare import interval_bounds
+
 HELD_OUT = {
     "test": ("test-table.csv", "data/stateful_gsm.jsonl, test split (templates disjoint from train and dev)",
              "{dir}/handwritten-test.jsonl and {dir}/chosen-test.jsonl"),
@@ -30,8 +32,7 @@ HELD_OUT = {
 
 
 def _interval(text: str, scale: float = 1.0) -> list[float]:
-    low, high = text.strip("[]").split(",")
-    return [round(float(low) * scale, 4), round(float(high) * scale, 4)]
+    return [round(bound * scale, 4) for bound in interval_bounds(text)]
 
 
 def _share(percent: str) -> float:  # accuracies as fractions, as the manifest's scores give them
