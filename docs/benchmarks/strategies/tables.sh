@@ -96,9 +96,17 @@ if [ -f "$G/test-only-v3.jsonl" ]; then
     "union k=2=$G/sleep-compute-union-v0-k2.jsonl" "union k=4=$G/sleep-compute-union-v0-k4.jsonl" \
     "union k=8=$G/sleep-compute-union-v0-k8.jsonl"
 fi
+# Its scaling curve (rule 12) starts at notes k=1, test's cheapest point: the compile study's hand-written program
+# on the same 147 questions (the same prompts, data file and server settings).
 if [ -f "$G/sleep-compute-union-v0-k8.jsonl" ] && \
    [ "$(questions "$G/sleep-compute-union-v0-k8.jsonl")" -ge "$(questions "$G/sleep-compute-v0.jsonl")" ]; then
-  table gsm-symbolic-scaling-table "compute k=1" "$G/sleep-compute-v0.jsonl" \
-    "union k=2=$G/sleep-compute-union-v0-k2.jsonl" "union k=4=$G/sleep-compute-union-v0-k4.jsonl" \
-    "union k=8=$G/sleep-compute-union-v0-k8.jsonl" "test-only v3=$G/test-only-v3.jsonl"
+  table gsm-symbolic-scaling-table "notes k=1" "docs/benchmarks/compiled/1.5b-1.5b/protocol/gsm-symbolic-handwritten.jsonl" \
+    "compute k=1=$G/sleep-compute-v0.jsonl" "union k=2=$G/sleep-compute-union-v0-k2.jsonl" \
+    "union k=4=$G/sleep-compute-union-v0-k4.jsonl" "union k=8=$G/sleep-compute-union-v0-k8.jsonl" \
+    "test-only v3=$G/test-only-v3.jsonl"
+fi
+# The 0.5B answering from the 1.5B's notes on GSM-Symbolic (rule 14): union k=8's against notes k=1's.
+if [ -f "$G/sleep-notes-v0-answer-qwen2.5-coder-0.5b.jsonl" ]; then
+  table gsm-symbolic-table-0.5b "notes (0.5B answers)" "$G/sleep-notes-v0-answer-qwen2.5-coder-0.5b.jsonl" \
+    "union k=8 (0.5B answers)=$G/sleep-compute-union-v0-k8-answer-qwen2.5-coder-0.5b.jsonl"
 fi
