@@ -110,3 +110,4 @@ if [ -f "$G/sleep-notes-v0-answer-qwen2.5-coder-0.5b.jsonl" ]; then
   table gsm-symbolic-table-0.5b "notes (0.5B answers)" "$G/sleep-notes-v0-answer-qwen2.5-coder-0.5b.jsonl" \
     "union k=8 (0.5B answers)=$G/sleep-compute-union-v0-k8-answer-qwen2.5-coder-0.5b.jsonl"
 fi
+python3 "$HERE/summary_table.py"  # issue 25's closing table, from the tables above
