@@ -15,6 +15,9 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 # flushed at exit) must never write into the checkout. Project code always names its store explicitly.
 _SCRATCH = Path(tempfile.mkdtemp(prefix="sleeptime-tests-mlflow-"))
 os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{_SCRATCH / 'mlflow.db'}")
+# The project's store (evaluate, compile, search and sweep log there unless told otherwise) is scratch too:
+# a test that wants its own sets SLEEPTIME_MLRUNS_DIR or passes --tracking-uri.
+os.environ.setdefault("SLEEPTIME_MLRUNS_DIR", str(_SCRATCH / "mlruns"))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SLEEPTIME_SHARED") or REPO.parent / "shared")  # env: from a git worktree

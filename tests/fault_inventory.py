@@ -149,7 +149,7 @@ class Case:
 def ev(*args: str) -> list[str]:
     """``evaluate`` on the small dataset against an unreachable model: any LM work fails at once."""
     return ["evaluate", "--data", "{tmp}/good.jsonl", "--split", "all", "--model", NOWHERE, "--retries", "0",
-            "--store", ":memory:", "--threads", "1", *args]
+            "--store", ":memory:", "--threads", "1", "--no-mlflow", *args]
 
 
 def co(*args: str) -> list[str]:
@@ -248,6 +248,8 @@ BAD_INPUTS: list[Case] = [
     Case("evaluate-missing-compiled", ev("--compiled", "{tmp}/no-such-bundle"), ("no-such-bundle",)),
     Case("evaluate-out-under-a-file", ev("--out", "{tmp}/afile/rows.jsonl"), ("afile",)),
     Case("evaluate-store-under-a-file", ev("--store", "{tmp}/afile/store.db"), ("afile",)),
+    Case("evaluate-mlruns-under-a-file", [a for a in ev() if a != "--no-mlflow"], ("afile",),
+         env={"SLEEPTIME_MLRUNS_DIR": "{tmp}/afile/mlruns"}),
     # compile
     Case("compile-max-demos-negative", co("--max-demos", "-1"), ("max-demos", "max_demos")),
     Case("compile-token-penalty-negative", co("--token-penalty", "-1"), ("token-penalty", "token_penalty")),

@@ -9,7 +9,9 @@ Examples::
 Every value is checked before any LM work: an out-of-range Budget field, a negative ``--n``, an unknown
 model spec or a missing data file ends with one ``error:`` line. A run in which rows failed (after retries)
 says how many and exits with status 3 unless ``--tolerate-errors`` is given; a run in which most rows
-failed always does. Rerunning with the same ``--out`` retries the failed rows.
+failed always does. Rerunning with the same ``--out`` retries the failed rows. Both commands log to MLflow
+(the project's store, ``sleeptime ui``) unless ``--no-mlflow``: an evaluation is one run of the experiment
+``sleeptime-evaluate`` (its Budget, summary and results file), reopened when the same ``--out`` resumes.
 """
 
 from __future__ import annotations
@@ -34,7 +36,12 @@ from optimize.cli.flags import (
 )
 from optimize.data.splits import spread_contexts
 from optimize.errors import FailedRowsError, UserError
-from optimize.experiments.adapter_runs import check_models, data_identity, evaluate_adapters
+from optimize.experiments.adapter_runs import (
+    adapter_results_path,
+    check_models,
+    data_identity,
+    evaluate_adapters,
+)
 from optimize.experiments.optimizers import OPTIMIZERS, PHASES
 
 MOSTLY_FAILED = 0.5
@@ -103,13 +110,15 @@ def check_failures(frames: dict, *, tolerate: bool, out: str | None) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from optimize.reports.metrics import paired_difference, summarize
+    from optimize.reports.metrics import failed_rows, paired_difference, summarize
+    from optimize.tracking.evaluations import tracked_evaluation
 
     if args.program and (budget_changes(args) or args.budget_json):
         raise UserError("--program takes its budget from the saved program; drop the budget flags "
                         f"({', '.join(sorted(budget_changes(args)))}) or --program")
     if args.adapter == "both" and args.program:
         raise UserError("--adapter both builds programs from a budget; drop --program or pick one adapter")
+    _check_mlflow_store(args)
     budget = None if args.program else budget_from_args(args)
     if budget is not None:
         check_models(budget, args.api_base)
@@ -119,29 +128,57 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise UserError(f"no examples in --data {args.data} --split {args.split}; pick another --split or "
                         "--data")
     sampler_seed = args.sampler_seed if args.sampler_seed is not None else args.seed
+    adapters = ("chat", "plain") if args.adapter == "both" else (args.adapter,)
+    tracked = tracked_evaluation(not args.no_mlflow, args.tracking_uri, name=_run_name(args, budget),
+                                 params=_run_params(args, budget, data, examples, sampler_seed),
+                                 results_path=args.out, adapters=len(adapters))
     frames = {}
-    runs = evaluate_adapters(examples, budget=budget, program=args.program,
-                             adapters=("chat", "plain") if args.adapter == "both" else (args.adapter,),
-                             data=data, store=_store(args), api_base=args.api_base, baseline=args.baseline,
-                             baseline_samples=args.baseline_samples, sampler_seed=sampler_seed,
-                             threads=args.threads, out=args.out, retry_errors=args.retry_errors,
-                             retries=args.retries)
-    for adapter, program, rows in runs:
-        frames[adapter] = rows
-        retried = rows.attrs.get("retried") or []
-        if retried:
-            print(f"retried {len(retried)} row(s) that had failed before: {', '.join(retried[:20])}")
-        summary = summarize(rows, questions_per_context=args.questions_per_context,
-                            price_ratio=args.price_ratio, tokens=args.tokens)
-        summary["truncated"] = int(rows["truncated"].fillna(False).astype(bool).sum())
-        summary["parse_errors"] = int(rows["parse_error"].fillna(False).astype(bool).sum())
-        _print_summary(f"{type(program).__name__} adapter={adapter} "
-                       f"budget={json.dumps(program.budget.to_dict())}", summary)
-    if len(frames) == 2:
-        _print_summary("plain minus chat (paired on question_id)",
-                       paired_difference(frames["plain"], frames["chat"]))
-    check_failures(frames, tolerate=args.tolerate_errors, out=args.out)
+    with tracked as run:
+        runs = evaluate_adapters(examples, budget=budget, program=args.program, adapters=adapters,
+                                 data=data, store=_store(args), api_base=args.api_base,
+                                 baseline=args.baseline, baseline_samples=args.baseline_samples,
+                                 sampler_seed=sampler_seed,
+                                 threads=args.threads, out=args.out, retry_errors=args.retry_errors,
+                                 retries=args.retries)
+        for adapter, program, rows in runs:
+            frames[adapter] = rows
+            retried = rows.attrs.get("retried") or []
+            if retried:
+                print(f"retried {len(retried)} row(s) that had failed before: {', '.join(retried[:20])}")
+            summary = summarize(rows, questions_per_context=args.questions_per_context,
+                                price_ratio=args.price_ratio, tokens=args.tokens)
+            summary["truncated"] = int(rows["truncated"].fillna(False).astype(bool).sum())
+            summary["parse_errors"] = int(rows["parse_error"].fillna(False).astype(bool).sum())
+            _print_summary(f"{type(program).__name__} adapter={adapter} "
+                           f"budget={json.dumps(program.budget.to_dict())}", summary)
+            if run is not None:
+                run.log_adapter(adapter, {**summary, "failed_rows": int(failed_rows(rows).sum())}, rows=rows,
+                                results_path=adapter_results_path(args.out, adapter, adapters=adapters))
+        if len(frames) == 2:
+            _print_summary("plain minus chat (paired on question_id)",
+                           paired_difference(frames["plain"], frames["chat"]))
+        check_failures(frames, tolerate=args.tolerate_errors, out=args.out)  # mostly failed: a FAILED run
     return 0
+
+
+def _run_name(args: argparse.Namespace, budget) -> str:
+    """The MLflow run's name: what was evaluated, as search and sweep runs name their trials."""
+    from optimize.experiments.runner import run_label
+
+    what = f"program {Path(args.program).name}" if args.program else run_label(budget)
+    return f"evaluate {what}" + (f" ({args.baseline})" if args.baseline else "")
+
+
+def _run_params(args: argparse.Namespace, budget, data: dict, examples: list, sampler_seed: int) -> dict:
+    """The MLflow run's params: what was evaluated, on which questions (credentials redacted by the
+    tracker)."""
+    from optimize.experiments.runner import safe_budget_dict
+
+    what = {"program": str(args.program)} if args.program else safe_budget_dict(budget)
+    return {**what, "adapter": args.adapter, "data": data["source"], "data_sha256": data["sha256"] or "",
+            "split": args.split, "questions": len(examples),
+            "contexts": len({getattr(e, "context_id", None) for e in examples}),
+            "baseline": args.baseline or "", "sampler_seed": sampler_seed, "out": args.out or ""}
 
 
 def run_compile(args: argparse.Namespace) -> int:
@@ -151,12 +188,7 @@ def run_compile(args: argparse.Namespace) -> int:
     if args.adapter == "both":
         raise UserError("--adapter both is for evaluate; compile one adapter at a time (chat or plain)")
     check_selection_split(args.select_on)
-    if not args.no_mlflow and args.tracking_uri is None:
-        from optimize.tracking.runs import default_mlruns_dir
-
-        check_writable_dir(default_mlruns_dir(), "the MLflow store folder",
-                           "set SLEEPTIME_MLRUNS_DIR to a writable folder, or pass --tracking-uri or "
-                           "--no-mlflow")
+    _check_mlflow_store(args)
     budget = budget_from_args(args)
     check_models(budget, args.api_base)
     for spec in (args.reflection_model, args.teacher_model):
@@ -224,6 +256,22 @@ def _adapter_flag(parser: argparse.ArgumentParser, *, both: bool) -> None:
                                                                    if both else ""))
 
 
+def _check_mlflow_store(args: argparse.Namespace) -> None:
+    """The project's MLflow store folder must be writable before any LM work (unless not logging)."""
+    if not args.no_mlflow and args.tracking_uri is None:
+        from optimize.tracking.runs import default_mlruns_dir
+
+        check_writable_dir(default_mlruns_dir(), "the MLflow store folder",
+                           "set SLEEPTIME_MLRUNS_DIR to a writable folder, or pass --tracking-uri or "
+                           "--no-mlflow")
+
+
+def _mlflow_flags(group) -> None:
+    group.add_argument("--tracking-uri", default=None,
+                       help="MLflow store (default: the project's store, $SLEEPTIME_MLRUNS_DIR or mlruns/)")
+    group.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
+
+
 def register(subparsers) -> None:
     evaluate = add_subcommand(subparsers, "evaluate", help="answer and score a split with one program/budget",
                               epilog=__doc__.split("\n\n", 1)[1])
@@ -252,6 +300,7 @@ def register(subparsers) -> None:
                      help="N for amortization (default: observed)")
     out.add_argument("--tokens", default="completion", choices=("completion", "total"),
                      help="which tokens the cost counts")
+    _mlflow_flags(out)
     evaluate.set_defaults(func=run_evaluate)
 
     compile_ = add_subcommand(subparsers, "compile",
@@ -302,7 +351,5 @@ def register(subparsers) -> None:
                       help="the split draws are chosen on: dev (the default, every dev question unless "
                       "--dev-n/--dev-contexts). test is refused: it is where the result is reported")
     opts.add_argument("--out-dir", default=None, help="where to save (default: compiled/<optimizer>)")
-    opts.add_argument("--tracking-uri", default=None,
-                      help="MLflow store (default: the project's store, $SLEEPTIME_MLRUNS_DIR or mlruns/)")
-    opts.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
+    _mlflow_flags(opts)
     compile_.set_defaults(func=run_compile)
