@@ -1,14 +1,17 @@
-"""``sleeptime evaluate`` in MLflow: one run per results file, reopened on resume, FAILED when most rows fail,
-with no credential in its params or artifacts."""
+"""``sleeptime evaluate`` in MLflow: one run per invocation, FAILED when it fails, KILLED when stopped, no
+credential in its params or artifacts."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from optimize.cli.app import main
-from optimize.tracking.evaluations import EVALUATE_EXPERIMENT
+from optimize.tracking.evaluations import EVALUATE_EXPERIMENT, tracked_evaluation
 from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
 
 
@@ -38,22 +41,43 @@ def _runs(tmp_path):
     return client, client.search_runs([experiment.experiment_id]) if experiment else []
 
 
-def test_an_evaluation_is_one_run_with_its_budget_summary_and_rows_reopened_when_resumed(tmp_path):
+def test_an_evaluation_is_a_run_with_its_budget_summary_and_rows(tmp_path):
     out = tmp_path / "rows.jsonl"
     with FakeEngine(_reply) as engine:
         spec = f"openai/fake@{engine.api_base}"
         assert _evaluate(tmp_path, spec, "--test-verbosity", "0", "--out", str(out)) == 0
         assert _evaluate(tmp_path, spec, "--test-verbosity", "0", "--out", str(out)) == 0  # resumed
     client, runs = _runs(tmp_path)
-    assert len(runs) == 1
-    run = runs[0]
-    assert run.info.status == "FINISHED" and run.info.run_name.startswith("evaluate sleep k=1 + v0")
+    assert [run.info.status for run in runs] == ["FINISHED", "FINISHED"]  # one run per invocation
+    run = runs[0]  # the newest: its summary covers every row of the file
+    assert run.info.run_name.startswith("evaluate sleep k=1 + v0")
     params = run.data.params
     assert (params["test_verbosity"], params["questions"], params["contexts"]) == ("0", "2", "2")
     assert params["out"] == str(out) and len(params["data_sha256"]) == 64
     assert run.data.metrics["accuracy"] == 1.0 and run.data.metrics["failed_rows"] == 0
+    assert "accuracy 100.0%" in run.data.tags["mlflow.note.content"]
     logged = {item.path for item in client.list_artifacts(run.info.run_id, "results")}
     assert logged == {"results/rows.jsonl", "results/rows.jsonl.config.json"}
+
+
+def test_a_refused_resume_is_a_failed_run_of_its_own(tmp_path):
+    out = str(tmp_path / "rows.jsonl")
+    with FakeEngine(_reply) as engine:
+        spec = f"openai/fake@{engine.api_base}"
+        assert _evaluate(tmp_path, spec, "--out", out) == 0
+        assert _evaluate(tmp_path, spec, "--out", out, "--no-sleep") == 2  # another configuration
+    _, runs = _runs(tmp_path)
+    assert [run.info.status for run in runs] == ["FAILED", "FINISHED"]
+
+
+def test_kill_closes_the_run_killed(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with pytest.raises(KeyboardInterrupt):
+        with tracked_evaluation(True, uri, name="evaluate", params={}):
+            os.kill(os.getpid(), signal.SIGTERM)
+    _, runs = _runs(tmp_path)
+    assert [run.info.status for run in runs] == ["KILLED"]
+    assert signal.getsignal(signal.SIGTERM) is not None  # the previous handler is back
 
 
 def test_a_run_whose_rows_failed_is_closed_failed_and_keeps_no_credential(tmp_path):

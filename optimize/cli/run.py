@@ -10,8 +10,8 @@ Every value is checked before any LM work: an out-of-range Budget field, a negat
 model spec or a missing data file ends with one ``error:`` line. A run in which rows failed (after retries)
 says how many and exits with status 3 unless ``--tolerate-errors`` is given; a run in which most rows
 failed always does. Rerunning with the same ``--out`` retries the failed rows. Both commands log to MLflow
-(the project's store, ``sleeptime ui``) unless ``--no-mlflow``: an evaluation is one run of the experiment
-``sleeptime-evaluate`` (its Budget, summary and results file), reopened when the same ``--out`` resumes.
+(the project's store, ``sleeptime ui``) unless ``--no-mlflow``: each evaluation is one run of the experiment
+``sleeptime-evaluate`` (its Budget, summary and results file; closed KILLED by Ctrl-C or ``kill``).
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     adapters = ("chat", "plain") if args.adapter == "both" else (args.adapter,)
     tracked = tracked_evaluation(not args.no_mlflow, args.tracking_uri, name=_run_name(args, budget),
                                  params=_run_params(args, budget, data, examples, sampler_seed),
-                                 results_path=args.out, adapters=len(adapters))
+                                 adapters=len(adapters), command=command_line())
     frames = {}
     with tracked as run:
         runs = evaluate_adapters(examples, budget=budget, program=args.program, adapters=adapters,

@@ -1,11 +1,11 @@
-"""``sleeptime evaluate`` in MLflow: one run per results file, in the experiment ``sleeptime-evaluate``.
+"""``sleeptime evaluate`` in MLflow: one run per invocation, in the experiment ``sleeptime-evaluate``.
 
 The run's params are what was evaluated (the Budget or the saved program, the data file and its hash, the
-split and question count), its metrics each adapter's summary (accuracy with its context interval, tokens,
-cost, coverage, failed, truncated and unparsed rows), its artifacts the results file and its configuration.
-A run given ``--out`` is keyed by that file: an evaluation stopped and started again (it resumes the file)
-reopens the same MLflow run rather than leaving a second one behind, and a run whose rows mostly failed is
-closed FAILED, Ctrl-C closes it KILLED.
+split and question count, the results file), its metrics each adapter's summary (accuracy with its context
+interval, tokens, cost, failed, truncated and unparsed rows), its artifacts the results file and its
+configuration, its description the command and what it scored. An invocation that resumes a results file
+is a run of its own whose summary covers every row of the file; one that fails (bad input, most rows
+failed) is closed FAILED, one stopped by Ctrl-C or ``kill`` KILLED.
 """
 
 from __future__ import annotations
@@ -32,10 +32,11 @@ class EvaluationRun:
         'FINISHED'
     """
 
-    def __init__(self, tracker, run_id: str, *, prefixed: bool = False) -> None:
+    def __init__(self, tracker, run_id: str, *, prefixed: bool = False, command: str | None = None) -> None:
         self.tracker = tracker
         self.run_id = run_id
         self.prefixed = prefixed
+        self.lines = [f"`{command}`"] if command else []
 
     def log_adapter(self, adapter: str, summary: Mapping[str, Any], *, rows=None,
                     results_path: str | Path | None = None) -> None:
@@ -45,6 +46,8 @@ class EvaluationRun:
         metrics = {f"{prefix}{name}": float(value) for name, value in summary.items()
                    if isinstance(value, int | float) and not isinstance(value, bool)}
         self.tracker.log_metrics(self.run_id, metrics)
+        self.lines.append(_described(adapter, summary, results_path))
+        self.tracker.set_description(self.run_id, "\n\n".join(self.lines))
         path = Path(results_path) if results_path else None
         if path is not None and path.is_file():
             self.tracker.log_file(self.run_id, path, "results")
@@ -55,23 +58,40 @@ class EvaluationRun:
             self.tracker.log_dataframe(self.run_id, rows, f"results/{adapter}.csv")
 
 
+def _described(adapter: str, summary: Mapping[str, Any], results_path: str | Path | None) -> str:
+    """One line of the run's description: what the adapter's rows scored, and where they are."""
+    def share(name: str) -> str:
+        value = summary.get(name)
+        return f"{100 * value:.1f}%" if isinstance(value, int | float) else "?"
+
+    tokens = summary.get("mean_test_tokens")
+    line = (f"{adapter}: accuracy {share('accuracy')} [{share('accuracy_ci_low')}, "
+            f"{share('accuracy_ci_high')}] by context on {summary.get('n', '?')} questions")
+    if isinstance(tokens, int | float):
+        line += f", {tokens:.1f} test tokens per question"
+    if summary.get("failed_rows"):
+        line += f", {summary['failed_rows']} failed rows"
+    return line + (f"; rows: `{results_path}`" if results_path else "")
+
+
 @contextmanager
 def tracked_evaluation(enabled: bool, tracking_uri: str | None, *, name: str, params: Mapping[str, Any],
-                       results_path: str | Path | None = None,
-                       adapters: int = 1) -> Iterator[EvaluationRun | None]:
-    """Open the run (or reopen the one of the same ``results_path``), yield it, and close it FINISHED, FAILED
-    when the block raises, KILLED on Ctrl-C. ``enabled`` False yields None and logs nothing."""
+                       adapters: int = 1, command: str | None = None) -> Iterator[EvaluationRun | None]:
+    """Open the run, yield it, and close it FINISHED, FAILED when the block raises, KILLED on Ctrl-C or
+    ``kill`` (SIGINT and SIGTERM raise ``KeyboardInterrupt`` while it is open). ``enabled`` False yields
+    None and logs nothing. ``command`` (the shell command, credentials redacted) heads the description."""
     if not enabled:
         yield None
         return
+    from optimize.experiments.runner import stop_on_signals
     from optimize.tracking.runs import Tracker
 
     tracker = Tracker(tracking_uri, experiment=EVALUATE_EXPERIMENT)
-    key = f"evaluate:{Path(results_path).resolve()}" if results_path else None
-    run_id = tracker.start_parent(name, kind="evaluate", params=params, resume_key=key)
+    run_id = tracker.start_parent(name, kind="evaluate", params=params)
     status = "FAILED"
     try:
-        yield EvaluationRun(tracker, run_id, prefixed=adapters > 1)
+        with stop_on_signals():
+            yield EvaluationRun(tracker, run_id, prefixed=adapters > 1, command=command)
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
