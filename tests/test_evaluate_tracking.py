@@ -11,6 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from optimize.cli.app import main
+from optimize.experiments.runner import stop_on_signals
 from optimize.tracking.evaluations import EVALUATE_EXPERIMENT, tracked_evaluation
 from programs.lm.fake_engine import FakeEngine, chat_adapter_reply
 
@@ -73,7 +74,8 @@ def test_a_refused_resume_is_a_failed_run_of_its_own(tmp_path):
 def test_kill_closes_the_run_killed(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     with pytest.raises(KeyboardInterrupt):
-        with tracked_evaluation(True, uri, name="evaluate", params={}):
+        # As evaluate holds them; stop_on_signals installs its own handlers (CI may start tests ignoring them)
+        with stop_on_signals(), tracked_evaluation(True, uri, name="evaluate", params={}):
             os.kill(os.getpid(), signal.SIGTERM)
     _, runs = _runs(tmp_path)
     assert [run.info.status for run in runs] == ["KILLED"]

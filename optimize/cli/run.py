@@ -110,6 +110,7 @@ def check_failures(frames: dict, *, tolerate: bool, out: str | None) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from optimize.experiments.runner import stop_on_signals
     from optimize.reports.metrics import failed_rows, paired_difference, summarize
     from optimize.tracking.evaluations import tracked_evaluation
 
@@ -133,7 +134,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
                                  params=_run_params(args, budget, data, examples, sampler_seed),
                                  adapters=len(adapters), command=command_line())
     frames = {}
-    with tracked as run:
+    with stop_on_signals(), tracked as run:  # kill stops it as Ctrl-C does: rows kept, its run closed KILLED
         runs = evaluate_adapters(examples, budget=budget, program=args.program, adapters=adapters,
                                  data=data, store=_store(args), api_base=args.api_base,
                                  baseline=args.baseline, baseline_samples=args.baseline_samples,

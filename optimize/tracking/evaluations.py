@@ -5,7 +5,7 @@ split and question count, the results file), its metrics each adapter's summary 
 interval, tokens, cost, failed, truncated and unparsed rows), its artifacts the results file and its
 configuration, its description the command and what it scored. An invocation that resumes a results file
 is a run of its own whose summary covers every row of the file; one that fails (bad input, most rows
-failed) is closed FAILED, one stopped by Ctrl-C or ``kill`` KILLED.
+failed) is closed FAILED, one stopped by Ctrl-C (or ``kill``, which ``evaluate`` turns into Ctrl-C) KILLED.
 """
 
 from __future__ import annotations
@@ -77,21 +77,20 @@ def _described(adapter: str, summary: Mapping[str, Any], results_path: str | Pat
 @contextmanager
 def tracked_evaluation(enabled: bool, tracking_uri: str | None, *, name: str, params: Mapping[str, Any],
                        adapters: int = 1, command: str | None = None) -> Iterator[EvaluationRun | None]:
-    """Open the run, yield it, and close it FINISHED, FAILED when the block raises, KILLED on Ctrl-C or
-    ``kill`` (SIGINT and SIGTERM raise ``KeyboardInterrupt`` while it is open). ``enabled`` False yields
-    None and logs nothing. ``command`` (the shell command, credentials redacted) heads the description."""
+    """Open the run, yield it, and close it FINISHED, FAILED when the block raises, KILLED on
+    ``KeyboardInterrupt`` (Ctrl-C; ``evaluate`` raises it on ``kill`` too, by
+    :func:`optimize.experiments.runner.stop_on_signals`). ``enabled`` False yields None and logs nothing.
+    ``command`` (the shell command, credentials redacted) heads the description."""
     if not enabled:
         yield None
         return
-    from optimize.experiments.runner import stop_on_signals
     from optimize.tracking.runs import Tracker
 
     tracker = Tracker(tracking_uri, experiment=EVALUATE_EXPERIMENT)
     run_id = tracker.start_parent(name, kind="evaluate", params=params)
     status = "FAILED"
     try:
-        with stop_on_signals():
-            yield EvaluationRun(tracker, run_id, prefixed=adapters > 1, command=command)
+        yield EvaluationRun(tracker, run_id, prefixed=adapters > 1, command=command)
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
