@@ -56,6 +56,8 @@ def test_an_evaluation_is_a_run_with_its_budget_summary_and_rows(tmp_path):
     assert (params["test_verbosity"], params["questions"], params["contexts"]) == ("0", "2", "2")
     assert params["out"] == str(out) and len(params["data_sha256"]) == 64
     assert run.data.metrics["accuracy"] == 1.0 and run.data.metrics["failed_rows"] == 0
+    [dataset] = run.inputs.dataset_inputs  # the questions, as search and sweep log theirs
+    assert dataset.dataset.name == "all-questions"
     assert "accuracy 100.0%" in run.data.tags["mlflow.note.content"]
     logged = {item.path for item in client.list_artifacts(run.info.run_id, "results")}
     assert logged == {"results/rows.jsonl", "results/rows.jsonl.config.json"}

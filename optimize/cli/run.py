@@ -132,7 +132,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     adapters = ("chat", "plain") if args.adapter == "both" else (args.adapter,)
     tracked = tracked_evaluation(not args.no_mlflow, args.tracking_uri, name=_run_name(args, budget),
                                  params=_run_params(args, budget, data, examples, sampler_seed),
-                                 adapters=len(adapters), command=command_line())
+                                 examples=examples, split=args.split, adapters=len(adapters),
+                                 command=command_line())
     frames = {}
     with stop_on_signals(), tracked as run:  # kill stops it as Ctrl-C does: rows kept, its run closed KILLED
         runs = evaluate_adapters(examples, budget=budget, program=args.program, adapters=adapters,

@@ -1,16 +1,17 @@
 """``sleeptime evaluate`` in MLflow: one run per invocation, in the experiment ``sleeptime-evaluate``.
 
-The run's params are what was evaluated (the Budget or the saved program, the data file and its hash, the
-split and question count, the results file), its metrics each adapter's summary (accuracy with its context
-interval, tokens, cost, failed, truncated and unparsed rows), its artifacts the results file and its
-configuration, its description the command and what it scored. An invocation that resumes a results file
-is a run of its own whose summary covers every row of the file; one that fails (bad input, most rows
-failed) is closed FAILED, one stopped by Ctrl-C (or ``kill``, which ``evaluate`` turns into Ctrl-C) KILLED.
+The run's dataset is the questions it was given; its params what was evaluated (the Budget or the saved
+program, the data file and its hash, the split and question count, the results file); its metrics each
+adapter's summary (accuracy with its context interval, tokens, cost, failed, truncated and unparsed rows);
+its artifacts the results file and its configuration; its description the command and what it scored. An
+invocation that resumes a results file is a run of its own whose summary covers every row of the file; one
+that fails (bad input, most rows failed) is closed FAILED, one stopped by Ctrl-C (or ``kill``, which
+``evaluate`` turns into Ctrl-C) KILLED.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -76,20 +77,25 @@ def _described(adapter: str, summary: Mapping[str, Any], results_path: str | Pat
 
 @contextmanager
 def tracked_evaluation(enabled: bool, tracking_uri: str | None, *, name: str, params: Mapping[str, Any],
-                       adapters: int = 1, command: str | None = None) -> Iterator[EvaluationRun | None]:
+                       examples: Sequence = (), split: str = "eval", adapters: int = 1,
+                       command: str | None = None) -> Iterator[EvaluationRun | None]:
     """Open the run, yield it, and close it FINISHED, FAILED when the block raises, KILLED on
     ``KeyboardInterrupt`` (Ctrl-C; ``evaluate`` raises it on ``kill`` too, by
     :func:`optimize.experiments.runner.stop_on_signals`). ``enabled`` False yields None and logs nothing.
-    ``command`` (the shell command, credentials redacted) heads the description."""
+    ``examples`` are logged as the run's dataset, as search and sweep log theirs
+    (:func:`optimize.tracking.runs.log_dataset`, named ``<split>-questions``); ``command`` (the shell
+    command, credentials redacted) heads the description."""
     if not enabled:
         yield None
         return
-    from optimize.tracking.runs import Tracker
+    from optimize.tracking.runs import Tracker, log_dataset
 
     tracker = Tracker(tracking_uri, experiment=EVALUATE_EXPERIMENT)
     run_id = tracker.start_parent(name, kind="evaluate", params=params)
     status = "FAILED"
     try:
+        if examples:
+            log_dataset(tracker, run_id, examples, name=f"{split}-questions")
         yield EvaluationRun(tracker, run_id, prefixed=adapters > 1, command=command)
         status = "FINISHED"
     except KeyboardInterrupt:
