@@ -16,23 +16,20 @@ if pgrep -f "optimize evaluate" > /dev/null; then
   echo "an evaluation is running: stop it between two rows first (pkill -f run.sh; pkill -f 'optimize evaluate')" >&2
   exit 2
 fi
-rows() {  # FILE -> questions answered (a retried question's later row replaces its first)
-  [ -f "$1" ] || { echo 0; return; }
-  python3 -c 'import json, sys; print(len({json.loads(l)["question_id"] for l in open(sys.argv[1]) if l.strip()}))' "$1"
-}
-target="$(rows "$LEADER")"
+source "$HERE/lib.sh"  # questions FILE
+target="$(questions "$LEADER")"
 
 follow() {  # FILE NAME [ENV...]: run NAME until FILE has $target rows
   local file="$1" name="$2"; shift 2
-  if [ "$(rows "$file")" -ge "$target" ]; then echo "$(basename "$file" .jsonl): up to date"; return; fi
+  if [ "$(questions "$file")" -ge "$target" ]; then echo "$(basename "$file" .jsonl): up to date"; return; fi
   env "$@" bash "$HERE/run.sh" gsm-symbolic "$name" &
   local job=$!
-  while kill -0 "$job" 2> /dev/null && [ "$(rows "$file")" -lt "$target" ]; do sleep 1; done
+  while kill -0 "$job" 2> /dev/null && [ "$(questions "$file")" -lt "$target" ]; do sleep 1; done
   # A reader that reached the target stops before it starts the next context's programs.
   pkill -f "$HERE/run.sh gsm-symbolic $name" || true; pkill -f "optimize evaluate" || true
   wait "$job" 2> /dev/null || true
   sleep 3; pkill -f "programs.lm._serve" || true
-  echo "$(basename "$file" .jsonl): $(rows "$file") of $target questions"
+  echo "$(basename "$file" .jsonl): $(questions "$file") of $target questions"
 }
 
 follow "$LOCAL/sleep-compute-union-v0-k2.jsonl" sleep-compute-union-v0-k2

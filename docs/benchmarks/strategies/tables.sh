@@ -12,9 +12,7 @@ HERE=docs/benchmarks/strategies
 STD=docs/benchmarks/standard/ours/local-qwen2.5-coder-1.5b
 STD05=docs/benchmarks/standard/ours/local-qwen2.5-coder-0.5b
 
-questions() {  # FILE -> how many questions it answered (a retried question's later row replaces its first)
-  python3 -c 'import json, sys; print(len({json.loads(l)["question_id"] for l in open(sys.argv[1]) if l.strip()}))' "$1"
-}
+source "$HERE/lib.sh"  # questions FILE
 
 variants() {  # N NAME=PATH ... -> only those whose run is complete (N questions, as many as the baseline)
   local total="$1"; shift
