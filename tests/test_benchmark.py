@@ -480,6 +480,7 @@ def test_rows_of_third_party_held_out_sets_are_never_committed(tmp_path):
     from optimize.bench.orchestration import _gitignore
 
     _gitignore(tmp_path, third_party=["gsm-symbolic"])
+    _gitignore(tmp_path)  # a later run without --heldout: the rows from the first are still on disk
     for path in ("ours/m/rows/a.jsonl", "gsm-symbolic/m/rows/a.jsonl", "gsm-symbolic/m/latency/a.jsonl",
                  "q1_pareto.csv", "ours/m/frames/a.csv"):
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import sys
 import uuid
 from collections.abc import Callable, Sequence
@@ -443,13 +444,18 @@ def _gitignore(results: Path, third_party: Sequence[str] = ()) -> None:
 
     Rows of ``third_party`` datasets (generated from templates we may read but not publish, such as
     GSM-Symbolic) hold their questions and answers: they stay out of git; their tables and summary do not.
+    The datasets an earlier run excluded stay excluded: a later run without ``--heldout`` leaves their rows
+    on disk, and dropping the exclusion would make them committable.
     """
+    path = results / ".gitignore"
+    excluded = re.findall(r"^# (\S+): instances of third-party templates", path.read_text(), re.MULTILINE) \
+        if path.exists() else []
     lines = ["# written by sleeptime benchmark: commit the raw rows, tables and summary only", "*", "!*/",
              "!.gitignore", *[f"!{p if '/' in p else '/' + p}" for p in COMMITTED_PATTERNS]]
-    for name in third_party:
+    for name in dict.fromkeys([*excluded, *third_party]):
         lines += [f"# {name}: instances of third-party templates are never committed",
                   f"/{name}/*/rows/", f"/{name}/*/latency/", f"/{name}/*/reruns/"]
-    (results / ".gitignore").write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n")
 
 
 # -- the run -------------------------------------------------------------------------------------------------
