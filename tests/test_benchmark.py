@@ -465,6 +465,30 @@ def test_tables_carry_clustered_intervals_failure_rates_and_both_datasets(standa
     assert "`gsm-symbolic`: 4 questions in 2 contexts from 2 templates" in text
 
 
+def test_an_invocation_of_fewer_parts_keeps_the_tables_and_header_of_the_others(tmp_path):
+    """A later invocation without --heldout (or with one of the test models) rewrote the tables of the
+    questions it answered with its own parts only, and meta.json with its own models and datasets: the
+    summary lost every other part's section, though their rows were on file."""
+    import json
+
+    with FakeEngine(reply) as engine:
+        run = fake_run(engine, tmp_path, only=("q1",), heldout=examples(2, 2, prefix="h"),
+                       heldout_name="gsm-symbolic",
+                       preset=replace(PRESETS["quick"], contexts=2, committed=True, sleep_verbosities=(0,)))
+        run_benchmark(run)
+        q1_before = pd.read_csv(run.results_dir / "q1_pareto.csv")
+        run_benchmark(replace(run, heldout=None))  # replace() makes a new invocation
+
+    q1 = pd.read_csv(run.results_dir / "q1_pareto.csv")
+    assert set(q1["dataset"]) == {"ours", "gsm-symbolic"}
+    assert list(q1["dataset"]) == list(q1_before["dataset"])  # the sections stay where they were
+    meta = json.loads((run.results_dir / "meta.json").read_text())
+    assert set(meta["datasets"]) == {"ours", "gsm-symbolic"} and len(meta["invocations"]) == 2
+    text = (run.results_dir / "summary.md").read_text()
+    assert "dataset `gsm-symbolic`" in text and "`gsm-symbolic`: 4 questions" in text
+    assert "/gsm-symbolic/*/rows/" in (run.results_dir / ".gitignore").read_text()
+
+
 def test_benchmark_help_names_the_sizes_and_the_heldout_set(capsys):
     from optimize.cli.app import main
 
@@ -544,16 +568,16 @@ def test_a_later_run_of_some_questions_keeps_the_tables_of_the_others(tmp_path):
 
 
 def test_a_meta_from_before_the_invocation_list_is_kept_as_the_earliest_known_command():
-    from optimize.bench.orchestration import _invocations
+    from optimize.bench.earlier import invocations
     from optimize.bench.summary import _provenance
 
     older = {"command": "sleeptime benchmark --only q7", "started_at": "t0", "finished_at": "t1",
              "only": ["q7"]}
     run = SimpleNamespace(meta={"command": "sleeptime benchmark --only q1", "started_at": "t2"}, only=("q1",),
                           invocation="abc")
-    history = _invocations(run, older)
+    history = invocations(run, older)
     assert [r["command"] for r in history] == [older["command"], run.meta["command"]]
-    assert _invocations(run, {"invocations": history}) == history  # the same invocation writing again
+    assert invocations(run, {"invocations": history}) == history  # the same invocation writing again
     header = "\n".join(_provenance({"invocations": history, "answered": ["q7", "q1"]}))
     assert "at least 2 invocations" in header and "are not recorded" in header
     stopped = [{"command": "a", "started_at": "t0", "finished_at": None}, {"command": "b", "started_at": "t"}]

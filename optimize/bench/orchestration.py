@@ -32,6 +32,17 @@ from typing import Any
 
 import pandas as pd
 
+from optimize.bench.earlier import (
+    concat_frames,
+    configs_on_file,
+    earlier_configs,
+    earlier_meta,
+    in_part_order,
+    invocations,
+    other_parts,
+    table_on_file,
+    with_earlier_parts,
+)
 from optimize.bench.errors import BenchmarkError
 from optimize.bench.presets import Preset, base_budget, preset_budgets, search_space
 from optimize.bench.questions import BY_ID, QUESTION_IDS, QUESTIONS
@@ -183,11 +194,6 @@ def _frames(model_dir: Path) -> dict[str, pd.DataFrame]:
     return frames
 
 
-def _concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
 # -- the groups ----------------------------------------------------------------------------------------------
 SWEEPS = ("pareto", "scaling", "strategies")
 """Groups evaluated as a sweep of fixed Budgets, whose rows files a resumed run counts as answered."""
@@ -308,11 +314,11 @@ def part_results(run: BenchmarkRun, part: Part) -> PartResults:
     """What a part has measured, with clustered intervals and failure rates on every configuration."""
     from optimize.experiments.runner import budget_id
 
-    grid = _concat([part.ran.get(g, pd.DataFrame()) for g in (*SWEEPS, "compiled")])
+    grid = concat_frames([part.ran.get(g, pd.DataFrame()) for g in (*SWEEPS, "compiled")])
     if len(grid):
         grid = grid.drop_duplicates(subset=["config_id"]).reset_index(drop=True)
     search = part.ran.get("search", pd.DataFrame())
-    everything = _concat([grid.assign(origin="grid") if len(grid) else grid,
+    everything = concat_frames([grid.assign(origin="grid") if len(grid) else grid,
                           search.assign(origin="search") if len(search) else search])
     frames = _frames(part.model_dir)
     if len(everything):
@@ -340,7 +346,7 @@ def write_tables(run: BenchmarkRun, parts: Sequence[Part], answered: Sequence[st
     results = Path(run.results_dir)
     # Tables this invocation has not answered (yet, or at all: --only) keep what an earlier run wrote.
     fresh = set(answered)
-    earlier = _earlier_meta(results)
+    earlier = earlier_meta(results)
     answered = list(dict.fromkeys([*earlier.get("answered", []), *answered]))
     tables: dict[str, list] = {q.id: [] for q in QUESTIONS}
     configs = []
@@ -353,61 +359,18 @@ def write_tables(run: BenchmarkRun, parts: Sequence[Part], answered: Sequence[st
             table = BY_ID[qid].build(measured)
             if len(table):
                 tables[qid].append(with_failure_columns(table, measured.frames).assign(**tag))
+    here = {(part.dataset, part.test_model) for part in parts}
     for q in QUESTIONS:
         if q.id in fresh or not (results / q.table).exists():
-            _concat(tables[q.id]).to_csv(results / q.table, index=False)
-    _concat([*configs, _earlier_configs(results, configs)]).to_csv(results / "configs.csv", index=False)
-    meta = _meta(run, parts, answered) | {"invocations": _invocations(run, earlier)}
+            # An invocation of fewer parts (--test-models, no --heldout) rewrites only its own lines.
+            on_file = table_on_file(results / q.table)
+            table = in_part_order(concat_frames([other_parts(on_file, here), *tables[q.id]]), on_file)
+            table.to_csv(results / q.table, index=False)
+    concat_frames([*configs, earlier_configs(results, configs)]).to_csv(results / "configs.csv", index=False)
+    meta = with_earlier_parts(_meta(run, parts, answered), earlier)
+    meta["invocations"] = invocations(run, earlier)
     (results / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
     return write_summary(results)
-
-
-def _earlier_meta(results: Path) -> dict[str, Any]:
-    try:
-        meta = json.loads((results / "meta.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return meta if isinstance(meta, dict) else {}
-
-
-def _invocations(run: BenchmarkRun, earlier: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every invocation whose answers are in this folder, oldest first: a summary's tables can come from
-    several (``--only``, a resumed run), so one command line would misstate where they came from. A meta
-    without this list contributes its single command."""
-    keys = ("command", "started_at", "finished_at")
-    mine = {key: (run.meta or {}).get(key) for key in keys}
-    mine |= {"questions": list(run.only), "id": run.invocation}
-    history = list(earlier.get("invocations") or [])
-    if not history and earlier.get("command"):
-        history = [{key: earlier.get(key) for key in keys}
-                   | {"questions": list(earlier.get("only") or []), "earlier_unrecorded": True}]
-    if history and history[-1].get("id") == run.invocation:
-        history = history[:-1]  # the same invocation writing its tables again
-    return [*history, mine]
-
-
-def _configs_on_file(results: Path) -> pd.DataFrame:
-    """The folder's ``configs.csv`` (empty when missing or unreadable), as ``report --results`` reads it."""
-    path = results / "configs.csv"
-    if not path.exists() or path.stat().st_size == 0:
-        return pd.DataFrame()
-    try:
-        return pd.read_csv(path)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError):
-        return pd.DataFrame()
-
-
-def _earlier_configs(results: Path, configs: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    """Rows of an earlier ``configs.csv`` that this run did not measure again (same dataset, model, id)."""
-    earlier = _configs_on_file(results)
-    key = ["dataset", "test_model", "config_id"]
-    if earlier.empty or not set(key) <= set(earlier.columns):
-        return pd.DataFrame()
-    now = _concat(list(configs))
-    if now.empty:
-        return earlier
-    seen = set(map(tuple, now[key].astype(str).to_numpy()))
-    return earlier[[tuple(row) not in seen for row in earlier[key].astype(str).to_numpy()]]
 
 
 def _meta(run: BenchmarkRun, parts: Sequence[Part], answered: Sequence[str]) -> dict[str, Any]:
@@ -523,7 +486,7 @@ def run_benchmark(run: BenchmarkRun) -> Path:
         print(f"answered {qid}: {summary}", flush=True)
     # The figures show every configuration on file (configs.csv, just merged with what earlier runs of the
     # folder measured), read back as `report --results` reads it, so all rows have one type.
-    on_file = _configs_on_file(results)
+    on_file = configs_on_file(results)
     if not {"dataset", "test_model", "config_id"} <= set(on_file.columns):
         on_file = pd.DataFrame(columns=["dataset", "test_model", "config_id"])
     for part in parts:
@@ -540,7 +503,7 @@ def run_benchmark(run: BenchmarkRun) -> Path:
         if len(configs) and "accuracy" in configs:
             from optimize.reports.figures import write_report
 
-            examples = _concat(list(measured.frames.values()))
+            examples = concat_frames(list(measured.frames.values()))
             try:
                 write_report(configs, examples, part.model_dir / "report")
                 if "q6" in answered and len(measured.search):
