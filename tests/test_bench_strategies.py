@@ -344,7 +344,8 @@ def test_the_committed_standard_run_reads_the_studys_rows_in_q2():
     configs = pd.read_csv("docs/benchmarks/standard/configs.csv")
     q1 = pd.read_csv("docs/benchmarks/standard/q1_pareto.csv")
     compute_ids = set(configs.loc[configs["sleep_strategy"] == "compute", "config_id"])
-    assert len(compute_ids) == 6 and not compute_ids & set(q1["sleep_config_id"])
+    # compute k=1 and union k=2, 4, 8 for both answerers
+    assert len(compute_ids) == 8 and not compute_ids & set(q1["sleep_config_id"])
 
 
 def test_the_seed_command_seeds_reports_and_fails_on_a_refusal(tmp_path, capsys):
