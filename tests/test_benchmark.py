@@ -489,6 +489,25 @@ def test_an_invocation_of_fewer_parts_keeps_the_tables_and_header_of_the_others(
     assert "/gsm-symbolic/*/rows/" in (run.results_dir / ".gitignore").read_text()
 
 
+def test_figures_of_a_resumed_run_show_configurations_whose_frames_are_on_another_machine(tmp_path):
+    """Frames stay on the machine that ran a group; a later invocation elsewhere (only the committed rows)
+    drew its figures from the groups it ran itself, so the Pareto view lost every q1 configuration."""
+    import shutil
+
+    with FakeEngine(reply) as engine:
+        run = fake_run(engine, tmp_path, only=("q1",),
+                       preset=replace(PRESETS["quick"], contexts=2, committed=True, sleep_verbosities=(0,)))
+        run_benchmark(run)
+        (view,) = run.results_dir.glob("*/*/report/pareto_shift.csv")
+        before = pd.read_csv(view)
+        for frames in run.results_dir.glob("*/*/*/frames"):
+            shutil.rmtree(frames)
+        run_benchmark(replace(run, only=("q2",)))
+
+    after = pd.read_csv(view)
+    assert len(before) > 1 and set(before["label"]) <= set(after["label"])  # q2 adds its own
+
+
 def test_benchmark_help_names_the_sizes_and_the_heldout_set(capsys):
     from optimize.cli.app import main
 

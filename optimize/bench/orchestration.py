@@ -187,10 +187,17 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 
 def _frames(model_dir: Path) -> dict[str, pd.DataFrame]:
-    """Per-example rows of every configuration of one part, by config id (from the groups' frames)."""
+    """Per-example rows of every configuration of one part, by config id: the groups' frames, then the
+    rows files of configurations with none (the frames stay on the machine that ran the group; a resumed
+    run elsewhere, or one of other questions, has only the committed rows)."""
+    from optimize.reports.rows import read_results
+
     frames: dict[str, pd.DataFrame] = {}
     for path in sorted(model_dir.glob("*/frames/*.csv")):
         frames.setdefault(path.stem, pd.read_csv(path))
+    for path in sorted((model_dir / "rows").glob("*.jsonl")):
+        if path.stem not in frames:
+            frames[path.stem] = pd.DataFrame(read_results(path))
     return frames
 
 
