@@ -46,12 +46,16 @@ def invocations(run: Any, earlier: dict[str, Any]) -> list[dict[str, Any]]:
     return [*history, mine]
 
 
+def _lines_without(table: pd.DataFrame, columns: list[str], keys: set[tuple[str, ...]]) -> pd.DataFrame:
+    """The lines of ``table`` whose ``columns`` (as text) are none of ``keys``; empty when it lacks them."""
+    if table.empty or not set(columns) <= set(table.columns):
+        return pd.DataFrame()
+    return table[[tuple(row) not in keys for row in table[columns].astype(str).to_numpy()]]
+
+
 def other_parts(table: pd.DataFrame, parts: set[tuple[str, str]]) -> pd.DataFrame:
     """The lines of ``table`` that belong to none of ``parts`` ((dataset, test model) pairs)."""
-    if table.empty or not {"dataset", "test_model"} <= set(table.columns):
-        return pd.DataFrame()
-    keys = zip(table["dataset"].astype(str), table["test_model"].astype(str), strict=True)
-    return table[[key not in parts for key in keys]]
+    return _lines_without(table, ["dataset", "test_model"], parts)
 
 
 def in_part_order(table: pd.DataFrame, earlier: pd.DataFrame) -> pd.DataFrame:
@@ -79,27 +83,25 @@ def with_earlier_parts(meta: dict[str, Any], earlier: dict[str, Any]) -> dict[st
 
 def configs_on_file(results: Path) -> pd.DataFrame:
     """The folder's ``configs.csv`` (empty when missing or unreadable), as ``report --results`` reads it."""
-    return table_on_file(results / "configs.csv")
+    try:
+        return table_on_file(results / "configs.csv")
+    except pd.errors.ParserError:
+        return pd.DataFrame()
 
 
 def table_on_file(path: Path) -> pd.DataFrame:
-    """A table the folder holds (empty when missing or unreadable)."""
+    """A table the folder holds (empty when missing or empty; a malformed one raises)."""
     if not path.exists() or path.stat().st_size == 0:
         return pd.DataFrame()
     try:
         return pd.read_csv(path)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError):
+    except pd.errors.EmptyDataError:
         return pd.DataFrame()
 
 
 def earlier_configs(results: Path, configs: Sequence[pd.DataFrame]) -> pd.DataFrame:
     """Rows of an earlier ``configs.csv`` that this run did not measure again (same dataset, model, id)."""
-    earlier = configs_on_file(results)
     key = ["dataset", "test_model", "config_id"]
-    if earlier.empty or not set(key) <= set(earlier.columns):
-        return pd.DataFrame()
     now = concat_frames(list(configs))
-    if now.empty:
-        return earlier
-    seen = set(map(tuple, now[key].astype(str).to_numpy()))
-    return earlier[[tuple(row) not in seen for row in earlier[key].astype(str).to_numpy()]]
+    seen = set() if now.empty else set(map(tuple, now[key].astype(str).to_numpy()))
+    return _lines_without(configs_on_file(results), key, seen)

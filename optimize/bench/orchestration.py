@@ -180,12 +180,6 @@ def machine_facts() -> dict[str, Any]:
             "python": platform.python_version()}
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    if not path.exists() or path.stat().st_size <= 1:
-        return pd.DataFrame()
-    return pd.read_csv(path)
-
-
 def _frames(model_dir: Path) -> dict[str, pd.DataFrame]:
     """Per-example rows of every configuration of one part, by config id: the groups' frames, then the
     rows files of configurations with none (the frames stay on the machine that ran the group; a resumed
@@ -271,7 +265,7 @@ def _search(run: BenchmarkRun, part: Part) -> pd.DataFrame:
             results_dir=part.model_dir / "search",
             progress=run.progress,
         )
-    return _read_csv(part.model_dir / "search" / "configs.csv")
+    return table_on_file(part.model_dir / "search" / "configs.csv")
 
 
 def _latency(run: BenchmarkRun, part: Part) -> None:

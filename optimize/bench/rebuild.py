@@ -23,6 +23,8 @@ from typing import Any
 
 import pandas as pd
 
+from optimize.bench.earlier import table_on_file
+
 REBUILDABLE = ("q1", "q2", "q3", "q4")
 """Questions whose tables follow from rows alone (q5 needs the compiled programs' folders, q6 the search
 study, q7 the timed calls)."""
@@ -189,7 +191,7 @@ def rebuild_tables(results: str | Path, preset, only: Sequence[str] = REBUILDABL
     for qid in only:
         question = BY_ID[qid]
         path = results / question.table
-        earlier = pd.read_csv(path) if path.exists() and path.stat().st_size > 1 else pd.DataFrame()
+        earlier = table_on_file(path)
         pieces = []
         for dataset, test_model in parts:
             part = committed_part(results, dataset, test_model, preset)

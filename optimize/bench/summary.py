@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from optimize.bench.earlier import table_on_file
 from optimize.bench.questions import QUESTIONS
 from optimize.bench.selection import with_strategy_columns
 from optimize.markdown import markdown_table
@@ -54,15 +55,6 @@ CONFIG_COLUMNS = [
     "accuracy_ci_low_template",
     "accuracy_ci_high_template",
 ]
-
-
-def _read(path: Path) -> pd.DataFrame:
-    if not path.exists() or path.stat().st_size <= 1:
-        return pd.DataFrame()
-    try:
-        return pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
 
 
 def _table(df: pd.DataFrame, drop: tuple[str, ...] = ("test_model", "dataset")) -> str:
@@ -143,7 +135,7 @@ def write_summary(results_dir: str | Path) -> Path:
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     lines = _header(meta)
     for q in QUESTIONS:
-        df = _read(results_dir / q.table)
+        df = table_on_file(results_dir / q.table)
         lines += [f"## {q.title}", "", f"_{q.paper}_", ""]
         if df.empty:
             lines += ["Not measured in this run (excluded with --only, or nothing finished yet).", ""]
@@ -159,7 +151,7 @@ def write_summary(results_dir: str | Path) -> Path:
             except (KeyError, ValueError, TypeError) as exc:  # a partial table still gets listed below
                 lines.append(f"- (no headline: the table is incomplete: {exc})")
             lines += ["", "<details><summary>every row</summary>", "", _table(part), "</details>", ""]
-    configs = _read(results_dir / "configs.csv")
+    configs = table_on_file(results_dir / "configs.csv")
     if "sleep_strategy" in configs:  # a line written before strategies existed ran today's notes
         configs = with_strategy_columns(configs)
     lines += ["## Every configuration that ran", ""]
